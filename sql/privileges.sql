@@ -1,0 +1,42 @@
+-- Least privilege, loaded last. Nothing is reachable by PUBLIC. Where Supabase's roles exist,
+-- anon may read the network totals and nothing else; authenticated may call the five API
+-- functions and read its own rows (row-level security). Supabase's default privileges grant
+-- new objects in `public` to anon and authenticated, so their grants are revoked first too.
+
+DO $grants$
+DECLARE
+    grantee text;
+BEGIN
+    FOR grantee IN
+        SELECT 'PUBLIC'
+        UNION ALL
+        SELECT pg_catalog.quote_ident(rolname) FROM pg_catalog.pg_roles
+         WHERE rolname OPERATOR(pg_catalog.=) ANY (ARRAY['anon', 'authenticated'])
+    LOOP
+        EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices FROM ' || grantee;
+        EXECUTE 'REVOKE ALL ON FUNCTION
+                     @extschema@.calculate_compute_score(numeric, integer, numeric),
+                     @extschema@.derive_device_columns(),
+                     @extschema@.sweep_stale_devices(),
+                     @extschema@.register_device(text, text, numeric, integer, numeric),
+                     @extschema@.send_heartbeat(uuid),
+                     @extschema@.deactivate_device(uuid),
+                     @extschema@.get_user_devices(),
+                     @extschema@.get_network_stats()
+                 FROM ' || grantee;
+        IF grantee OPERATOR(pg_catalog.<>) 'PUBLIC' THEN
+            EXECUTE 'GRANT EXECUTE ON FUNCTION @extschema@.get_network_stats() TO ' || grantee;
+        END IF;
+    END LOOP;
+
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'authenticated') THEN
+        GRANT SELECT ON TABLE @extschema@.compute_devices TO authenticated;
+        GRANT EXECUTE ON FUNCTION
+            @extschema@.register_device(text, text, numeric, integer, numeric),
+            @extschema@.send_heartbeat(uuid),
+            @extschema@.deactivate_device(uuid),
+            @extschema@.get_user_devices()
+        TO authenticated;
+    END IF;
+END
+$grants$;

@@ -1,0 +1,59 @@
+-- The device table and the row types the API returns.
+-- Loaded first (bootstrap): the Rust functions name these types in their signatures.
+
+CREATE TABLE @extschema@.compute_devices (
+    id             uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    user_id        uuid        NOT NULL,
+    device_name    text        NOT NULL,
+    device_type    text        NOT NULL
+                   CHECK (device_type IN ('phone', 'laptop', 'desktop', 'server')),
+    ram_gb         numeric     NOT NULL DEFAULT 0,
+    cpu_cores      integer     NOT NULL DEFAULT 0,
+    storage_gb     numeric     NOT NULL DEFAULT 0,
+    compute_score  numeric     NOT NULL DEFAULT 0,
+    is_active      boolean     NOT NULL DEFAULT false,
+    last_seen      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Set when the owner deactivates the device ("stopped"), cleared when it registers again.
+    -- A stale device (silent past the active window) keeps this NULL, so a heartbeat revives it.
+    deactivated_at timestamptz,
+    -- One row per (owner, name): register_device upserts on this key, and it serves
+    -- get_user_devices' lookup by owner.
+    CONSTRAINT compute_devices_user_id_device_name_key UNIQUE (user_id, device_name)
+);
+
+-- Heartbeats rewrite last_seen and is_active many times a minute. No index contains either
+-- column, so each heartbeat can be a HOT update; the free space left on each page gives the
+-- new row version room on the same page.
+ALTER TABLE @extschema@.compute_devices SET (fillfactor = 80);
+
+COMMENT ON TABLE @extschema@.compute_devices IS
+    'Shared compute devices. Write through register_device, send_heartbeat and deactivate_device.';
+
+-- pg_dump keeps the device rows; the table itself is recreated by CREATE EXTENSION.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.compute_devices', '');
+
+-- Row-level security: a caller sees only the devices whose owner is the `sub` of the
+-- JWT claims PostgREST sets. The API functions check ownership themselves as well.
+ALTER TABLE @extschema@.compute_devices ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY compute_devices_owner_reads ON @extschema@.compute_devices
+    FOR SELECT
+    USING (user_id = (NULLIF(pg_catalog.current_setting('request.jwt.claims', true), '')::pg_catalog.jsonb
+                      OPERATOR(pg_catalog.->>) 'sub')::uuid);
+
+CREATE TYPE @extschema@.heartbeat AS (
+    device_id                 uuid,
+    is_active                 boolean,
+    last_seen                 timestamptz,
+    next_heartbeat_in_seconds integer
+);
+
+CREATE TYPE @extschema@.network_stats AS (
+    active_nodes        bigint,
+    total_ram_gb        numeric,
+    total_cpu_cores     bigint,
+    total_storage_gb    numeric,
+    total_compute_score numeric
+);

@@ -1,0 +1,54 @@
+//! compute_devices: a registry of shared compute devices inside PostgreSQL.
+//!
+//! Devices register their specs, send heartbeats while shared, and stop. The extension keeps
+//! the table, derives each device's compute score, decides liveness, sweeps stale devices in a
+//! background worker and sums what is online. PostgREST (or any thin gateway) calls the API
+//! functions as RPCs; identity comes from the JWT claims it sets.
+
+use pgrx::prelude::*;
+
+mod api;
+mod auth;
+mod errors;
+mod liveness;
+mod schema;
+mod score;
+mod settings;
+mod stats;
+mod validate;
+mod worker;
+
+::pgrx::pg_module_magic!(name, version);
+
+#[pg_guard]
+#[allow(non_snake_case)]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+    worker::register_when_preloaded();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    /// Lets SQL-level tests (tests/*.rs) start the pgrx test server before they connect.
+    #[pg_test]
+    fn test_extension_is_installed() {
+        let installed = Spi::get_one::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'compute_devices')",
+        );
+        assert_eq!(installed, Ok(Some(true)));
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

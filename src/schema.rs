@@ -1,0 +1,13 @@
+//! The hand-written DDL in sql/, in the order CREATE EXTENSION must run it.
+
+use pgrx::prelude::*;
+
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+
+extension_sql_file!(
+    "../sql/trigger.sql",
+    name = "trigger",
+    requires = [derive_device_columns]
+);
+
+extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);

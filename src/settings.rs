@@ -1,0 +1,130 @@
+//! The `compute_devices.*` settings (GUCs).
+//!
+//! Limits and windows are SUSET: the API functions run as the extension owner but read these
+//! in the caller's session, so a caller must not be able to loosen them with SET.
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
+use std::time::Duration;
+
+pub static ACTIVE_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(300);
+pub static HEARTBEAT_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(90);
+pub static SWEEP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static MAX_RAM_GB: GucSetting<i32> = GucSetting::<i32>::new(65_536);
+pub static MAX_CPU_CORES: GucSetting<i32> = GucSetting::<i32>::new(8_192);
+pub static MAX_STORAGE_GB: GucSetting<i32> = GucSetting::<i32>::new(10_000_000);
+pub static MAX_DEVICES_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+
+const ONE_DAY_SECONDS: i32 = 86_400;
+
+pub fn register() {
+    GucRegistry::define_int_guc(
+        c"compute_devices.active_window",
+        c"How long after its last heartbeat a device still counts as active.",
+        c"A device is active when is_active is true and last_seen is within this window.",
+        &ACTIVE_WINDOW,
+        1,
+        ONE_DAY_SECONDS,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"compute_devices.heartbeat_interval",
+        c"How often a device should send a heartbeat.",
+        c"send_heartbeat returns it as next_heartbeat_in_seconds. Keep it well under active_window.",
+        &HEARTBEAT_INTERVAL,
+        1,
+        ONE_DAY_SECONDS,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"compute_devices.sweep_interval",
+        c"How often the background worker marks stale devices inactive.",
+        c"Only used when compute_devices is in shared_preload_libraries.",
+        &SWEEP_INTERVAL,
+        1,
+        ONE_DAY_SECONDS,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"compute_devices.max_ram_gb",
+        c"The largest ram_gb a device may register.",
+        c"",
+        &MAX_RAM_GB,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"compute_devices.max_cpu_cores",
+        c"The most cpu_cores a device may register.",
+        c"",
+        &MAX_CPU_CORES,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"compute_devices.max_storage_gb",
+        c"The largest storage_gb a device may register.",
+        c"",
+        &MAX_STORAGE_GB,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"compute_devices.max_devices_per_user",
+        c"How many devices one user may register.",
+        c"",
+        &MAX_DEVICES_PER_USER,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // A server-start setting can only be defined while the postmaster preloads the library,
+    // which is also the only time the worker that reads it exists.
+    // SAFETY: a plain flag the postmaster sets while it loads shared_preload_libraries.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"compute_devices.database",
+            c"The database whose devices the background worker sweeps.",
+            c"Only used when compute_devices is in shared_preload_libraries.",
+            &DATABASE,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
+    // Reject misspelled compute_devices.* settings instead of keeping them as placeholders.
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    unsafe {
+        pgrx::pg_sys::MarkGUCPrefixReserved(c"compute_devices".as_ptr());
+    }
+}
+
+pub fn active_window_seconds() -> f64 {
+    f64::from(ACTIVE_WINDOW.get())
+}
+
+pub fn heartbeat_interval_seconds() -> i32 {
+    HEARTBEAT_INTERVAL.get()
+}
+
+pub fn sweep_interval() -> Duration {
+    Duration::from_secs(SWEEP_INTERVAL.get().unsigned_abs().into())
+}
+
+pub fn worker_database() -> String {
+    DATABASE
+        .get()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "postgres".to_string())
+}

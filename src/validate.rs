@@ -1,0 +1,323 @@
+//! Checks on what register_device is given. Each failure names its field and leaves the
+//! table untouched, because it is raised before any write.
+
+use crate::errors::DeviceError;
+use crate::settings;
+use pgrx::AnyNumeric;
+
+pub const DEVICE_TYPES: [&str; 4] = ["phone", "laptop", "desktop", "server"];
+pub const MAX_DEVICE_NAME_CHARS: usize = 64;
+
+/// A registration that passed every check.
+pub struct DeviceSpec {
+    pub device_name: String,
+    pub device_type: String,
+    pub ram_gb: AnyNumeric,
+    pub cpu_cores: i32,
+    pub storage_gb: AnyNumeric,
+}
+
+impl DeviceSpec {
+    pub fn new(
+        device_name: Option<&str>,
+        device_type: Option<&str>,
+        ram_gb: Option<AnyNumeric>,
+        cpu_cores: Option<i32>,
+        storage_gb: Option<AnyNumeric>,
+    ) -> Result<Self, DeviceError> {
+        Ok(DeviceSpec {
+            device_name: device_name_of(required("device_name", device_name)?)?,
+            device_type: device_type_of(required("device_type", device_type)?)?,
+            ram_gb: bounded_numeric(
+                "ram_gb",
+                required("ram_gb", ram_gb)?,
+                settings::MAX_RAM_GB.get(),
+            )?,
+            cpu_cores: cpu_cores_of(required("cpu_cores", cpu_cores)?)?,
+            storage_gb: bounded_numeric(
+                "storage_gb",
+                required("storage_gb", storage_gb)?,
+                settings::MAX_STORAGE_GB.get(),
+            )?,
+        })
+    }
+}
+
+pub fn required<T>(field: &'static str, value: Option<T>) -> Result<T, DeviceError> {
+    value.ok_or(DeviceError::NullArgument { field })
+}
+
+/// Trimmed, non-empty, at most 64 characters, no control characters.
+fn device_name_of(name: &str) -> Result<String, DeviceError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DeviceError::InvalidDeviceName {
+            reason: "must not be empty or only whitespace",
+        });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DeviceError::InvalidDeviceName {
+            reason: "must not contain control characters",
+        });
+    }
+    let length = name.chars().count();
+    if length > MAX_DEVICE_NAME_CHARS {
+        return Err(DeviceError::DeviceNameTooLong {
+            length,
+            max: MAX_DEVICE_NAME_CHARS,
+        });
+    }
+    Ok(name.to_string())
+}
+
+fn device_type_of(device_type: &str) -> Result<String, DeviceError> {
+    if DEVICE_TYPES.contains(&device_type) {
+        Ok(device_type.to_string())
+    } else {
+        Err(DeviceError::UnknownDeviceType(device_type.to_string()))
+    }
+}
+
+fn cpu_cores_of(cores: i32) -> Result<i32, DeviceError> {
+    let max = settings::MAX_CPU_CORES.get();
+    if (1..=max).contains(&cores) {
+        Ok(cores)
+    } else {
+        Err(DeviceError::SpecOutOfRange {
+            field: "cpu_cores",
+            value: cores.to_string(),
+            min: "1".to_string(),
+            max: max.to_string(),
+        })
+    }
+}
+
+/// A finite number from 0 to `max`. numeric has NaN and, since PostgreSQL 14, ±Infinity.
+fn bounded_numeric(
+    field: &'static str,
+    value: AnyNumeric,
+    max: i32,
+) -> Result<AnyNumeric, DeviceError> {
+    let text = value.to_string();
+    if value.is_nan() || text.ends_with("Infinity") {
+        return Err(DeviceError::SpecNotFinite { field });
+    }
+    if value < AnyNumeric::from(0) || value > AnyNumeric::from(max) {
+        return Err(DeviceError::SpecOutOfRange {
+            field,
+            value: text,
+            min: "0".to_string(),
+            max: max.to_string(),
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::prelude::*;
+    use pgrx::PgSqlErrorCode::{self, *};
+
+    fn numeric(text: &str) -> Option<AnyNumeric> {
+        Some(AnyNumeric::try_from(text).unwrap())
+    }
+
+    fn spec_error(
+        name: Option<&str>,
+        device_type: Option<&str>,
+        ram: Option<&str>,
+        cores: Option<i32>,
+        storage: Option<&str>,
+    ) -> (PgSqlErrorCode, String) {
+        let error = DeviceSpec::new(
+            name,
+            device_type,
+            ram.and_then(numeric),
+            cores,
+            storage.and_then(numeric),
+        )
+        .err()
+        .expect("the spec should be rejected");
+        (error.sqlstate(), error.message())
+    }
+
+    type Registration<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<i32>,
+        Option<&'a str>,
+    );
+
+    const OK: Registration<'static> = (
+        Some("laptop one"),
+        Some("laptop"),
+        Some("16"),
+        Some(8),
+        Some("512"),
+    );
+
+    #[pg_test]
+    fn test_a_good_spec_is_kept_with_its_name_trimmed() {
+        let spec = DeviceSpec::new(
+            Some("  my laptop "),
+            OK.1,
+            numeric("16"),
+            OK.3,
+            numeric("512"),
+        )
+        .unwrap();
+        assert_eq!(spec.device_name, "my laptop");
+        assert_eq!(spec.device_type, "laptop");
+        assert_eq!(spec.cpu_cores, 8);
+        let edge = DeviceSpec::new(
+            OK.0,
+            OK.1,
+            numeric("65536"),
+            Some(8192),
+            numeric("10000000"),
+        );
+        assert!(edge.is_ok(), "the default bounds themselves are allowed");
+        assert!(DeviceSpec::new(OK.0, OK.1, numeric("0"), Some(1), numeric("0")).is_ok());
+        let name_of_64 = "é".repeat(64);
+        assert!(
+            DeviceSpec::new(Some(&name_of_64), OK.1, numeric("1"), Some(1), numeric("1")).is_ok()
+        );
+    }
+
+    #[pg_test]
+    fn test_every_bad_field_is_named_with_its_sqlstate() {
+        let long_name = "x".repeat(65);
+        let cases = [
+            (
+                spec_error(None, OK.1, OK.2, OK.3, OK.4),
+                ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "device_name",
+            ),
+            (
+                spec_error(OK.0, None, OK.2, OK.3, OK.4),
+                ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "device_type",
+            ),
+            (
+                spec_error(OK.0, OK.1, None, OK.3, OK.4),
+                ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "ram_gb",
+            ),
+            (
+                spec_error(OK.0, OK.1, OK.2, None, OK.4),
+                ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "cpu_cores",
+            ),
+            (
+                spec_error(OK.0, OK.1, OK.2, OK.3, None),
+                ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "storage_gb",
+            ),
+            (
+                spec_error(OK.0, Some("toaster"), OK.2, OK.3, OK.4),
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                "device_type",
+            ),
+            (
+                spec_error(OK.0, Some("Laptop"), OK.2, OK.3, OK.4),
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                "device_type",
+            ),
+            (
+                spec_error(Some(""), OK.1, OK.2, OK.3, OK.4),
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                "device_name",
+            ),
+            (
+                spec_error(Some(" \t "), OK.1, OK.2, OK.3, OK.4),
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                "device_name",
+            ),
+            (
+                spec_error(Some("a\u{7}b"), OK.1, OK.2, OK.3, OK.4),
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                "device_name",
+            ),
+            (
+                spec_error(Some(&long_name), OK.1, OK.2, OK.3, OK.4),
+                ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+                "device_name",
+            ),
+            (
+                spec_error(OK.0, OK.1, Some("-1"), OK.3, OK.4),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "ram_gb",
+            ),
+            (
+                spec_error(OK.0, OK.1, Some("NaN"), OK.3, OK.4),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "ram_gb",
+            ),
+            (
+                spec_error(OK.0, OK.1, Some("Infinity"), OK.3, OK.4),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "ram_gb",
+            ),
+            (
+                spec_error(OK.0, OK.1, Some("-Infinity"), OK.3, OK.4),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "ram_gb",
+            ),
+            (
+                spec_error(OK.0, OK.1, Some("65536.01"), OK.3, OK.4),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "ram_gb",
+            ),
+            (
+                spec_error(OK.0, OK.1, OK.2, Some(0), OK.4),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "cpu_cores",
+            ),
+            (
+                spec_error(OK.0, OK.1, OK.2, Some(-4), OK.4),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "cpu_cores",
+            ),
+            (
+                spec_error(OK.0, OK.1, OK.2, Some(8193), OK.4),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "cpu_cores",
+            ),
+            (
+                spec_error(OK.0, OK.1, OK.2, OK.3, Some("-0.5")),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "storage_gb",
+            ),
+            (
+                spec_error(OK.0, OK.1, OK.2, OK.3, Some("NaN")),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "storage_gb",
+            ),
+            (
+                spec_error(OK.0, OK.1, OK.2, OK.3, Some("10000001")),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "storage_gb",
+            ),
+        ];
+        for ((sqlstate, message), expected_sqlstate, field) in cases {
+            assert_eq!(sqlstate, expected_sqlstate, "{message}");
+            assert!(
+                message.starts_with(field),
+                "{message:?} should name {field}"
+            );
+        }
+    }
+
+    #[pg_test]
+    fn test_bounds_follow_the_settings() {
+        Spi::run("SET LOCAL compute_devices.max_cpu_cores = 4").unwrap();
+        Spi::run("SET LOCAL compute_devices.max_ram_gb = 8").unwrap();
+        let (_, message) = spec_error(OK.0, OK.1, Some("8"), Some(5), OK.4);
+        assert_eq!(message, "cpu_cores must be between 1 and 4 (got 5)");
+        let (_, message) = spec_error(OK.0, OK.1, Some("9"), Some(4), OK.4);
+        assert_eq!(message, "ram_gb must be between 0 and 8 (got 9)");
+    }
+}

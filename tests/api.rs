@@ -1,0 +1,443 @@
+//! The API as PostgREST calls it: every function as the owner, as another user and as anon;
+//! every bad input with its SQLSTATE; stale against stopped; the table behind row-level security.
+
+mod common;
+
+use common::{sqlstate_of, Caller, TestDb, ALICE, BOB, GOOD_SPECS};
+
+const ALICE_CALLS: Caller = Caller::User(ALICE);
+const BOB_CALLS: Caller = Caller::User(BOB);
+
+#[test]
+fn register_creates_then_updates_the_callers_device_by_name() {
+    let db = TestDb::new("register");
+    let mut api = db.postgrest();
+    let first = api
+        .register(ALICE_CALLS, "My Laptop", "laptop", GOOD_SPECS)
+        .unwrap();
+    let id: String = first.get(0);
+    assert_eq!(
+        first.get::<_, String>(1),
+        ALICE,
+        "the owner is the JWT's sub"
+    );
+    assert_eq!(first.get::<_, String>(2), "My Laptop");
+    assert_eq!(first.get::<_, String>(7), "97.60");
+    assert!(first.get::<_, bool>(8), "a registered device is active");
+
+    let again = api
+        .register(ALICE_CALLS, "My Laptop", "desktop", ("32", 16, "1000"))
+        .unwrap();
+    assert_eq!(
+        again.get::<_, String>(0),
+        id,
+        "same owner and name: same device"
+    );
+    assert_eq!(again.get::<_, String>(3), "desktop");
+    assert_eq!(again.get::<_, String>(7), "194.00");
+
+    let bobs = api
+        .register(BOB_CALLS, "My Laptop", "laptop", GOOD_SPECS)
+        .unwrap();
+    assert_ne!(
+        bobs.get::<_, String>(0),
+        id,
+        "another owner's device of the same name is another device"
+    );
+    assert_eq!(api.user_devices(ALICE_CALLS).unwrap().len(), 1);
+}
+
+#[test]
+fn anon_may_only_read_network_stats() {
+    let db = TestDb::new("anon");
+    let mut api = db.postgrest();
+    let id: String = api
+        .register(ALICE_CALLS, "phone", "phone", GOOD_SPECS)
+        .unwrap()
+        .get(0);
+
+    assert_eq!(api.stats(Caller::Anon).unwrap().0, 1);
+    let denied = [
+        sqlstate_of(api.register(Caller::Anon, "x", "phone", GOOD_SPECS)),
+        sqlstate_of(api.heartbeat(Caller::Anon, &id)),
+        sqlstate_of(api.deactivate(Caller::Anon, &id)),
+        sqlstate_of(api.user_devices(Caller::Anon)),
+        sqlstate_of(api.call(Caller::Anon, "SELECT count(*) FROM compute_devices", &[])),
+        sqlstate_of(api.call(Caller::Anon, "SELECT calculate_compute_score(1, 1, 1)", &[])),
+        sqlstate_of(api.call(Caller::Anon, "SELECT sweep_stale_devices()", &[])),
+    ];
+    for (sqlstate, message) in denied {
+        assert_eq!(sqlstate, "42501", "{message}");
+    }
+}
+
+#[test]
+fn authenticated_without_a_usable_sub_is_refused() {
+    let db = TestDb::new("no_sub");
+    let mut api = db.postgrest();
+    let id: String = api
+        .register(ALICE_CALLS, "box", "server", GOOD_SPECS)
+        .unwrap()
+        .get(0);
+    for claims in [r#"{"role":"authenticated"}"#, r#"{"sub":"alice"}"#, ""] {
+        let caller = Caller::AuthenticatedWithClaims(claims);
+        for (sqlstate, message) in [
+            sqlstate_of(api.register(caller, "x", "phone", GOOD_SPECS)),
+            sqlstate_of(api.heartbeat(caller, &id)),
+            sqlstate_of(api.deactivate(caller, &id)),
+            sqlstate_of(api.user_devices(caller)),
+        ] {
+            assert_eq!(sqlstate, "42501", "{claims}: {message}");
+            assert!(message.starts_with("not authenticated"), "{message}");
+        }
+    }
+}
+
+#[test]
+fn another_users_device_is_indistinguishable_from_an_unknown_one() {
+    let mut db = TestDb::new("ownership");
+    let mut api = db.postgrest();
+    let id: String = api
+        .register(ALICE_CALLS, "rig", "desktop", GOOD_SPECS)
+        .unwrap()
+        .get(0);
+    let before = db.table_fingerprint();
+
+    let unknown = "33333333-3333-4333-8333-333333333333";
+    let bob_heartbeat = sqlstate_of(api.heartbeat(BOB_CALLS, &id));
+    let unknown_heartbeat = sqlstate_of(api.heartbeat(BOB_CALLS, unknown));
+    let bob_deactivate = sqlstate_of(api.deactivate(BOB_CALLS, &id));
+    let unknown_deactivate = sqlstate_of(api.deactivate(BOB_CALLS, unknown));
+    assert_eq!(
+        bob_heartbeat,
+        ("42P01".to_string(), "device not found".to_string())
+    );
+    assert_eq!(bob_heartbeat, unknown_heartbeat);
+    assert_eq!(bob_deactivate, bob_heartbeat);
+    assert_eq!(bob_deactivate, unknown_deactivate);
+    assert_eq!(api.user_devices(BOB_CALLS).unwrap(), vec![]);
+    assert_eq!(db.table_fingerprint(), before, "nothing changed");
+
+    // Through the table itself: Bob sees no rows and writes nothing; Alice sees only hers.
+    let rows = api
+        .call(BOB_CALLS, "SELECT id FROM compute_devices", &[])
+        .unwrap();
+    assert!(rows.is_empty());
+    let rows = api
+        .call(ALICE_CALLS, "SELECT id::text FROM compute_devices", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    for write in [
+        "UPDATE compute_devices SET ram_gb = 1",
+        "DELETE FROM compute_devices",
+        "INSERT INTO compute_devices (user_id, device_name, device_type) VALUES (gen_random_uuid(), 'x', 'phone')",
+    ] {
+        for caller in [ALICE_CALLS, BOB_CALLS] {
+            let (sqlstate, message) = sqlstate_of(api.call(caller, write, &[]));
+            assert_eq!(sqlstate, "42501", "{write}: {message}");
+        }
+    }
+    assert_eq!(db.table_fingerprint(), before, "nothing changed");
+}
+
+#[test]
+fn heartbeat_reports_liveness_and_the_next_interval() {
+    let mut db = TestDb::new("heartbeat");
+    let mut api = db.postgrest();
+    let id: String = api
+        .register(ALICE_CALLS, "pc", "desktop", GOOD_SPECS)
+        .unwrap()
+        .get(0);
+    let beat = api.heartbeat(ALICE_CALLS, &id).unwrap();
+    assert_eq!(beat.get::<_, String>(0), id);
+    assert!(beat.get::<_, bool>(1));
+    assert!(beat.get::<_, bool>(2));
+    assert_eq!(beat.get::<_, i32>(3), 90, "the default heartbeat_interval");
+
+    db.superuser
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET compute_devices.heartbeat_interval = '45s'",
+            db.name
+        ))
+        .unwrap();
+    let mut api = db.postgrest();
+    assert_eq!(
+        api.heartbeat(ALICE_CALLS, &id).unwrap().get::<_, i32>(3),
+        45
+    );
+}
+
+#[test]
+fn stale_devices_come_back_but_stopped_devices_do_not() {
+    let mut db = TestDb::new("stale_stopped");
+    let mut api = db.postgrest();
+    let stale: String = api
+        .register(ALICE_CALLS, "stale", "laptop", GOOD_SPECS)
+        .unwrap()
+        .get(0);
+    let stopped: String = api
+        .register(ALICE_CALLS, "stopped", "server", ("64", 32, "2000"))
+        .unwrap()
+        .get(0);
+    assert_eq!(api.stats(Caller::Anon).unwrap().0, 2);
+
+    // Silent for six minutes, and no sweeper has run: it already does not count.
+    db.superuser
+        .execute(
+            "UPDATE compute_devices SET last_seen = now() - interval '6 minutes' WHERE id = $1::text::uuid",
+            &[&stale],
+        )
+        .unwrap();
+    assert_eq!(api.stats(Caller::Anon).unwrap().0, 1);
+    assert_eq!(
+        api.user_devices(ALICE_CALLS).unwrap(),
+        vec![("stopped".to_string(), true), ("stale".to_string(), false)],
+        "newest first, with is_active as liveness sees it"
+    );
+    // A heartbeat brings a stale device back.
+    assert!(api
+        .heartbeat(ALICE_CALLS, &stale)
+        .unwrap()
+        .get::<_, bool>(1));
+    assert_eq!(api.stats(Caller::Anon).unwrap().0, 2);
+
+    // The owner stops a device: it leaves the totals, and a late heartbeat does not revive it.
+    let row = api.deactivate(ALICE_CALLS, &stopped).unwrap();
+    assert_eq!(row.get::<_, String>(0), stopped);
+    assert!(!row.get::<_, bool>(1));
+    assert_eq!(api.stats(Caller::Anon).unwrap().0, 1);
+    let before = db.table_fingerprint();
+    let (sqlstate, message) = sqlstate_of(api.heartbeat(ALICE_CALLS, &stopped));
+    assert_eq!(sqlstate, "42P01");
+    assert!(message.contains("stopped"), "{message}");
+    assert_eq!(
+        db.table_fingerprint(),
+        before,
+        "a late heartbeat changes nothing"
+    );
+    assert_eq!(api.stats(Caller::Anon).unwrap().0, 1);
+    // Deactivating again is harmless; registering again resumes sharing.
+    assert!(!api
+        .deactivate(ALICE_CALLS, &stopped)
+        .unwrap()
+        .get::<_, bool>(1));
+    let again = api
+        .register(ALICE_CALLS, "stopped", "server", ("64", 32, "2000"))
+        .unwrap();
+    assert_eq!(again.get::<_, String>(0), stopped);
+    assert!(!again.get::<_, bool>(9), "no longer stopped");
+    assert!(api.heartbeat(ALICE_CALLS, &stopped).is_ok());
+    assert_eq!(api.stats(Caller::Anon).unwrap().0, 2);
+}
+
+#[test]
+fn network_stats_sum_exactly_what_is_online() {
+    let mut db = TestDb::new("stats");
+    let mut api = db.postgrest();
+    let zeros = (0, "0".to_string(), 0, "0".to_string(), "0".to_string());
+    assert_eq!(
+        api.stats(Caller::Anon).unwrap(),
+        zeros,
+        "zeros on an empty network"
+    );
+
+    api.register(ALICE_CALLS, "a", "laptop", ("16", 8, "512"))
+        .unwrap();
+    api.register(ALICE_CALLS, "b", "phone", ("6", 8, "128.5"))
+        .unwrap();
+    let gone: String = api
+        .register(BOB_CALLS, "c", "server", ("128", 64, "4000"))
+        .unwrap()
+        .get(0);
+    api.deactivate(BOB_CALLS, &gone).unwrap();
+    let expected = (
+        2,
+        "22".to_string(),
+        16,
+        "640.5".to_string(),
+        "156.025".to_string(),
+    );
+    assert_eq!(api.stats(Caller::Anon).unwrap(), expected);
+    assert_eq!(
+        api.stats(ALICE_CALLS).unwrap(),
+        expected,
+        "logged in or not"
+    );
+
+    // The active window is a setting.
+    db.superuser
+        .batch_execute("UPDATE compute_devices SET last_seen = now() - interval '2 minutes'")
+        .unwrap();
+    db.superuser
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET compute_devices.active_window = '1min'",
+            db.name
+        ))
+        .unwrap();
+    assert_eq!(db.postgrest().stats(Caller::Anon).unwrap(), zeros);
+}
+
+#[test]
+fn every_bad_input_names_its_field_and_changes_nothing() {
+    let mut db = TestDb::new("bad_input");
+    let mut api = db.postgrest();
+    let id: String = api
+        .register(ALICE_CALLS, "ok", "laptop", GOOD_SPECS)
+        .unwrap()
+        .get(0);
+    let before = db.table_fingerprint();
+    let long_name = "n".repeat(65);
+    // (device_name, device_type, specs, expected SQLSTATE, the field the message names)
+    type Case<'a> = (&'a str, &'a str, (&'a str, i32, &'a str), &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        ("x", "toaster", GOOD_SPECS, "22023", "device_type"),
+        ("", "phone", GOOD_SPECS, "22023", "device_name"),
+        ("   ", "phone", GOOD_SPECS, "22023", "device_name"),
+        ("tab\there", "phone", GOOD_SPECS, "22023", "device_name"),
+        (&long_name, "phone", GOOD_SPECS, "22001", "device_name"),
+        ("x", "phone", ("-1", 8, "512"), "22003", "ram_gb"),
+        ("x", "phone", ("NaN", 8, "512"), "22003", "ram_gb"),
+        ("x", "phone", ("Infinity", 8, "512"), "22003", "ram_gb"),
+        ("x", "phone", ("-Infinity", 8, "512"), "22003", "ram_gb"),
+        ("x", "phone", ("1e9", 8, "512"), "22003", "ram_gb"),
+        ("x", "phone", ("16", 0, "512"), "22003", "cpu_cores"),
+        ("x", "phone", ("16", -1, "512"), "22003", "cpu_cores"),
+        ("x", "phone", ("16", 100_000, "512"), "22003", "cpu_cores"),
+        ("x", "phone", ("16", 8, "-0.1"), "22003", "storage_gb"),
+        ("x", "phone", ("16", 8, "Infinity"), "22003", "storage_gb"),
+        ("x", "phone", ("16", 8, "1e12"), "22003", "storage_gb"),
+    ];
+    for (name, device_type, specs, expected_sqlstate, field) in cases {
+        let (sqlstate, message) = sqlstate_of(api.register(ALICE_CALLS, name, device_type, specs));
+        assert_eq!(
+            sqlstate, expected_sqlstate,
+            "{name:?} {device_type} {specs:?}: {message}"
+        );
+        assert!(message.starts_with(field), "{message:?} names {field}");
+    }
+    // NULLs, as PostgREST sends a JSON null.
+    for (field, sql) in [
+        (
+            "device_name",
+            "SELECT register_device(NULL, 'phone', 1, 1, 1)",
+        ),
+        ("device_type", "SELECT register_device('x', NULL, 1, 1, 1)"),
+        ("ram_gb", "SELECT register_device('x', 'phone', NULL, 1, 1)"),
+        (
+            "cpu_cores",
+            "SELECT register_device('x', 'phone', 1, NULL, 1)",
+        ),
+        (
+            "storage_gb",
+            "SELECT register_device('x', 'phone', 1, 1, NULL)",
+        ),
+        ("device_id", "SELECT send_heartbeat(NULL)"),
+        ("device_id", "SELECT deactivate_device(NULL)"),
+    ] {
+        let (sqlstate, message) = sqlstate_of(api.call(ALICE_CALLS, sql, &[]));
+        assert_eq!(sqlstate, "22004", "{sql}: {message}");
+        assert!(message.starts_with(field), "{message:?} names {field}");
+    }
+    assert_eq!(
+        db.table_fingerprint(),
+        before,
+        "no bad input changed anything"
+    );
+    assert!(api.heartbeat(ALICE_CALLS, &id).is_ok());
+}
+
+#[test]
+fn the_device_limit_is_a_setting() {
+    let mut db = TestDb::new("device_limit");
+    db.superuser
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET compute_devices.max_devices_per_user = 2",
+            db.name
+        ))
+        .unwrap();
+    let mut api = db.postgrest();
+    api.register(ALICE_CALLS, "one", "phone", GOOD_SPECS)
+        .unwrap();
+    api.register(ALICE_CALLS, "two", "phone", GOOD_SPECS)
+        .unwrap();
+    let before = db.table_fingerprint();
+    let (sqlstate, message) = sqlstate_of(api.register(ALICE_CALLS, "three", "phone", GOOD_SPECS));
+    assert_eq!(sqlstate, "23514", "{message}");
+    assert!(message.contains("at most 2 devices"), "{message}");
+    assert_eq!(db.table_fingerprint(), before);
+    assert!(
+        api.register(ALICE_CALLS, "two", "laptop", GOOD_SPECS)
+            .is_ok(),
+        "updating an existing name is fine"
+    );
+    assert!(
+        api.register(BOB_CALLS, "three", "phone", GOOD_SPECS)
+            .is_ok(),
+        "the limit is per user"
+    );
+    // A caller cannot raise the limit for their own session.
+    let (sqlstate, _) = sqlstate_of(api.call(
+        ALICE_CALLS,
+        "SELECT set_config('compute_devices.max_devices_per_user', '1000', true)",
+        &[],
+    ));
+    assert_eq!(sqlstate, "42501");
+}
+
+#[test]
+fn racing_registrations_of_one_name_give_one_row_and_one_id() {
+    let mut db = TestDb::new("register_race");
+    let mut first = db.postgrest();
+    // The first registration holds its transaction open, as a slow request would.
+    let mut open = first.client.transaction().unwrap();
+    open.execute(
+        "SELECT set_config('request.jwt.claims', $1, true)",
+        &[&format!(r#"{{"sub":"{ALICE}"}}"#)],
+    )
+    .unwrap();
+    open.batch_execute("SET LOCAL ROLE authenticated").unwrap();
+    let first_id: String = open
+        .query_one(
+            "SELECT id::text FROM register_device('racer', 'laptop', 16, 8, 512)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+
+    // The second, on another connection, must wait for it rather than make a second row.
+    let mut second = db.postgrest();
+    let racer =
+        std::thread::spawn(move || second.register(ALICE_CALLS, "racer", "desktop", GOOD_SPECS));
+    let mut observer = db.superuser_connection();
+    let waiting = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        let waiting: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        waiting > 0
+    });
+    assert!(waiting, "the second registration waits for the first");
+    open.commit().unwrap();
+
+    let second_row = racer.join().unwrap().unwrap();
+    assert_eq!(second_row.get::<_, String>(0), first_id);
+    assert_eq!(
+        second_row.get::<_, String>(3),
+        "desktop",
+        "the later registration's specs win"
+    );
+    let rows: i64 = db
+        .superuser
+        .query_one(
+            "SELECT count(*) FROM compute_devices WHERE device_name = 'racer'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+}

@@ -197,3 +197,57 @@ fn only_row<T: FromDatum + IntoDatum>(table: SpiTupleTable<'_>) -> spi::Result<O
         table.first().get_one::<T>()
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    /// Heartbeats made so far in this transaction that were HOT updates.
+    fn hot_updates() -> i64 {
+        Spi::get_one::<i64>(
+            "SELECT pg_stat_get_xact_tuples_hot_updated('compute_devices'::regclass)",
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    /// Whether one heartbeat is a HOT update. now() is fixed within a transaction, so first
+    /// move last_seen back, as the time between two real heartbeats does.
+    fn heartbeat_is_hot(device: pgrx::Uuid) -> bool {
+        Spi::run_with_args(
+            "UPDATE compute_devices SET last_seen = last_seen - interval '90 seconds' WHERE id = $1",
+            &[device.into()],
+        )
+        .unwrap();
+        let before = hot_updates();
+        Spi::run_with_args("SELECT send_heartbeat($1)", &[device.into()]).unwrap();
+        hot_updates() - before == 1
+    }
+
+    /// Why no index contains last_seen or is_active: measured, the seed's
+    /// `(is_active, last_seen)` index turns every heartbeat into a non-HOT update.
+    #[pg_test]
+    fn test_heartbeats_are_hot_updates_unless_an_index_covers_last_seen() {
+        Spi::run(
+            r#"SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-8444-444444444444"}', true)"#,
+        )
+        .unwrap();
+        let device = Spi::get_one::<pgrx::Uuid>(
+            "SELECT id FROM register_device('hot', 'server', 64, 32, 1000)",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(
+            (0..5).all(|_| heartbeat_is_hot(device)),
+            "every heartbeat is HOT"
+        );
+
+        Spi::run("CREATE INDEX seed_active_index ON compute_devices (is_active, last_seen)")
+            .unwrap();
+        assert!(
+            (0..5).all(|_| !heartbeat_is_hot(device)),
+            "with the seed's index, none is"
+        );
+    }
+}

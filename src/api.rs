@@ -39,8 +39,11 @@ fn register_device(
             None,
             &[owner.into()],
         )?;
-        ensure_below_device_limit(client, owner, &spec.device_name)?;
-        client
+        let max = settings::MAX_DEVICES_PER_USER.get();
+        if count_other_devices(client, owner, &spec.device_name)? >= i64::from(max) {
+            return Ok(Err(DeviceError::TooManyDevices { max }));
+        }
+        let device = client
             .update(
                 "INSERT INTO compute_devices AS d
                      (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, is_active, last_seen)
@@ -64,31 +67,28 @@ fn register_device(
                     spec.storage_gb.into(),
                 ],
             )
-            .and_then(only_row::<DeviceRow>)
+            .and_then(only_row::<DeviceRow>)?;
+        Ok(Ok(device.expect("an upsert returns its row")))
     })
     .unwrap_or_else(internal_error)
-    .expect("an upsert returns its row")
+    .or_raise()
 }
 
-fn ensure_below_device_limit(
+/// How many devices the owner has under other names: a new name must stay within the limit,
+/// while re-registering an existing name never adds a row.
+fn count_other_devices(
     client: &mut SpiClient<'_>,
     owner: pgrx::Uuid,
     device_name: &str,
-) -> spi::Result<()> {
-    let others = client
+) -> spi::Result<i64> {
+    client
         .update(
             "SELECT pg_catalog.count(*) FROM compute_devices WHERE user_id = $1 AND device_name <> $2",
             None,
             &[owner.into(), device_name.into()],
-        )?
-        .first()
-        .get_one::<i64>()?
-        .unwrap_or(0);
-    let max = settings::MAX_DEVICES_PER_USER.get();
-    if others >= i64::from(max) {
-        DeviceError::TooManyDevices { max }.raise();
-    }
-    Ok(())
+        )
+        .and_then(only_row::<i64>)
+        .map(|count| count.unwrap_or(0))
 }
 
 /// Records that the caller's device is alive. A stale device comes back; a stopped one does not.

@@ -23,14 +23,15 @@ fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
     condition()
 }
 
-fn insert_stale_device(db: &mut TestDb) -> String {
+/// An active device whose last heartbeat was `silent_for` ago (an interval, such as '10 minutes').
+fn insert_device(db: &mut TestDb, name: &str, silent_for: &str) -> String {
     db.superuser
         .query_one(
             "INSERT INTO compute_devices (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb,
                                           is_active, last_seen)
-             VALUES (gen_random_uuid(), 'silent', 'server', 8, 4, 100, true, now() - interval '10 minutes')
+             VALUES (gen_random_uuid(), $1, 'server', 8, 4, 100, true, now() - $2::text::interval)
              RETURNING id::text",
-            &[],
+            &[&name, &silent_for],
         )
         .unwrap()
         .get(0)
@@ -65,16 +66,8 @@ fn the_sweeper_marks_stale_devices_inactive_and_survives_a_missing_extension() {
         "the sweeper runs"
     );
 
-    let stale = insert_stale_device(&mut db);
-    let fresh: String = db
-        .superuser
-        .query_one(
-            "INSERT INTO compute_devices (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, is_active)
-             VALUES (gen_random_uuid(), 'fresh', 'phone', 4, 8, 64, true) RETURNING id::text",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let stale = insert_device(&mut db, "silent", "10 minutes");
+    let fresh = insert_device(&mut db, "fresh", "0 seconds");
     assert!(
         eventually(Duration::from_secs(5), || !is_active(&mut db, &stale)),
         "swept within a few intervals"
@@ -94,23 +87,13 @@ fn the_sweeper_marks_stale_devices_inactive_and_survives_a_missing_extension() {
     db.superuser
         .batch_execute("CREATE EXTENSION compute_devices")
         .unwrap();
-    let stale = insert_stale_device(&mut db);
+    let stale = insert_device(&mut db, "silent", "10 minutes");
     assert!(eventually(Duration::from_secs(5), || !is_active(
         &mut db, &stale
     )));
 
     // SIGHUP reloads settings: a shorter active window sweeps a device the old one kept.
-    let recent: String = db
-        .superuser
-        .query_one(
-            "INSERT INTO compute_devices (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb,
-                                          is_active, last_seen)
-             VALUES (gen_random_uuid(), 'recent', 'laptop', 8, 4, 100, true, now() - interval '2 minutes')
-             RETURNING id::text",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let recent = insert_device(&mut db, "recent", "2 minutes");
     std::thread::sleep(Duration::from_secs(2));
     assert!(is_active(&mut db, &recent));
     db.superuser

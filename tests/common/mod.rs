@@ -167,6 +167,18 @@ impl PostgRest {
         Ok(rows)
     }
 
+    /// A call whose function returns exactly one row.
+    pub fn call_one(
+        &mut self,
+        caller: Caller<'_>,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, postgres::Error> {
+        let mut rows = self.call(caller, sql, params)?;
+        assert_eq!(rows.len(), 1, "{sql} returns one row");
+        Ok(rows.remove(0))
+    }
+
     pub fn register(
         &mut self,
         caller: Caller<'_>,
@@ -174,7 +186,7 @@ impl PostgRest {
         device_type: &str,
         specs: (&str, i32, &str),
     ) -> Result<Row, postgres::Error> {
-        self.call(
+        self.call_one(
             caller,
             "SELECT id::text, user_id::text, device_name, device_type, ram_gb::text, cpu_cores,
                     storage_gb::text, compute_score::text, is_active, deactivated_at IS NOT NULL
@@ -183,7 +195,6 @@ impl PostgRest {
                                     storage_gb => $5::text::numeric)",
             &[&name, &device_type, &specs.0, &specs.1, &specs.2],
         )
-        .map(|mut rows| rows.remove(0))
     }
 
     pub fn heartbeat(
@@ -191,13 +202,12 @@ impl PostgRest {
         caller: Caller<'_>,
         device_id: &str,
     ) -> Result<Row, postgres::Error> {
-        self.call(
+        self.call_one(
             caller,
             "SELECT device_id::text, is_active, last_seen IS NOT NULL, next_heartbeat_in_seconds
                FROM send_heartbeat(device_id => $1::text::uuid)",
             &[&device_id],
         )
-        .map(|mut rows| rows.remove(0))
     }
 
     pub fn deactivate(
@@ -205,12 +215,11 @@ impl PostgRest {
         caller: Caller<'_>,
         device_id: &str,
     ) -> Result<Row, postgres::Error> {
-        self.call(
+        self.call_one(
             caller,
             "SELECT id::text, is_active FROM deactivate_device(device_id => $1::text::uuid)",
             &[&device_id],
         )
-        .map(|mut rows| rows.remove(0))
     }
 
     /// (device_name, is_active) of the caller's devices, in the order returned.
@@ -231,15 +240,13 @@ impl PostgRest {
         &mut self,
         caller: Caller<'_>,
     ) -> Result<(i64, String, i64, String, String), postgres::Error> {
-        let mut rows = self.call(
+        let row = self.call_one(
             caller,
             "SELECT active_nodes, total_ram_gb::text, total_cpu_cores, total_storage_gb::text,
                     total_compute_score::text
                FROM get_network_stats()",
             &[],
         )?;
-        assert_eq!(rows.len(), 1, "get_network_stats returns exactly one row");
-        let row = rows.remove(0);
         Ok((row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
     }
 }

@@ -203,7 +203,7 @@ fn only_row<T: FromDatum + IntoDatum>(table: SpiTupleTable<'_>) -> spi::Result<O
 mod tests {
     use pgrx::prelude::*;
 
-    /// Heartbeats made so far in this transaction that were HOT updates.
+    /// HOT updates of compute_devices so far in this transaction, whatever made them.
     fn hot_updates() -> i64 {
         Spi::get_one::<i64>(
             "SELECT pg_stat_get_xact_tuples_hot_updated('compute_devices'::regclass)",

@@ -1,7 +1,8 @@
 -- Least privilege, loaded last. Nothing is reachable by PUBLIC. Where Supabase's roles exist,
 -- anon may read the network totals and nothing else; authenticated may call the five API
--- functions and read its own rows (row-level security). Supabase's default privileges grant
--- new objects in `public` to anon and authenticated, so their grants are revoked first too.
+-- functions and read its own rows (row-level security); service_role (the gateway's) may also
+-- send heartbeats in batches for any owner. Supabase's default privileges grant new objects
+-- in `public` to these roles, so their grants are revoked first too.
 
 DO $grants$
 DECLARE
@@ -11,13 +12,17 @@ BEGIN
         SELECT 'PUBLIC'
         UNION ALL
         SELECT pg_catalog.quote_ident(rolname) FROM pg_catalog.pg_roles
-         WHERE rolname OPERATOR(pg_catalog.=) ANY (ARRAY['anon', 'authenticated'])
+         WHERE rolname OPERATOR(pg_catalog.=) ANY (ARRAY['anon', 'authenticated', 'service_role'])
     LOOP
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices FROM ' || grantee;
+        EXECUTE 'REVOKE ALL ON SEQUENCE @extschema@.compute_devices_slot_seq FROM ' || grantee;
         EXECUTE 'REVOKE ALL ON FUNCTION
                      @extschema@.calculate_compute_score(numeric, integer, numeric),
                      @extschema@.derive_device_columns(),
+                     @extschema@.forget_device_slots(),
                      @extschema@.sweep_stale_devices(),
+                     @extschema@.liveness_status(),
+                     @extschema@.send_heartbeats(uuid[], uuid[]),
                      @extschema@.register_device(text, text, numeric, integer, numeric),
                      @extschema@.send_heartbeat(uuid),
                      @extschema@.deactivate_device(uuid),
@@ -37,6 +42,10 @@ BEGIN
             @extschema@.deactivate_device(uuid),
             @extschema@.get_user_devices()
         TO authenticated;
+    END IF;
+
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'service_role') THEN
+        GRANT EXECUTE ON FUNCTION @extschema@.send_heartbeats(uuid[], uuid[]) TO service_role;
     END IF;
 END
 $grants$;

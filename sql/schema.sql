@@ -1,15 +1,21 @@
 -- The device table and the row types the API returns.
 -- Loaded first (bootstrap): the Rust functions name these types in their signatures.
 
+-- Each device's slot in shared memory (see src/shmem.rs): dense, never reused, never changed.
+CREATE SEQUENCE @extschema@.compute_devices_slot_seq AS integer MINVALUE 0 START WITH 0;
+
 CREATE TABLE @extschema@.compute_devices (
     id             uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
     user_id        uuid        NOT NULL,
     device_name    text        NOT NULL,
     device_type    text        NOT NULL
                    CHECK (device_type IN ('phone', 'laptop', 'desktop', 'server')),
-    ram_gb         numeric     NOT NULL DEFAULT 0,
+    -- At most 9 decimals (GB to the byte), so shared memory can sum them exactly.
+    ram_gb         numeric     NOT NULL DEFAULT 0
+                   CHECK (pg_catalog.scale(pg_catalog.trim_scale(ram_gb)) <= 9),
     cpu_cores      integer     NOT NULL DEFAULT 0,
-    storage_gb     numeric     NOT NULL DEFAULT 0,
+    storage_gb     numeric     NOT NULL DEFAULT 0
+                   CHECK (pg_catalog.scale(pg_catalog.trim_scale(storage_gb)) <= 9),
     compute_score  numeric     NOT NULL DEFAULT 0,
     is_active      boolean     NOT NULL DEFAULT false,
     last_seen      timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -18,6 +24,11 @@ CREATE TABLE @extschema@.compute_devices (
     -- Set when the owner deactivates the device ("stopped"), cleared when it registers again.
     -- A stale device (silent past the active window) keeps this NULL, so a heartbeat revives it.
     deactivated_at timestamptz,
+    slot           integer     NOT NULL
+                   DEFAULT pg_catalog.nextval('@extschema@.compute_devices_slot_seq'::pg_catalog.regclass),
+    -- Heartbeats find their device's slot through this index; the slot never changes, so
+    -- heartbeat writes stay HOT.
+    CONSTRAINT compute_devices_slot_key UNIQUE (slot),
     -- One row per (owner, name): register_device upserts on this key, and it serves
     -- get_user_devices' lookup by owner.
     CONSTRAINT compute_devices_user_id_device_name_key UNIQUE (user_id, device_name)
@@ -32,7 +43,9 @@ COMMENT ON TABLE @extschema@.compute_devices IS
     'Shared compute devices. Write through register_device, send_heartbeat and deactivate_device.';
 
 -- pg_dump keeps the device rows; the table itself is recreated by CREATE EXTENSION.
+ALTER SEQUENCE @extschema@.compute_devices_slot_seq OWNED BY @extschema@.compute_devices.slot;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.compute_devices', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.compute_devices_slot_seq', '');
 
 -- Row-level security: a caller sees only the devices whose owner is the `sub` of the
 -- JWT claims PostgREST sets. The API functions check ownership themselves as well.
@@ -48,6 +61,17 @@ CREATE TYPE @extschema@.heartbeat AS (
     is_active                 boolean,
     last_seen                 timestamptz,
     next_heartbeat_in_seconds integer
+);
+
+-- One entry of send_heartbeats: the heartbeat, or the error send_heartbeat would raise.
+CREATE TYPE @extschema@.heartbeat_result AS (
+    user_id                   uuid,
+    device_id                 uuid,
+    is_active                 boolean,
+    last_seen                 timestamptz,
+    next_heartbeat_in_seconds integer,
+    error_code                text,
+    error_message             text
 );
 
 CREATE TYPE @extschema@.network_stats AS (

@@ -7,15 +7,16 @@
 
 use crate::auth;
 use crate::errors::{internal_error, DeviceError, OrRaise};
-use crate::liveness::is_live;
+use crate::liveness::{self, is_live};
+use crate::plans;
 use crate::settings;
+use crate::shmem;
 use crate::validate::{required, DeviceSpec};
 use pgrx::prelude::*;
-use pgrx::spi::{SpiClient, SpiTupleTable};
+use pgrx::spi::SpiTupleTable;
 
 // The SQL types these stand for are named in the signatures below, where pgrx reads them.
 type DeviceRow = pgrx::composite_type!('static, "compute_devices");
-type HeartbeatRow = pgrx::composite_type!('static, "heartbeat");
 
 /// Creates the caller's device of this name, or updates it, and marks it active.
 #[pg_extern(volatile, security_definer)]
@@ -29,93 +30,58 @@ fn register_device(
 ) -> pgrx::composite_type!('static, "compute_devices") {
     let owner = auth::caller_id().or_raise();
     let spec = DeviceSpec::new(device_name, device_type, ram_gb, cpu_cores, storage_gb).or_raise();
+    let device = [
+        owner.into(),
+        spec.device_name.as_str().into(),
+        spec.device_type.as_str().into(),
+        spec.ram_gb.into(),
+        spec.cpu_cores.into(),
+        spec.storage_gb.into(),
+    ];
     Spi::connect_mut(|client| {
         // One registration per owner at a time, so two racing new names cannot both pass the
-        // device limit. Racing registrations of the same name meet in ON CONFLICT anyway.
-        client.update(
-            "SELECT pg_catalog.pg_advisory_xact_lock(
-                        'compute_devices'::pg_catalog.regclass::pg_catalog.oid::integer,
-                        pg_catalog.hashtext($1::text))",
-            None,
-            &[owner.into()],
-        )?;
+        // device limit, and the update-or-insert below needs no ON CONFLICT (which would take
+        // a slot number from the sequence on every re-registration).
+        plans::execute(client, LOCK_OWNER, &[owner.into()])?;
+        if let Some(updated) =
+            plans::execute(client, UPDATE_DEVICE, &device).and_then(only_row::<DeviceRow>)?
+        {
+            return Ok(Ok(updated));
+        }
         let max = settings::MAX_DEVICES_PER_USER.get();
-        if count_other_devices(client, owner, &spec.device_name)? >= i64::from(max) {
+        let registered = plans::execute(client, COUNT_DEVICES, &[owner.into()])
+            .and_then(only_row::<i64>)?
+            .unwrap_or(0);
+        if registered >= i64::from(max) {
             return Ok(Err(DeviceError::TooManyDevices { max }));
         }
-        let device = client
-            .update(
-                "INSERT INTO compute_devices AS d
-                     (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, is_active, last_seen)
-                 VALUES ($1, $2, $3, $4, $5, $6, true, pg_catalog.now())
-                 ON CONFLICT (user_id, device_name) DO UPDATE
-                    SET device_type = EXCLUDED.device_type,
-                        ram_gb = EXCLUDED.ram_gb,
-                        cpu_cores = EXCLUDED.cpu_cores,
-                        storage_gb = EXCLUDED.storage_gb,
-                        is_active = true,
-                        last_seen = EXCLUDED.last_seen,
-                        deactivated_at = NULL
-                 RETURNING d",
-                None,
-                &[
-                    owner.into(),
-                    spec.device_name.as_str().into(),
-                    spec.device_type.as_str().into(),
-                    spec.ram_gb.into(),
-                    spec.cpu_cores.into(),
-                    spec.storage_gb.into(),
-                ],
-            )
-            .and_then(only_row::<DeviceRow>)?;
-        Ok(Ok(device.expect("an upsert returns its row")))
+        let inserted = plans::execute(client, INSERT_DEVICE, &device).and_then(only_row)?;
+        Ok(Ok(inserted.expect("an insert returns its row")))
     })
     .unwrap_or_else(internal_error)
     .or_raise()
 }
 
-/// How many devices the owner has under other names: a new name must stay within the limit,
-/// while re-registering an existing name never adds a row.
-fn count_other_devices(
-    client: &mut SpiClient<'_>,
-    owner: pgrx::Uuid,
-    device_name: &str,
-) -> spi::Result<i64> {
-    client
-        .update(
-            "SELECT pg_catalog.count(*) FROM compute_devices WHERE user_id = $1 AND device_name <> $2",
-            None,
-            &[owner.into(), device_name.into()],
-        )
-        .and_then(only_row::<i64>)
-        .map(|count| count.unwrap_or(0))
-}
+const LOCK_OWNER: &str = "
+    SELECT pg_catalog.pg_advisory_xact_lock(
+               'compute_devices'::pg_catalog.regclass::pg_catalog.oid::integer,
+               pg_catalog.hashtext($1::text))";
 
-/// Records that the caller's device is alive. A stale device comes back; a stopped one does not.
-#[pg_extern(volatile, security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
-fn send_heartbeat(device_id: Option<pgrx::Uuid>) -> pgrx::composite_type!('static, "heartbeat") {
-    let owner = auth::caller_id().or_raise();
-    let device_id = required("device_id", device_id).or_raise();
-    let beat = Spi::connect_mut(|client| {
-        client
-            .update(
-                "UPDATE compute_devices AS d SET last_seen = pg_catalog.now(), is_active = true
-                  WHERE d.id = $1 AND d.user_id = $2 AND d.deactivated_at IS NULL
-              RETURNING ROW(d.id, d.is_active, d.last_seen, $3)::heartbeat",
-                None,
-                &[
-                    device_id.into(),
-                    owner.into(),
-                    settings::heartbeat_interval_seconds().into(),
-                ],
-            )
-            .and_then(only_row::<HeartbeatRow>)
-    })
-    .unwrap_or_else(internal_error);
-    beat.ok_or_else(|| why_not_writable(device_id, owner))
-        .or_raise()
-}
+/// Re-registration: the owner's device of this name, with new specs, active and not stopped.
+const UPDATE_DEVICE: &str = "
+    UPDATE compute_devices AS d
+       SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6,
+           is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
+     WHERE d.user_id = $1 AND d.device_name = $2
+ RETURNING d";
+
+const COUNT_DEVICES: &str = "SELECT pg_catalog.count(*) FROM compute_devices WHERE user_id = $1";
+
+const INSERT_DEVICE: &str = "
+    INSERT INTO compute_devices AS d
+           (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, is_active, last_seen)
+    VALUES ($1, $2, $3, $4, $5, $6, true, pg_catalog.now())
+ RETURNING d";
 
 /// Stops the caller's device: inactive until it registers again, whatever heartbeats arrive.
 #[pg_extern(volatile, security_definer)]
@@ -144,17 +110,21 @@ fn deactivate_device(
     .or_raise()
 }
 
-/// The caller's devices, newest first, with is_active as the liveness test sees it now.
+/// The caller's devices, newest first, with is_active as the liveness test sees it now. On the
+/// shared-memory path a device's last heartbeat may be newer than the table's last_seen.
 #[pg_extern(stable)]
 #[search_path(pg_catalog, @extschema@, pg_temp)]
 fn get_user_devices() -> SetOfIterator<'static, pgrx::composite_type!('static, "compute_devices")> {
     let owner = auth::caller_id().or_raise();
+    let shared = shmem::shared();
+    let live_after = liveness::live_after(liveness::transaction_start());
     let rows = Spi::connect(|client| {
         let table = client.select(
             concat!(
                 "SELECT d, ",
                 is_live!(),
-                " FROM compute_devices AS d WHERE d.user_id = $2 ORDER BY d.created_at DESC, d.id"
+                ", d.deactivated_at IS NULL, d.slot
+                   FROM compute_devices AS d WHERE d.user_id = $2 ORDER BY d.created_at DESC, d.id"
             ),
             None,
             &[settings::active_window_seconds().into(), owner.into()],
@@ -165,28 +135,28 @@ fn get_user_devices() -> SetOfIterator<'static, pgrx::composite_type!('static, "
                 let mut device = row
                     .get::<DeviceRow>(1)?
                     .expect("a whole-row value is never null");
-                device
-                    .set_by_name("is_active", row.get::<bool>(2)?)
-                    .expect("compute_devices has an is_active column");
+                let mut live = row.get::<bool>(2)?.unwrap_or(false);
+                let beat = shared
+                    .zip(row.get::<i32>(4)?)
+                    .and_then(|(shared, slot)| shared.read(u32::try_from(slot).ok()?));
+                if let Some(beat) = beat.map(|view| view.last_beat) {
+                    let not_stopped = row.get::<bool>(3)?.unwrap_or(false);
+                    live |= not_stopped && beat > live_after;
+                    let stored = device
+                        .get_by_name::<TimestampWithTimeZone>("last_seen")?
+                        .map_or(i64::MIN, TimestampWithTimeZone::into_inner);
+                    if beat > stored {
+                        let beat = TimestampWithTimeZone::try_from(beat).ok();
+                        device.set_by_name("last_seen", beat)?;
+                    }
+                }
+                device.set_by_name("is_active", live)?;
                 Ok(device)
             })
-            .collect::<spi::Result<Vec<DeviceRow>>>()
+            .collect::<Result<Vec<DeviceRow>, Box<dyn std::error::Error>>>()
     })
-    .unwrap_or_else(internal_error);
+    .unwrap_or_else(|e| panic!("compute_devices internal error: {e}"));
     SetOfIterator::new(rows)
-}
-
-/// Why a write matched no row: someone else's or unknown (the same answer), or stopped.
-fn why_not_writable(device_id: pgrx::Uuid, owner: pgrx::Uuid) -> DeviceError {
-    let stopped = Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT FROM compute_devices
-                         WHERE id = $1 AND user_id = $2 AND deactivated_at IS NOT NULL)",
-        &[device_id.into(), owner.into()],
-    );
-    match stopped.unwrap_or_else(internal_error) {
-        Some(true) => DeviceError::DeviceStopped,
-        _ => DeviceError::DeviceNotFound,
-    }
 }
 
 /// The single value of a statement that returns at most one row, or None when it returned none.

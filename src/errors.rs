@@ -38,6 +38,24 @@ pub enum DeviceError {
     TooManyDevices {
         max: i32,
     },
+    /// A spec with more decimals than shared memory sums exactly (GB to the byte).
+    TooManyDecimals {
+        field: &'static str,
+        max: i32,
+    },
+    /// send_heartbeats' arrays differ in length.
+    BatchLengthsDiffer {
+        user_ids: usize,
+        device_ids: usize,
+    },
+    BatchTooLarge {
+        entries: usize,
+        max: i32,
+    },
+    /// Every shared-memory slot is numbered; a new device would need a bigger region.
+    SlotsFull {
+        capacity: u32,
+    },
 }
 
 impl DeviceError {
@@ -50,12 +68,25 @@ impl DeviceError {
                 ERRCODE_INVALID_PARAMETER_VALUE
             }
             DeviceError::DeviceNameTooLong { .. } => ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
-            DeviceError::SpecNotFinite { .. } | DeviceError::SpecOutOfRange { .. } => {
-                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
+            DeviceError::SpecNotFinite { .. }
+            | DeviceError::SpecOutOfRange { .. }
+            | DeviceError::TooManyDecimals { .. } => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            DeviceError::BatchLengthsDiffer { .. } | DeviceError::BatchTooLarge { .. } => {
+                ERRCODE_INVALID_PARAMETER_VALUE
             }
+            DeviceError::SlotsFull { .. } => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             DeviceError::DeviceNotFound | DeviceError::DeviceStopped => ERRCODE_UNDEFINED_TABLE,
             DeviceError::TooManyDevices { .. } => ERRCODE_CHECK_VIOLATION,
         }
+    }
+
+    /// The five-character SQLSTATE, for results that carry an error instead of raising it.
+    pub fn sqlstate_text(&self) -> String {
+        // PostgreSQL packs each of the five characters into six bits (MAKE_SQLSTATE).
+        let packed = self.sqlstate() as u32;
+        (0..5)
+            .map(|i| char::from(b'0' + ((packed >> (6 * i)) & 0x3F) as u8))
+            .collect()
     }
 
     pub fn message(&self) -> String {
@@ -83,6 +114,21 @@ impl DeviceError {
             DeviceError::TooManyDevices { max } => {
                 format!("device limit reached: a user may register at most {max} devices")
             }
+            DeviceError::TooManyDecimals { field, max } => {
+                format!("{field} may have at most {max} decimal places")
+            }
+            DeviceError::BatchLengthsDiffer {
+                user_ids,
+                device_ids,
+            } => format!(
+                "user_ids and device_ids must have the same length (got {user_ids} and {device_ids})"
+            ),
+            DeviceError::BatchTooLarge { entries, max } => {
+                format!("device_ids has {entries} entries; the most per call is {max}")
+            }
+            DeviceError::SlotsFull { capacity } => format!(
+                "no shared-memory slot left for a new device: compute_devices.slots is {capacity}"
+            ),
         }
     }
 
@@ -96,6 +142,12 @@ impl DeviceError {
             }
             DeviceError::TooManyDevices { .. } => {
                 Some("Register under an existing device_name to update that device instead.")
+            }
+            DeviceError::BatchTooLarge { .. } => {
+                Some("Split the batch, or raise compute_devices.max_batch_size.")
+            }
+            DeviceError::SlotsFull { .. } => {
+                Some("Raise compute_devices.slots in postgresql.conf and restart the server.")
             }
             _ => None,
         }

@@ -10,11 +10,16 @@ use pgrx::prelude::*;
 mod api;
 mod auth;
 mod errors;
+mod heartbeats;
 mod liveness;
+mod plans;
 mod schema;
 mod score;
 mod settings;
+mod shmem;
+mod slot_writes;
 mod stats;
+mod status;
 mod validate;
 mod worker;
 
@@ -24,6 +29,7 @@ mod worker;
 #[allow(non_snake_case)]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    shmem::request_when_preloaded();
     worker::register_when_preloaded();
 }
 

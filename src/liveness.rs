@@ -3,9 +3,12 @@
 //! A device is active when `is_active` is true and `last_seen` is within
 //! `compute_devices.active_window`. Every reader applies that test itself, so answers are right
 //! whether or not the sweeper has run yet; the sweep only keeps `is_active` tidy on disk.
+//! On the shared-memory path the same test reads the device's slot: registered (not stopped)
+//! and a heartbeat within the window.
 
 use crate::errors::internal_error;
 use crate::settings;
+use crate::shmem;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
@@ -17,10 +20,21 @@ macro_rules! is_live {
 }
 pub(crate) use is_live;
 
+/// PostgreSQL's now(), in microseconds since 2000-01-01.
+pub fn transaction_start() -> i64 {
+    // SAFETY: a plain read of the current transaction's start time.
+    unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }
+}
+
+/// A heartbeat after this time (microseconds, as `now`) is within the active window.
+pub fn live_after(now: i64) -> i64 {
+    now - settings::active_window_micros()
+}
+
 /// Marks active devices that have been silent past the window inactive, returning how many.
 /// Their `deactivated_at` stays NULL: they are stale, not stopped, so a heartbeat revives them.
 /// Only `is_active` is written, so each row update is HOT and the trigger does not fire.
-pub fn sweep(client: &mut SpiClient<'_>) -> spi::Result<i64> {
+fn sweep(client: &mut SpiClient<'_>) -> spi::Result<i64> {
     let swept = client.update(
         concat!(
             "UPDATE compute_devices AS d SET is_active = false WHERE d.is_active AND NOT ",
@@ -33,10 +47,14 @@ pub fn sweep(client: &mut SpiClient<'_>) -> spi::Result<i64> {
 }
 
 /// The sweep as a function, for databases without the background worker (for example from
-/// pg_cron). Answers never depend on it; see the module comment.
+/// pg_cron). Answers never depend on it; see the module comment. Where shared memory holds the
+/// heartbeats, the table's last_seen lags them and only the worker may judge: this returns 0.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, @extschema@, pg_temp)]
 fn sweep_stale_devices() -> i64 {
+    if shmem::shared().is_some() {
+        return 0;
+    }
     Spi::connect_mut(sweep).unwrap_or_else(internal_error)
 }
 

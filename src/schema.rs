@@ -7,7 +7,7 @@ extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!(
     "../sql/trigger.sql",
     name = "trigger",
-    requires = [derive_device_columns]
+    requires = [derive_device_columns, forget_device_slots]
 );
 
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);

@@ -1,6 +1,7 @@
 //! The compute score, `ram_gb * 2 + cpu_cores * 5 + storage_gb * 0.05`, in exact decimal
 //! arithmetic, and the trigger that keeps `compute_score` and `updated_at` derived.
 
+use crate::slot_writes;
 use pgrx::datum::TryFromDatumError;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -13,10 +14,14 @@ pub fn calculate_compute_score(
     cpu_cores: i32,
     storage_gb: AnyNumeric,
 ) -> AnyNumeric {
+    score(ram_gb, AnyNumeric::from(cpu_cores), storage_gb)
+}
+
+/// The formula itself. It is linear, so the score of summed specs is the sum of the scores:
+/// network totals use that.
+pub fn score(ram_gb: AnyNumeric, cpu_cores: AnyNumeric, storage_gb: AnyNumeric) -> AnyNumeric {
     let storage_weight = AnyNumeric::try_from("0.05").expect("0.05 is a valid numeric literal");
-    ram_gb * AnyNumeric::from(2)
-        + AnyNumeric::from(cpu_cores) * AnyNumeric::from(5)
-        + storage_gb * storage_weight
+    ram_gb * AnyNumeric::from(2) + cpu_cores * AnyNumeric::from(5) + storage_gb * storage_weight
 }
 
 /// BEFORE INSERT OR UPDATE OF the spec and derived columns (see sql/trigger.sql).
@@ -48,7 +53,43 @@ pub fn derive_device_columns<'a>(
     };
     row.set_by_name("compute_score", score)?;
     row.set_by_name("updated_at", now())?;
+    queue_slot_write(&row)?;
     Ok(Some(row))
+}
+
+/// Hands the row to its shared-memory slot, which takes it when the transaction commits.
+/// A row with a NULL where NOT NULL belongs is left to the constraint that rejects it.
+fn queue_slot_write(row: &PgHeapTuple<'_, AllocatedByRust>) -> Result<(), TryFromDatumError> {
+    let stored = (
+        row.get_by_name::<i32>("slot")?,
+        row.get_by_name::<bool>("is_active")?,
+        row.get_by_name::<TimestampWithTimeZone>("last_seen")?,
+        row.get_by_name::<AnyNumeric>("ram_gb")?,
+        row.get_by_name::<i32>("cpu_cores")?,
+        row.get_by_name::<AnyNumeric>("storage_gb")?,
+    );
+    if let (
+        Some(slot),
+        Some(is_active),
+        Some(last_seen),
+        Some(ram_gb),
+        Some(cpu_cores),
+        Some(storage_gb),
+    ) = stored
+    {
+        slot_writes::device_written(slot_writes::DeviceRow {
+            slot,
+            stopped: row
+                .get_by_name::<TimestampWithTimeZone>("deactivated_at")?
+                .is_some(),
+            is_active,
+            last_seen,
+            ram_gb,
+            cpu_cores,
+            storage_gb,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -14,6 +14,9 @@ pub static MAX_RAM_GB: GucSetting<i32> = GucSetting::<i32>::new(65_536);
 pub static MAX_CPU_CORES: GucSetting<i32> = GucSetting::<i32>::new(8_192);
 pub static MAX_STORAGE_GB: GucSetting<i32> = GucSetting::<i32>::new(10_000_000);
 pub static MAX_DEVICES_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+pub static LAST_SEEN_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300);
+pub static SLOTS: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
 pub static DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
 
@@ -42,7 +45,7 @@ pub fn register() {
     );
     GucRegistry::define_int_guc(
         c"compute_devices.sweep_interval",
-        c"How often the background worker marks stale devices inactive.",
+        c"How often the background worker writes liveness changes (stale, revived) to the table.",
         c"Only used when compute_devices is in shared_preload_libraries.",
         &SWEEP_INTERVAL,
         1,
@@ -90,13 +93,43 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
-    // A server-start setting can only be defined while the postmaster preloads the library,
-    // which is also the only time the worker that reads it exists.
+    GucRegistry::define_int_guc(
+        c"compute_devices.max_batch_size",
+        c"The most heartbeats one send_heartbeats call may carry.",
+        c"",
+        &MAX_BATCH_SIZE,
+        1,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"compute_devices.last_seen_flush_interval",
+        c"How often the worker writes each live device's last heartbeat time to the table.",
+        c"Heartbeats live in shared memory; a crash loses at most this much of last_seen.",
+        &LAST_SEEN_FLUSH_INTERVAL,
+        1,
+        ONE_DAY_SECONDS,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    // Server-start settings can only be defined while the postmaster preloads the library,
+    // which is also the only time the shared memory and the worker that use them exist.
     // SAFETY: a plain flag the postmaster sets while it loads shared_preload_libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_int_guc(
+            c"compute_devices.slots",
+            c"How many devices shared memory holds heartbeats for (40 bytes each).",
+            c"Every device ever registered in the served database takes one slot.",
+            &SLOTS,
+            1,
+            100_000_000,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
         GucRegistry::define_string_guc(
             c"compute_devices.database",
-            c"The database whose devices the background worker sweeps.",
+            c"The database whose devices shared memory and the background worker serve.",
             c"Only used when compute_devices is in shared_preload_libraries.",
             &DATABASE,
             GucContext::Postmaster,
@@ -116,6 +149,19 @@ pub fn active_window_seconds() -> f64 {
 
 pub fn heartbeat_interval_seconds() -> i32 {
     HEARTBEAT_INTERVAL.get()
+}
+
+pub fn slot_capacity() -> u32 {
+    SLOTS.get().unsigned_abs()
+}
+
+/// In microseconds, PostgreSQL's timestamp unit.
+pub fn last_seen_flush_micros() -> i64 {
+    i64::from(LAST_SEEN_FLUSH_INTERVAL.get()) * 1_000_000
+}
+
+pub fn active_window_micros() -> i64 {
+    i64::from(ACTIVE_WINDOW.get()) * 1_000_000
 }
 
 pub fn sweep_interval() -> Duration {

@@ -7,6 +7,9 @@ use pgrx::AnyNumeric;
 
 pub const DEVICE_TYPES: [&str; 4] = ["phone", "laptop", "desktop", "server"];
 pub const MAX_DEVICE_NAME_CHARS: usize = 64;
+/// GB to the byte: shared memory sums ram_gb and storage_gb exactly as integers of 1e-9 GB.
+/// The table has the same limit as a CHECK.
+pub const MAX_GB_DECIMALS: i32 = 9;
 
 /// A registration that passed every check.
 pub struct DeviceSpec {
@@ -92,7 +95,8 @@ fn cpu_cores_of(cores: i32) -> Result<i32, DeviceError> {
     }
 }
 
-/// A finite number from 0 to `max`. numeric has NaN and, since PostgreSQL 14, ±Infinity.
+/// A finite number from 0 to `max`, with at most 9 decimals. numeric has NaN and, since
+/// PostgreSQL 14, ±Infinity.
 fn bounded_numeric(
     field: &'static str,
     value: AnyNumeric,
@@ -108,6 +112,16 @@ fn bounded_numeric(
             value: text,
             min: "0".to_string(),
             max: max.to_string(),
+        });
+    }
+    let decimals = value
+        .normalize()
+        .split_once('.')
+        .map_or(0, |(_, digits)| digits.len());
+    if decimals > MAX_GB_DECIMALS as usize {
+        return Err(DeviceError::TooManyDecimals {
+            field,
+            max: MAX_GB_DECIMALS,
         });
     }
     Ok(value)
@@ -181,6 +195,14 @@ mod tests {
         );
         assert!(edge.is_ok(), "the default bounds themselves are allowed");
         assert!(DeviceSpec::new(OK.0, OK.1, numeric("0"), Some(1), numeric("0")).is_ok());
+        let nine_decimals = DeviceSpec::new(
+            OK.0,
+            OK.1,
+            numeric("1.123456789000"),
+            Some(1),
+            numeric("0.000000001"),
+        );
+        assert!(nine_decimals.is_ok(), "nine decimals, trailing zeros aside");
         let name_of_64 = "é".repeat(64);
         assert!(
             DeviceSpec::new(Some(&name_of_64), OK.1, numeric("1"), Some(1), numeric("1")).is_ok()
@@ -272,6 +294,11 @@ mod tests {
                 "ram_gb",
             ),
             (
+                spec_error(OK.0, OK.1, Some("1.0000000001"), OK.3, OK.4),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "ram_gb",
+            ),
+            (
                 spec_error(OK.0, OK.1, OK.2, Some(0), OK.4),
                 ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
                 "cpu_cores",
@@ -293,6 +320,11 @@ mod tests {
             ),
             (
                 spec_error(OK.0, OK.1, OK.2, OK.3, Some("NaN")),
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                "storage_gb",
+            ),
+            (
+                spec_error(OK.0, OK.1, OK.2, OK.3, Some("0.0000000005")),
                 ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
                 "storage_gb",
             ),

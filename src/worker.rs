@@ -1,17 +1,27 @@
-//! The background worker that sweeps stale devices: the seed's "automatic cleanup".
+//! The background worker: keeps shared memory and the table in step for one database.
 //!
-//! It exists only when the library is in shared_preload_libraries. Each tick is one short
-//! transaction in `compute_devices.database`; in a database without the extension it does
-//! nothing. SIGHUP reloads the settings, SIGTERM stops it, and after a crash the postmaster
-//! starts it again.
+//! It exists only when the library is in shared_preload_libraries. At start (and whenever the
+//! extension's table is recreated) it rebuilds the slots from the table, then serves
+//! `compute_devices.database`. Every second it counts the slots into the network totals
+//! snapshot. Every `sweep_interval` it writes back to the table what heartbeats changed: devices
+//! gone stale or revived, and each live device's last_seen once per `last_seen_flush_interval`.
+//! Those writes touch only is_active and last_seen, so they are HOT updates and fire no trigger.
+//!
+//! Each step is one short transaction; in a database without the extension it idles. SIGHUP
+//! reloads the settings, SIGTERM stops it, and after a crash the postmaster starts it again.
 
 use crate::liveness;
 use crate::settings;
+use crate::shmem::{self, Shared, SlotState, SlotView, Snapshot, Spec};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
-use std::time::Duration;
+use pgrx::spi::SpiClient;
+use std::time::{Duration, Instant};
 
 const RESTART_AFTER_CRASH: Duration = Duration::from_secs(10);
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+/// Rows per write-back transaction, and per fetch while rebuilding.
+const BATCH_ROWS: usize = 10_000;
 
 pub fn register_when_preloaded() {
     // SAFETY: a plain flag the postmaster sets while it loads shared_preload_libraries.
@@ -27,55 +37,273 @@ pub fn register_when_preloaded() {
         .load();
 }
 
+/// What the worker believes the table says about a slot's device, so it writes only changes.
+#[derive(Clone, Copy, Default)]
+struct TableView {
+    /// The slot version this belief follows; a registration or deactivation (which wrote the
+    /// row itself) changes the version, and the belief is taken from the slot again.
+    version: Option<u32>,
+    is_active: bool,
+    last_seen: i64,
+}
+
+/// One row to write back: slot, is_active, last_seen.
+type Change = (u32, bool, i64);
+
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = settings::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    let shared = shmem::attached().expect("the worker runs only where shared memory was set up");
     log!("compute_devices sweeper started in database \"{database}\"");
 
+    let mut served_table = None;
+    let mut table_views = Vec::new();
+    let mut last_write_back = Instant::now();
     let mut reported_missing_extension = false;
-    while BackgroundWorker::wait_latch(Some(settings::sweep_interval())) {
+    while BackgroundWorker::wait_latch(Some(SNAPSHOT_INTERVAL)) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a worker to reload postgresql.conf after SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
-        let swept = BackgroundWorker::transaction(|| {
-            Spi::connect_mut(|client| {
-                if !pin_search_path_to_extension(client)? {
-                    return Ok(None);
+        let table = in_transaction(|_, table| Ok(table));
+        if table != served_table {
+            // New, recreated or dropped: whatever the slots hold belongs to no table now.
+            shared.serve_database(pg_sys::Oid::INVALID);
+            shared.clear();
+            served_table = None;
+            if table.is_none() {
+                if !reported_missing_extension {
+                    log!(
+                        "compute_devices sweeper: extension not installed in \"{database}\"; idle"
+                    );
+                    reported_missing_extension = true;
                 }
-                liveness::sweep(client).map(Some)
-            })
+                continue;
+            }
+            reported_missing_extension = false;
+            let Some(views) = start_serving(&shared) else {
+                continue;
+            };
+            table_views = views;
+            served_table = table;
+        }
+
+        let write_back_due = last_write_back.elapsed() >= settings::sweep_interval();
+        // SAFETY: reads the clock.
+        let now = unsafe { pg_sys::GetCurrentTimestamp() };
+        let flush_after = settings::last_seen_flush_micros();
+        let changes_counted = shared.changes();
+        let mut changes = Vec::new();
+        let totals = shared.count(liveness::live_after(now), |slot, view, live| {
+            let belief = view_of(&mut table_views, slot, view);
+            if write_back_due {
+                changes.extend(change_for(slot, view, live, belief, flush_after));
+            }
         });
-        match swept {
-            Ok(Some(count)) if count > 0 => {
-                debug1!("compute_devices sweeper marked {count} stale devices inactive")
-            }
-            Ok(Some(_)) => {}
-            Ok(None) if !reported_missing_extension => {
-                log!("compute_devices sweeper: extension not installed in \"{database}\"; idle");
-                reported_missing_extension = true;
-            }
-            Ok(None) => {}
-            Err(error) => warning!("compute_devices sweeper: sweep failed: {error}"),
+        shared.publish(Some(Snapshot {
+            taken_at: now,
+            window: settings::active_window_micros(),
+            changes: changes_counted,
+            totals,
+        }));
+        if write_back_due {
+            last_write_back = Instant::now();
+            write_back(&changes, &mut table_views);
         }
     }
     log!("compute_devices sweeper stopped");
 }
 
-/// Points this transaction's search_path at the extension's schema, wherever it was installed.
-/// False when the extension is not installed in this database.
-fn pin_search_path_to_extension(client: &mut pgrx::spi::SpiClient<'_>) -> spi::Result<bool> {
-    let pinned = client.update(
+/// Claims the slots for this database and rebuilds them; backends use them from the claim on,
+/// so a registration committing meanwhile is either in the rebuild's snapshot or in its slot.
+fn start_serving(shared: &Shared) -> Option<Vec<TableView>> {
+    // SAFETY: MyDatabaseId is set once the worker is connected.
+    shared.serve_database(unsafe { pg_sys::MyDatabaseId });
+    match in_transaction(|client, _| rebuild(client, shared)).flatten() {
+        Some(views) => {
+            shared.set_ready(true);
+            log!(
+                "compute_devices sweeper: rebuilt {} device slots",
+                views.len()
+            );
+            Some(views)
+        }
+        None => {
+            shared.serve_database(pg_sys::Oid::INVALID);
+            shared.clear();
+            None
+        }
+    }
+}
+
+/// Runs one transaction with the search_path pinned to the extension's schema, handing the
+/// work the extension table's oid; None when the extension is missing or the work failed
+/// (logged).
+fn in_transaction<R>(work: impl FnOnce(&mut SpiClient<'_>, u32) -> spi::Result<R>) -> Option<R>
+where
+    R: 'static,
+{
+    let work = std::panic::AssertUnwindSafe(work);
+    let result = BackgroundWorker::transaction(move || {
+        let work = work; // the whole wrapper, not its field, crosses the unwind boundary
+        Spi::connect_mut(|client| match extension_table(client)? {
+            Some(table) => (work.0)(client, table).map(Some),
+            None => Ok(None),
+        })
+    });
+    result.unwrap_or_else(|error| {
+        warning!("compute_devices sweeper: {error}");
+        None
+    })
+}
+
+/// The extension table's oid, after pointing this transaction's search_path at its schema.
+fn extension_table(client: &mut SpiClient<'_>) -> spi::Result<Option<u32>> {
+    let found = client.update(
         "SELECT pg_catalog.set_config('search_path',
-                    'pg_catalog, ' || pg_catalog.quote_ident(n.nspname) || ', pg_temp', true)
+                    'pg_catalog, ' || pg_catalog.quote_ident(n.nspname) || ', pg_temp', true),
+                c.oid::pg_catalog.int8
            FROM pg_catalog.pg_extension AS e
            JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+           JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = 'compute_devices'
           WHERE e.extname = 'compute_devices'",
         None,
         &[],
     )?;
-    Ok(!pinned.is_empty())
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let oid = found.first().get::<i64>(2)?;
+    Ok(oid.and_then(|oid| u32::try_from(oid).ok()))
+}
+
+/// Fills every slot that no commit has written yet from the table, and returns what the table
+/// says of each. None (and a warning) when the table has more devices than slots.
+fn rebuild(client: &mut SpiClient<'_>, shared: &Shared) -> spi::Result<Option<Vec<TableView>>> {
+    let mut views = Vec::new();
+    let mut cursor = client.open_cursor(
+        "SELECT slot, deactivated_at IS NOT NULL, is_active, last_seen,
+                (ram_gb * 1000000000)::pg_catalog.int8, cpu_cores,
+                (storage_gb * 1000000000)::pg_catalog.int8
+           FROM compute_devices",
+        &[],
+    );
+    loop {
+        let rows = cursor.fetch(BATCH_ROWS as _)?;
+        if rows.is_empty() {
+            return Ok(Some(views));
+        }
+        for row in rows {
+            let slot = row.get::<i32>(1)?.unwrap_or(-1);
+            let Some(slot) = u32::try_from(slot).ok().filter(|s| *s < shared.capacity()) else {
+                warning!(
+                    "compute_devices: device slot {slot} does not fit in compute_devices.slots ({}); \
+                     heartbeats stay in the table until it is raised",
+                    shared.capacity()
+                );
+                return Ok(None);
+            };
+            let stopped = row.get::<bool>(2)?.unwrap_or(false);
+            let is_active = row.get::<bool>(3)?.unwrap_or(false);
+            let last_seen = row
+                .get::<TimestampWithTimeZone>(4)?
+                .map_or(0, TimestampWithTimeZone::into_inner);
+            let spec = Spec {
+                ram_nano_gb: row.get::<i64>(5)?.unwrap_or(0),
+                cpu_cores: i64::from(row.get::<i32>(6)?.unwrap_or(0)),
+                storage_nano_gb: row.get::<i64>(7)?.unwrap_or(0),
+            };
+            let state = if stopped {
+                SlotState::Stopped
+            } else {
+                SlotState::Registered
+            };
+            shared.write(slot, state, spec, is_active.then_some(last_seen), true);
+            let version = shared.read(slot).map(|view| view.version);
+            let index = slot as usize;
+            if views.len() <= index {
+                views.resize(index + 1, TableView::default());
+            }
+            views[index] = TableView {
+                version,
+                is_active,
+                last_seen,
+            };
+        }
+    }
+}
+
+/// The worker's belief about a slot's row, renewed when someone else rewrote the slot.
+fn view_of(views: &mut Vec<TableView>, slot: u32, view: &SlotView) -> TableView {
+    let index = slot as usize;
+    if views.len() <= index {
+        views.resize(index + 1, TableView::default());
+    }
+    let belief = &mut views[index];
+    if belief.version != Some(view.version) {
+        *belief = TableView {
+            version: Some(view.version),
+            is_active: view.state == SlotState::Registered,
+            last_seen: view.last_beat,
+        };
+    }
+    *belief
+}
+
+/// What, if anything, the table needs for this slot: a liveness change, or a fresher last_seen.
+fn change_for(
+    slot: u32,
+    view: &SlotView,
+    live: bool,
+    table: TableView,
+    flush_after: i64,
+) -> Option<Change> {
+    if view.state != SlotState::Registered {
+        return None; // stopped or gone: the writer that did it also wrote the row
+    }
+    let stale_last_seen = live && view.last_beat - table.last_seen >= flush_after;
+    (live != table.is_active || stale_last_seen).then_some((slot, live, view.last_beat))
+}
+
+const WRITE_BACK: &str = "
+    UPDATE compute_devices AS d
+       SET is_active = c.is_active, last_seen = GREATEST(d.last_seen, c.last_seen)
+      FROM unnest($1::integer[], $2::boolean[], $3::timestamptz[])
+           AS c(slot, is_active, last_seen)
+     WHERE d.slot = c.slot AND d.deactivated_at IS NULL";
+
+/// Writes the changes in short transactions, and remembers what each one wrote.
+fn write_back(changes: &[Change], views: &mut [TableView]) {
+    for batch in changes.chunks(BATCH_ROWS) {
+        let slots: Vec<i32> = batch.iter().map(|(slot, ..)| *slot as i32).collect();
+        let active: Vec<bool> = batch.iter().map(|(_, live, _)| *live).collect();
+        let seen: Vec<Option<TimestampWithTimeZone>> = batch
+            .iter()
+            .map(|(.., at)| TimestampWithTimeZone::try_from(*at).ok())
+            .collect();
+        let written = in_transaction(move |client, _| {
+            client.update(
+                WRITE_BACK,
+                None,
+                &[slots.into(), active.into(), seen.into()],
+            )?;
+            Ok(())
+        });
+        if written.is_none() {
+            return; // retried at the next write-back, from the same beliefs
+        }
+        for (slot, live, at) in batch {
+            if let Some(view) = views.get_mut(*slot as usize) {
+                view.is_active = *live;
+                view.last_seen = view.last_seen.max(*at);
+            }
+        }
+        debug1!(
+            "compute_devices sweeper wrote {} liveness changes",
+            batch.len()
+        );
+    }
 }

@@ -6,7 +6,31 @@
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The shared-memory path serves one database, the worker's; tests on it share that database
+/// and take turns.
+pub const SHARED_DATABASE: &str = "t_shared";
+pub const SHARED_MEMORY_CONF: [&str; 5] = [
+    "shared_preload_libraries = 'compute_devices'",
+    "compute_devices.database = 't_shared'",
+    "compute_devices.sweep_interval = '1s'",
+    "compute_devices.last_seen_flush_interval = '1s'",
+    "compute_devices.slots = 100000",
+];
+
+/// True once `condition` holds, checking every 100 ms until `within` has passed.
+pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    condition()
+}
 
 /// Starts this test binary's server with these postgresql.conf lines (first call wins).
 fn server_port(postgresql_conf: Vec<&'static str>) -> u16 {
@@ -36,8 +60,8 @@ pub fn connect(port: u16, user: &str, dbname: &str) -> Client {
         .unwrap_or_else(|error| panic!("connect as {user} to {dbname}: {error}"))
 }
 
-/// Supabase's roles: PostgREST logs in as `authenticator` and switches to `anon` or
-/// `authenticated` for each request.
+/// Supabase's roles: PostgREST logs in as `authenticator` and switches to `anon`,
+/// `authenticated` or (for trusted servers) `service_role` for each request.
 pub fn create_postgrest_roles(superuser: &mut Client) {
     // Roles are cluster-wide and tests run in parallel: create them once per test binary.
     static CREATED: Mutex<bool> = Mutex::new(false);
@@ -54,9 +78,12 @@ pub fn create_postgrest_roles(superuser: &mut Client) {
                CREATE ROLE authenticated NOLOGIN;
              EXCEPTION WHEN duplicate_object THEN NULL; END $$;
              DO $$ BEGIN
+               CREATE ROLE service_role NOLOGIN;
+             EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             DO $$ BEGIN
                CREATE ROLE authenticator LOGIN NOINHERIT;
              EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-             GRANT anon, authenticated TO authenticator;",
+             GRANT anon, authenticated, service_role TO authenticator;",
         )
         .unwrap();
     *created = true;
@@ -67,6 +94,8 @@ pub struct TestDb {
     pub port: u16,
     pub name: String,
     pub superuser: Client,
+    /// Held by tests on the shared-memory database, one at a time.
+    shared_turn: Option<MutexGuard<'static, ()>>,
 }
 
 impl TestDb {
@@ -87,6 +116,58 @@ impl TestDb {
             port,
             name,
             superuser,
+            shared_turn: None,
+        }
+    }
+
+    /// The worker's database on a preloaded server, emptied for this test, once the worker
+    /// serves it from shared memory. Tests using it run one at a time.
+    pub fn shared_memory() -> TestDb {
+        static TURN: Mutex<()> = Mutex::new(());
+        static CREATED: Mutex<bool> = Mutex::new(false);
+        let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let port = server_port(SHARED_MEMORY_CONF.to_vec());
+        let superuser_name = pgrx_tests::get_pg_user();
+        let mut created = CREATED.lock().unwrap();
+        if !*created {
+            let mut admin = connect(port, &superuser_name, "postgres");
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {SHARED_DATABASE}"))
+                .unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE {SHARED_DATABASE}"))
+                .unwrap();
+            let mut superuser = connect(port, &superuser_name, SHARED_DATABASE);
+            create_postgrest_roles(&mut superuser);
+            superuser
+                .batch_execute("CREATE EXTENSION compute_devices")
+                .unwrap();
+            *created = true;
+        }
+        let mut superuser = connect(port, &superuser_name, SHARED_DATABASE);
+        superuser
+            .batch_execute(&format!(
+                "ALTER DATABASE {SHARED_DATABASE} RESET ALL; DELETE FROM compute_devices;"
+            ))
+            .unwrap();
+        // The worker may have started before the database existed; it restarts until it can
+        // connect, then rebuilds the slots.
+        let served = eventually(Duration::from_secs(40), || {
+            let path: String = superuser
+                .query_one("SELECT path FROM liveness_status()", &[])
+                .unwrap()
+                .get(0);
+            path == "shared memory"
+        });
+        assert!(
+            served,
+            "the worker serves {SHARED_DATABASE} from shared memory"
+        );
+        TestDb {
+            port,
+            name: SHARED_DATABASE.to_string(),
+            superuser,
+            shared_turn: Some(turn),
         }
     }
 
@@ -115,11 +196,22 @@ impl TestDb {
         connect(self.port, &pgrx_tests::get_pg_user(), &self.name)
     }
 
-    /// Every device row, as text, in a stable order: proves an error changed nothing.
+    /// Every device row, as text, in a stable order: proves an error changed nothing. On the
+    /// shared-memory path the worker writes is_active and last_seen back whenever it likes, so
+    /// there they are left out (liveness is checked through the API instead).
     pub fn table_fingerprint(&mut self) -> String {
+        let row = if self.shared_turn.is_some() {
+            "(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.storage_gb,
+              d.compute_score, d.created_at, d.updated_at, d.deactivated_at, d.slot)"
+        } else {
+            "d"
+        };
         self.superuser
             .query_one(
-                "SELECT coalesce(string_agg(d::text, E'\\n' ORDER BY d.id), '') FROM compute_devices d",
+                &format!(
+                    "SELECT coalesce(string_agg({row}::text, E'\\n' ORDER BY d.id), '')
+                       FROM compute_devices d"
+                ),
                 &[],
             )
             .unwrap()
@@ -131,6 +223,8 @@ impl TestDb {
 #[derive(Clone, Copy, Debug)]
 pub enum Caller<'a> {
     Anon,
+    /// A trusted server with Supabase's service key, such as the gateway.
+    Service,
     User(&'a str),
     AuthenticatedWithClaims(&'a str),
 }
@@ -150,6 +244,7 @@ impl PostgRest {
     ) -> Result<Vec<Row>, postgres::Error> {
         let (role, claims) = match caller {
             Caller::Anon => ("anon", r#"{"role":"anon"}"#.to_string()),
+            Caller::Service => ("service_role", r#"{"role":"service_role"}"#.to_string()),
             Caller::User(sub) => (
                 "authenticated",
                 format!(r#"{{"sub":"{sub}","role":"authenticated"}}"#),
@@ -240,10 +335,11 @@ impl PostgRest {
         &mut self,
         caller: Caller<'_>,
     ) -> Result<(i64, String, i64, String, String), postgres::Error> {
+        // trim_scale: the shared-memory path and the table's sums may differ in trailing zeros.
         let row = self.call_one(
             caller,
-            "SELECT active_nodes, total_ram_gb::text, total_cpu_cores, total_storage_gb::text,
-                    total_compute_score::text
+            "SELECT active_nodes, trim_scale(total_ram_gb)::text, total_cpu_cores,
+                    trim_scale(total_storage_gb)::text, trim_scale(total_compute_score)::text
                FROM get_network_stats()",
             &[],
         )?;

@@ -1,16 +1,17 @@
 //! The API as PostgREST calls it: every function as the owner, as another user and as anon;
 //! every bad input with its SQLSTATE; stale against stopped; the table behind row-level security.
+//! Included by one test binary per liveness path, each with its own `test_db`.
 
-mod common;
-
-use common::{sqlstate_of, Caller, TestDb, ALICE, BOB, GOOD_SPECS};
+use super::common::{self, sqlstate_of, Caller, ALICE, BOB, GOOD_SPECS};
+use super::test_db;
+use std::time::Duration;
 
 const ALICE_CALLS: Caller = Caller::User(ALICE);
 const BOB_CALLS: Caller = Caller::User(BOB);
 
 #[test]
 fn register_creates_then_updates_the_callers_device_by_name() {
-    let db = TestDb::new("register");
+    let db = test_db("register");
     let mut api = db.postgrest();
     let first = api
         .register(ALICE_CALLS, "My Laptop", "laptop", GOOD_SPECS)
@@ -49,7 +50,7 @@ fn register_creates_then_updates_the_callers_device_by_name() {
 
 #[test]
 fn anon_may_only_read_network_stats() {
-    let db = TestDb::new("anon");
+    let db = test_db("anon");
     let mut api = db.postgrest();
     let id: String = api
         .register(ALICE_CALLS, "phone", "phone", GOOD_SPECS)
@@ -73,7 +74,7 @@ fn anon_may_only_read_network_stats() {
 
 #[test]
 fn authenticated_without_a_usable_sub_is_refused() {
-    let db = TestDb::new("no_sub");
+    let db = test_db("no_sub");
     let mut api = db.postgrest();
     let id: String = api
         .register(ALICE_CALLS, "box", "server", GOOD_SPECS)
@@ -95,7 +96,7 @@ fn authenticated_without_a_usable_sub_is_refused() {
 
 #[test]
 fn another_users_device_is_indistinguishable_from_an_unknown_one() {
-    let mut db = TestDb::new("ownership");
+    let mut db = test_db("ownership");
     let mut api = db.postgrest();
     let id: String = api
         .register(ALICE_CALLS, "rig", "desktop", GOOD_SPECS)
@@ -142,7 +143,7 @@ fn another_users_device_is_indistinguishable_from_an_unknown_one() {
 
 #[test]
 fn heartbeat_reports_liveness_and_the_next_interval() {
-    let mut db = TestDb::new("heartbeat");
+    let mut db = test_db("heartbeat");
     let mut api = db.postgrest();
     let id: String = api
         .register(ALICE_CALLS, "pc", "desktop", GOOD_SPECS)
@@ -169,7 +170,14 @@ fn heartbeat_reports_liveness_and_the_next_interval() {
 
 #[test]
 fn stale_devices_come_back_but_stopped_devices_do_not() {
-    let mut db = TestDb::new("stale_stopped");
+    let mut db = test_db("stale_stopped");
+    // A short window, so that silence can be waited out on either path.
+    db.superuser
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET compute_devices.active_window = '3s'",
+            db.name
+        ))
+        .unwrap();
     let mut api = db.postgrest();
     let stale: String = api
         .register(ALICE_CALLS, "stale", "laptop", GOOD_SPECS)
@@ -181,13 +189,12 @@ fn stale_devices_come_back_but_stopped_devices_do_not() {
         .get(0);
     assert_eq!(api.stats(Caller::Anon).unwrap().0, 2);
 
-    // Silent for six minutes, and no sweeper has run: it already does not count.
-    db.superuser
-        .execute(
-            "UPDATE compute_devices SET last_seen = now() - interval '6 minutes' WHERE id = $1::text::uuid",
-            &[&stale],
-        )
-        .unwrap();
+    // Silent past the window while the other keeps beating: it no longer counts, whether or
+    // not a sweeper has run.
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(500));
+        api.heartbeat(ALICE_CALLS, &stopped).unwrap();
+    }
     assert_eq!(api.stats(Caller::Anon).unwrap().0, 1);
     assert_eq!(
         api.user_devices(ALICE_CALLS).unwrap(),
@@ -232,7 +239,7 @@ fn stale_devices_come_back_but_stopped_devices_do_not() {
 
 #[test]
 fn network_stats_sum_exactly_what_is_online() {
-    let mut db = TestDb::new("stats");
+    let mut db = test_db("stats");
     let mut api = db.postgrest();
     let zeros = (0, "0".to_string(), 0, "0".to_string(), "0".to_string());
     assert_eq!(
@@ -264,22 +271,20 @@ fn network_stats_sum_exactly_what_is_online() {
         "logged in or not"
     );
 
-    // The active window is a setting.
-    db.superuser
-        .batch_execute("UPDATE compute_devices SET last_seen = now() - interval '2 minutes'")
-        .unwrap();
+    // The active window is a setting: with one second, devices silent for longer drop out.
     db.superuser
         .batch_execute(&format!(
-            "ALTER DATABASE {} SET compute_devices.active_window = '1min'",
+            "ALTER DATABASE {} SET compute_devices.active_window = '1s'",
             db.name
         ))
         .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(db.postgrest().stats(Caller::Anon).unwrap(), zeros);
 }
 
 #[test]
 fn every_bad_input_names_its_field_and_changes_nothing() {
-    let mut db = TestDb::new("bad_input");
+    let mut db = test_db("bad_input");
     let mut api = db.postgrest();
     let id: String = api
         .register(ALICE_CALLS, "ok", "laptop", GOOD_SPECS)
@@ -348,7 +353,7 @@ fn every_bad_input_names_its_field_and_changes_nothing() {
 
 #[test]
 fn the_device_limit_is_a_setting() {
-    let mut db = TestDb::new("device_limit");
+    let mut db = test_db("device_limit");
     db.superuser
         .batch_execute(&format!(
             "ALTER DATABASE {} SET compute_devices.max_devices_per_user = 2",
@@ -386,7 +391,7 @@ fn the_device_limit_is_a_setting() {
 
 #[test]
 fn racing_registrations_of_one_name_give_one_row_and_one_id() {
-    let mut db = TestDb::new("register_race");
+    let mut db = test_db("register_race");
     let mut first = db.postgrest();
     // The first registration holds its transaction open, as a slow request would.
     let mut open = first.client.transaction().unwrap();
@@ -440,4 +445,100 @@ fn racing_registrations_of_one_name_give_one_row_and_one_id() {
         .unwrap()
         .get(0);
     assert_eq!(rows, 1);
+}
+
+#[test]
+fn batched_heartbeats_check_each_owner_and_answer_each_entry() {
+    let mut db = test_db("batch");
+    let mut api = db.postgrest();
+    let register = |api: &mut common::PostgRest, caller, name| -> String {
+        api.register(caller, name, "server", GOOD_SPECS)
+            .unwrap()
+            .get(0)
+    };
+    let alices = register(&mut api, ALICE_CALLS, "a");
+    let bobs = register(&mut api, BOB_CALLS, "b");
+    let stopped = register(&mut api, ALICE_CALLS, "s");
+    api.deactivate(ALICE_CALLS, &stopped).unwrap();
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let batch = |pairs: &[(Option<&str>, &str)]| -> (Vec<Option<String>>, Vec<Option<String>>) {
+        pairs
+            .iter()
+            .map(|(user, device)| (user.map(str::to_string), Some(device.to_string())))
+            .unzip()
+    };
+    const SEND: &str =
+        "SELECT user_id::text, device_id::text, is_active, next_heartbeat_in_seconds,
+                               error_code, error_message
+                          FROM send_heartbeats($1::text[]::uuid[], $2::text[]::uuid[])";
+    let (users, devices) = batch(&[
+        (Some(ALICE), &alices),
+        (Some(BOB), &bobs),
+        (Some(ALICE), &bobs),
+        (Some(ALICE), &stopped),
+        (Some(ALICE), unknown),
+        (None, &alices),
+    ]);
+    let rows = api
+        .call(Caller::Service, SEND, &[&users, &devices])
+        .unwrap();
+    let answers: Vec<(Option<bool>, Option<i32>, Option<String>)> = rows
+        .iter()
+        .map(|row| (row.get(2), row.get(3), row.get(4)))
+        .collect();
+    let ok = (Some(true), Some(90), None);
+    let error = |code: &str| (None, None, Some(code.to_string()));
+    assert_eq!(
+        answers,
+        vec![
+            ok.clone(),
+            ok,
+            error("42P01"),
+            error("42P01"),
+            error("42P01"),
+            error("22004")
+        ],
+        "one answer per entry, in order; a bad entry fails alone"
+    );
+    let messages: Vec<Option<String>> = rows.iter().map(|row| row.get(5)).collect();
+    assert_eq!(
+        messages[2].as_deref(),
+        Some("device not found"),
+        "not Alice's"
+    );
+    assert!(messages[3].as_deref().unwrap().contains("stopped"));
+    assert_eq!(messages[5].as_deref(), Some("user_id must not be null"));
+    assert_eq!(
+        rows[0].get::<_, Option<String>>(1).as_deref(),
+        Some(&*alices)
+    );
+    assert_eq!(
+        api.stats(Caller::Anon).unwrap().0,
+        2,
+        "the stopped one stays out"
+    );
+
+    // Whole-call errors change nothing.
+    let before = db.table_fingerprint();
+    let (users, devices) = batch(&[(Some(ALICE), &alices), (Some(BOB), &bobs)]);
+    let one_user = users[..1].to_vec();
+    let (sqlstate, message) = sqlstate_of(api.call(Caller::Service, SEND, &[&one_user, &devices]));
+    assert_eq!(sqlstate, "22023");
+    assert!(message.starts_with("user_ids and device_ids"), "{message}");
+    db.superuser
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET compute_devices.max_batch_size = 1",
+            db.name
+        ))
+        .unwrap();
+    let mut api = db.postgrest();
+    let (sqlstate, message) = sqlstate_of(api.call(Caller::Service, SEND, &[&users, &devices]));
+    assert_eq!(sqlstate, "22023");
+    assert!(message.starts_with("device_ids has 2 entries"), "{message}");
+    // Only the service role may name owners.
+    for caller in [ALICE_CALLS, Caller::Anon] {
+        let (sqlstate, _) = sqlstate_of(api.call(caller, SEND, &[&users, &devices]));
+        assert_eq!(sqlstate, "42501", "{caller:?}");
+    }
+    assert_eq!(db.table_fingerprint(), before);
 }

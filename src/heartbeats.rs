@@ -1,0 +1,207 @@
+//! Heartbeats: one for the caller's device (send_heartbeat), or a batch for a trusted caller
+//! such as the gateway's service role (send_heartbeats), with ownership checked per entry.
+//!
+//! Both read the device's row first: it must belong to the named owner and not be stopped.
+//! On the shared-memory path the heartbeat is then a store into the device's slot, so the
+//! transaction stays read-only and writes no WAL. On the table path it updates last_seen and
+//! is_active, which are in no index, so the update is HOT.
+
+use crate::auth;
+use crate::errors::{internal_error, DeviceError, OrRaise};
+use crate::liveness;
+use crate::plans;
+use crate::settings;
+use crate::shmem;
+use crate::validate::required;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+
+type HeartbeatRow = pgrx::composite_type!('static, "heartbeat");
+type HeartbeatResult = pgrx::composite_type!('static, "heartbeat_result");
+
+/// Each entry with its device's slot and whether it is stopped; no row when the device is not
+/// the owner's. Its result is built as accepted; errors overwrite it. (Multi-argument unnest
+/// is syntax, ROWS FROM, so it cannot be schema-qualified.)
+const LOOKUP: &str = "
+    SELECT b.n::integer, d.slot, d.deactivated_at IS NOT NULL,
+           ROW(b.user_id, b.device_id, true, pg_catalog.now(), $3, NULL, NULL)::heartbeat_result
+      FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS b(user_id, device_id, n)
+      JOIN compute_devices AS d ON d.id = b.device_id AND d.user_id = b.user_id";
+
+const TABLE_PATH_BEAT: &str = "
+    UPDATE compute_devices SET last_seen = pg_catalog.now(), is_active = true
+     WHERE id = ANY($1::uuid[]) AND deactivated_at IS NULL";
+
+/// Records that the caller's device is alive. A stale device comes back; a stopped one does not.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
+fn send_heartbeat(device_id: Option<pgrx::Uuid>) -> pgrx::composite_type!('static, "heartbeat") {
+    let owner = auth::caller_id().or_raise();
+    let device_id = required("device_id", device_id).or_raise();
+    let mut results = beat(vec![Some(owner)], vec![Some(device_id)]);
+    let (result, error) = results.pop().expect("one entry, one result");
+    if let Some(error) = error {
+        error.raise();
+    }
+    as_heartbeat(&result).unwrap_or_else(|e| panic!("compute_devices internal error: {e}"))
+}
+
+/// send_heartbeat's answer: the batch result without its owner and error columns.
+fn as_heartbeat(result: &HeartbeatResult) -> Result<HeartbeatRow, Box<dyn std::error::Error>> {
+    let mut heartbeat = PgHeapTuple::new_composite_type("heartbeat")?;
+    heartbeat.set_by_name("device_id", result.get_by_name::<pgrx::Uuid>("device_id")?)?;
+    heartbeat.set_by_name("is_active", result.get_by_name::<bool>("is_active")?)?;
+    heartbeat.set_by_name(
+        "last_seen",
+        result.get_by_name::<TimestampWithTimeZone>("last_seen")?,
+    )?;
+    heartbeat.set_by_name(
+        "next_heartbeat_in_seconds",
+        result.get_by_name::<i32>("next_heartbeat_in_seconds")?,
+    )?;
+    Ok(heartbeat)
+}
+
+/// Heartbeats for many devices at once, each naming its owner. One result per entry, in order:
+/// the heartbeat, or the error code and message send_heartbeat would raise for that device.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
+fn send_heartbeats(
+    user_ids: Option<Vec<Option<pgrx::Uuid>>>,
+    device_ids: Option<Vec<Option<pgrx::Uuid>>>,
+) -> SetOfIterator<'static, pgrx::composite_type!('static, "heartbeat_result")> {
+    let user_ids = required("user_ids", user_ids).or_raise();
+    let device_ids = required("device_ids", device_ids).or_raise();
+    let max = settings::MAX_BATCH_SIZE.get();
+    if user_ids.len() != device_ids.len() {
+        DeviceError::BatchLengthsDiffer {
+            user_ids: user_ids.len(),
+            device_ids: device_ids.len(),
+        }
+        .raise();
+    }
+    if device_ids.len() > max.unsigned_abs() as usize {
+        DeviceError::BatchTooLarge {
+            entries: device_ids.len(),
+            max,
+        }
+        .raise();
+    }
+    let results = beat(user_ids, device_ids)
+        .into_iter()
+        .map(|(mut result, error)| {
+            if let Some(error) = error {
+                set(&mut result, "error_code", Some(error.sqlstate_text()));
+                set(&mut result, "error_message", Some(error.message()));
+            }
+            result
+        });
+    SetOfIterator::new(results.collect::<Vec<_>>())
+}
+
+/// The shared work: look every entry up, record the accepted ones, and answer each entry.
+fn beat(
+    user_ids: Vec<Option<pgrx::Uuid>>,
+    device_ids: Vec<Option<pgrx::Uuid>>,
+) -> Vec<(HeartbeatResult, Option<DeviceError>)> {
+    let shared = shmem::shared();
+    Spi::connect_mut(|client| {
+        let table = plans::query(
+            client,
+            LOOKUP,
+            &[
+                user_ids.clone().into(),
+                device_ids.clone().into(),
+                settings::heartbeat_interval_seconds().into(),
+            ],
+        )?;
+        let mut found = Vec::with_capacity(table.len());
+        for row in table {
+            found.push((
+                row.get::<i32>(1)?.unwrap_or(0),
+                row.get::<i32>(2)?.unwrap_or(-1),
+                row.get::<bool>(3)?.unwrap_or(true),
+                row.get::<HeartbeatResult>(4)?,
+            ));
+        }
+        let mut results: Vec<Option<(HeartbeatResult, Option<DeviceError>)>> =
+            (0..device_ids.len()).map(|_| None).collect();
+        let mut accepted = Vec::new();
+        for (n, slot, stopped, result) in found {
+            let Some(result) = result else { continue };
+            let index = (n - 1) as usize;
+            if stopped {
+                results[index] = Some((refused(result), Some(DeviceError::DeviceStopped)));
+            } else {
+                accepted.push((slot, device_ids[index]));
+                results[index] = Some((result, None));
+            }
+        }
+        record(client, shared, &accepted)?;
+        Ok(results
+            .into_iter()
+            .zip(user_ids.iter().zip(&device_ids))
+            .map(|(result, (user_id, device_id))| {
+                result.unwrap_or_else(|| not_found(*user_id, *device_id))
+            })
+            .collect())
+    })
+    .unwrap_or_else(internal_error)
+}
+
+/// Stores the accepted heartbeats: into their slots, or into the table.
+fn record(
+    client: &mut SpiClient<'_>,
+    shared: Option<shmem::Shared>,
+    accepted: &[(i32, Option<pgrx::Uuid>)],
+) -> spi::Result<()> {
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    match shared {
+        Some(shared) => {
+            let now = liveness::transaction_start();
+            let live_after = liveness::live_after(now);
+            for (slot, _) in accepted {
+                shared.beat(u32::try_from(*slot).unwrap_or(u32::MAX), now, live_after);
+            }
+        }
+        None => {
+            let ids: Vec<Option<pgrx::Uuid>> = accepted.iter().map(|(_, id)| *id).collect();
+            plans::execute(client, TABLE_PATH_BEAT, &[ids.into()])?;
+        }
+    }
+    Ok(())
+}
+
+/// The result for an entry whose device is unknown, someone else's, or named with a NULL.
+fn not_found(
+    user_id: Option<pgrx::Uuid>,
+    device_id: Option<pgrx::Uuid>,
+) -> (HeartbeatResult, Option<DeviceError>) {
+    let mut result = PgHeapTuple::new_composite_type("heartbeat_result").unwrap_or_else(|e| {
+        panic!("compute_devices internal error: the heartbeat_result type is missing: {e}")
+    });
+    set(&mut result, "user_id", user_id);
+    set(&mut result, "device_id", device_id);
+    let error = match (user_id, device_id) {
+        (None, _) => DeviceError::NullArgument { field: "user_id" },
+        (_, None) => DeviceError::NullArgument { field: "device_id" },
+        _ => DeviceError::DeviceNotFound,
+    };
+    (result, Some(error))
+}
+
+/// An accepted result turned into a refusal: no liveness, no next heartbeat.
+fn refused(mut result: HeartbeatResult) -> HeartbeatResult {
+    set(&mut result, "is_active", None::<bool>);
+    set(&mut result, "last_seen", None::<TimestampWithTimeZone>);
+    set(&mut result, "next_heartbeat_in_seconds", None::<i32>);
+    result
+}
+
+fn set<T: IntoDatum>(row: &mut HeartbeatResult, field: &str, value: Option<T>) {
+    row.set_by_name(field, value).unwrap_or_else(|e| {
+        panic!("compute_devices internal error: heartbeat_result.{field}: {e}")
+    });
+}

@@ -1,0 +1,426 @@
+//! Liveness in shared memory: one fixed-size slot per device, and the network totals snapshot.
+//!
+//! A heartbeat is a store into its device's slot: no transaction id, no WAL. The slot number
+//! is kept in the device's row (`slot`). Shared memory exists only when the library is in
+//! shared_preload_libraries, and it serves the one database the worker is connected to; every
+//! other case takes the table path (`shared()` is None), which stays correct on its own.
+//!
+//! Slots are soft state, rebuilt from the table when the worker starts. Each slot's spec and
+//! state are guarded by a per-slot sequence lock, because they are written by committing
+//! transactions and by the worker's rebuild; `last_beat` only ever moves forward.
+
+use crate::settings;
+use pgrx::pg_sys;
+use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+/// What a slot holds. Numbers are stored in the row (nothing else is persisted), so never
+/// renumber them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum SlotState {
+    /// Never written since startup (or since the table was recreated).
+    Empty = 0,
+    /// A registered device that is not stopped: live while its heartbeats are recent.
+    Registered = 1,
+    /// Deactivated by its owner: never live, whatever its heartbeats.
+    Stopped = 2,
+    /// The row was deleted. Kept apart from Empty so a rebuild that read the row before the
+    /// delete committed cannot bring it back.
+    Deleted = 3,
+}
+
+impl SlotState {
+    fn from_u32(value: u32) -> SlotState {
+        match value {
+            1 => SlotState::Registered,
+            2 => SlotState::Stopped,
+            3 => SlotState::Deleted,
+            _ => SlotState::Empty,
+        }
+    }
+}
+
+/// A device's contribution to the totals: GB in billionths (the table allows 9 decimals), so
+/// sums are exact integers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spec {
+    pub ram_nano_gb: i64,
+    pub cpu_cores: i64,
+    pub storage_nano_gb: i64,
+}
+
+/// A consistent read of one slot.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotView {
+    pub state: SlotState,
+    pub spec: Spec,
+    /// Changes whenever state or spec is written, so the worker can tell a slot was rewritten.
+    pub version: u32,
+    /// Microseconds since 2000-01-01 (PostgreSQL's timestamptz); 0 for never.
+    pub last_beat: i64,
+}
+
+/// 40 bytes per device.
+#[repr(C)]
+struct Slot {
+    last_beat: AtomicI64,
+    version: AtomicU32,
+    state: AtomicU32,
+    cpu_cores: AtomicI64,
+    ram_nano_gb: AtomicI64,
+    storage_nano_gb: AtomicI64,
+}
+
+pub const BYTES_PER_DEVICE: usize = std::mem::size_of::<Slot>();
+
+/// Sums over live devices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub active_nodes: i64,
+    pub ram_nano_gb: i128,
+    pub cpu_cores: i64,
+    pub storage_nano_gb: i128,
+}
+
+impl Totals {
+    pub fn add(&mut self, spec: &Spec) {
+        self.active_nodes += 1;
+        self.ram_nano_gb += i128::from(spec.ram_nano_gb);
+        self.cpu_cores += spec.cpu_cores;
+        self.storage_nano_gb += i128::from(spec.storage_nano_gb);
+    }
+}
+
+/// The totals as of `taken_at`, counted with an active window of `window` (microseconds),
+/// when the change counter stood at `changes`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Snapshot {
+    pub taken_at: i64,
+    pub window: i64,
+    pub changes: u64,
+    pub totals: Totals,
+}
+
+#[repr(C)]
+struct Header {
+    capacity: u32,
+    /// The database whose devices the slots hold; 0 until the worker connects.
+    database: AtomicU32,
+    /// True once the worker has rebuilt the slots from the table.
+    ready: AtomicBool,
+    /// One past the highest slot number written.
+    high_water: AtomicU32,
+    /// Counts committed registrations, deactivations, deletions and revivals: a snapshot
+    /// taken before the latest one is out of date at once, whatever its age.
+    changes: AtomicU64,
+    snapshot_seq: AtomicU64,
+    snapshot_words: [AtomicU64; 9],
+}
+
+static mut HEADER: *mut Header = std::ptr::null_mut();
+static mut PREVIOUS_REQUEST_HOOK: Option<unsafe extern "C-unwind" fn()> = None;
+static mut PREVIOUS_STARTUP_HOOK: Option<unsafe extern "C-unwind" fn()> = None;
+
+fn bytes_for(capacity: u32) -> usize {
+    std::mem::size_of::<Header>() + BYTES_PER_DEVICE * capacity as usize
+}
+
+/// Asks the postmaster for the slots. Call from _PG_init, after the settings are defined.
+pub fn request_when_preloaded() {
+    // SAFETY: plain flags and hook pointers, touched only while the postmaster loads us.
+    unsafe {
+        if !pg_sys::process_shared_preload_libraries_in_progress {
+            return;
+        }
+        PREVIOUS_REQUEST_HOOK = pg_sys::shmem_request_hook;
+        pg_sys::shmem_request_hook = Some(request_space);
+        PREVIOUS_STARTUP_HOOK = pg_sys::shmem_startup_hook;
+        pg_sys::shmem_startup_hook = Some(attach);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn request_space() {
+    unsafe {
+        if let Some(previous) = PREVIOUS_REQUEST_HOOK {
+            previous();
+        }
+        pg_sys::RequestAddinShmemSpace(bytes_for(settings::slot_capacity()));
+    }
+}
+
+/// Runs in the postmaster at startup and after every crash restart; backends inherit HEADER.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn attach() {
+    unsafe {
+        if let Some(previous) = PREVIOUS_STARTUP_HOOK {
+            previous();
+        }
+        let capacity = settings::slot_capacity();
+        let size = bytes_for(capacity);
+        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
+        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+        let mut found = false;
+        let header: *mut Header =
+            pg_sys::ShmemInitStruct(c"compute_devices slots".as_ptr(), size, &mut found).cast();
+        if !found {
+            std::ptr::write_bytes(header.cast::<u8>(), 0, size);
+            (*header).capacity = capacity;
+        }
+        HEADER = header;
+        pg_sys::LWLockRelease(init_lock);
+    }
+}
+
+/// The slots and snapshot of this process's database.
+#[derive(Clone, Copy)]
+pub struct Shared {
+    header: &'static Header,
+    slots: &'static [Slot],
+}
+
+/// Shared memory, if the library was preloaded (whether or not a worker serves it).
+pub fn attached() -> Option<Shared> {
+    // SAFETY: HEADER is set once in the postmaster before any backend forks, and the region
+    // it points to lives as long as the server; it is capacity slots long.
+    unsafe {
+        let header = HEADER.as_ref()?;
+        let first_slot = HEADER.add(1).cast::<Slot>();
+        let slots = std::slice::from_raw_parts(first_slot, header.capacity as usize);
+        Some(Shared { header, slots })
+    }
+}
+
+/// Shared memory, when it serves this database: the shared-memory path.
+pub fn shared() -> Option<Shared> {
+    let shared = attached()?;
+    // SAFETY: MyDatabaseId is set once when the backend connects.
+    let database = unsafe { pg_sys::MyDatabaseId }.to_u32();
+    (database != 0 && shared.header.database.load(Ordering::SeqCst) == database).then_some(shared)
+}
+
+impl Shared {
+    pub fn capacity(&self) -> u32 {
+        self.header.capacity
+    }
+
+    pub fn high_water(&self) -> u32 {
+        self.header.high_water.load(Ordering::Acquire)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.header.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.header.ready.store(ready, Ordering::Release);
+    }
+
+    /// The worker claims the slots for its database: from now on backends there write them.
+    pub fn serve_database(&self, database: pg_sys::Oid) {
+        self.header
+            .database
+            .store(database.to_u32(), Ordering::SeqCst);
+    }
+
+    fn slot(&self, slot: u32) -> Option<&'static Slot> {
+        self.slots.get(slot as usize)
+    }
+
+    /// A heartbeat. Never moves last_beat backwards. A beat that revives a device silent since
+    /// `live_after` counts as a change.
+    pub fn beat(&self, slot: u32, at: i64, live_after: i64) {
+        if let Some(slot) = self.slot(slot) {
+            if slot.last_beat.fetch_max(at, Ordering::Relaxed) <= live_after {
+                self.header.changes.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    pub fn changes(&self) -> u64 {
+        self.header.changes.load(Ordering::Acquire)
+    }
+
+    /// Writes state and spec (and a beat, if any). With `only_if_empty`, leaves a slot that
+    /// was already written alone: what the rebuild uses, since committed writes are newer.
+    pub fn write(
+        &self,
+        slot: u32,
+        state: SlotState,
+        spec: Spec,
+        beat: Option<i64>,
+        only_if_empty: bool,
+    ) {
+        let Some(entry) = self.slot(slot) else { return };
+        let version = lock(entry);
+        if !only_if_empty
+            || SlotState::from_u32(entry.state.load(Ordering::Relaxed)) == SlotState::Empty
+        {
+            entry.state.store(state as u32, Ordering::Relaxed);
+            entry.cpu_cores.store(spec.cpu_cores, Ordering::Relaxed);
+            entry.ram_nano_gb.store(spec.ram_nano_gb, Ordering::Relaxed);
+            entry
+                .storage_nano_gb
+                .store(spec.storage_nano_gb, Ordering::Relaxed);
+        }
+        entry
+            .version
+            .store(version.wrapping_add(1), Ordering::Release);
+        if let Some(at) = beat {
+            entry.last_beat.fetch_max(at, Ordering::Relaxed);
+        }
+        self.header.high_water.fetch_max(slot + 1, Ordering::AcqRel);
+        self.header.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Marks every written slot deleted (TRUNCATE).
+    pub fn forget_all(&self) {
+        for slot in 0..self.high_water() {
+            self.write(slot, SlotState::Deleted, Spec::default(), None, false);
+        }
+    }
+
+    /// Empties every slot and the snapshot: the table was dropped or recreated.
+    pub fn clear(&self) {
+        self.set_ready(false);
+        self.publish(None);
+        for entry in &self.slots[..self.high_water() as usize] {
+            let version = lock(entry);
+            entry
+                .state
+                .store(SlotState::Empty as u32, Ordering::Relaxed);
+            entry.last_beat.store(0, Ordering::Relaxed);
+            entry
+                .version
+                .store(version.wrapping_add(1), Ordering::Release);
+        }
+        self.header.high_water.store(0, Ordering::Release);
+        self.header.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn read(&self, slot: u32) -> Option<SlotView> {
+        let entry = self.slot(slot)?;
+        loop {
+            let before = entry.version.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let state = SlotState::from_u32(entry.state.load(Ordering::Relaxed));
+            let spec = Spec {
+                ram_nano_gb: entry.ram_nano_gb.load(Ordering::Relaxed),
+                cpu_cores: entry.cpu_cores.load(Ordering::Relaxed),
+                storage_nano_gb: entry.storage_nano_gb.load(Ordering::Relaxed),
+            };
+            fence(Ordering::Acquire);
+            if entry.version.load(Ordering::Relaxed) == before {
+                let last_beat = entry.last_beat.load(Ordering::Relaxed);
+                return Some(SlotView {
+                    state,
+                    spec,
+                    version: before,
+                    last_beat,
+                });
+            }
+        }
+    }
+
+    /// Exact totals over every slot now: registered and beating since `live_after`.
+    pub fn count(&self, live_after: i64, mut visit: impl FnMut(u32, &SlotView, bool)) -> Totals {
+        let mut totals = Totals::default();
+        for slot in 0..self.high_water() {
+            let Some(view) = self.read(slot) else { break };
+            let live = view.state == SlotState::Registered && view.last_beat > live_after;
+            if live {
+                totals.add(&view.spec);
+            }
+            visit(slot, &view, live);
+        }
+        totals
+    }
+
+    /// Publishes a snapshot, or withdraws it (None). The worker and backends that had to count
+    /// may both publish; if another is publishing at this moment, this one is dropped.
+    pub fn publish(&self, snapshot: Option<Snapshot>) {
+        let Snapshot {
+            taken_at,
+            window,
+            changes,
+            totals,
+        } = snapshot.unwrap_or_default();
+        let words = [
+            taken_at as u64,
+            window as u64,
+            changes,
+            totals.active_nodes as u64,
+            totals.ram_nano_gb as u64,
+            (totals.ram_nano_gb >> 64) as u64,
+            totals.cpu_cores as u64,
+            totals.storage_nano_gb as u64,
+            (totals.storage_nano_gb >> 64) as u64,
+        ];
+        let seq = self.header.snapshot_seq.load(Ordering::Relaxed);
+        if !seq.is_multiple_of(2)
+            || self
+                .header
+                .snapshot_seq
+                .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        fence(Ordering::Release);
+        for (word, value) in self.header.snapshot_words.iter().zip(words) {
+            word.store(value, Ordering::Relaxed);
+        }
+        self.header.snapshot_seq.store(seq + 2, Ordering::Release);
+    }
+
+    /// The latest snapshot, if one is published.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        loop {
+            let before = self.header.snapshot_seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let w: [u64; 9] =
+                std::array::from_fn(|i| self.header.snapshot_words[i].load(Ordering::Relaxed));
+            fence(Ordering::Acquire);
+            if self.header.snapshot_seq.load(Ordering::Relaxed) != before {
+                continue;
+            }
+            let wide = |low: u64, high: u64| (i128::from(high as i64) << 64) | i128::from(low);
+            let snapshot = Snapshot {
+                taken_at: w[0] as i64,
+                window: w[1] as i64,
+                changes: w[2],
+                totals: Totals {
+                    active_nodes: w[3] as i64,
+                    ram_nano_gb: wide(w[4], w[5]),
+                    cpu_cores: w[6] as i64,
+                    storage_nano_gb: wide(w[7], w[8]),
+                },
+            };
+            return (snapshot.taken_at != 0).then_some(snapshot);
+        }
+    }
+}
+
+/// Takes a slot's sequence lock, returning the odd version it holds; storing that plus one
+/// releases it.
+fn lock(entry: &Slot) -> u32 {
+    loop {
+        let version = entry.version.load(Ordering::Relaxed);
+        if version.is_multiple_of(2)
+            && entry
+                .version
+                .compare_exchange_weak(version, version + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            fence(Ordering::Release);
+            return version + 1;
+        }
+        std::hint::spin_loop();
+    }
+}

@@ -1,0 +1,182 @@
+//! Row changes reach their shared-memory slots only when the transaction commits.
+//!
+//! Shared memory ignores transactions, so the triggers queue each change here; a commit applies
+//! the queue, a rollback (of the transaction, or of the savepoint a change was made under)
+//! drops it. The queue is checked against the served database at commit, after the change is
+//! visible: either the worker already serves this database and the slot is written, or the
+//! worker's rebuild, which reads the table after it starts serving, sees the row.
+
+use crate::errors::{DeviceError, OrRaise};
+use crate::shmem::{self, SlotState, Spec};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use std::cell::{Cell, RefCell};
+
+enum SlotWrite {
+    Device {
+        slot: u32,
+        state: SlotState,
+        spec: Spec,
+        beat: Option<i64>,
+    },
+    Forget(u32),
+    ForgetAll,
+}
+
+struct Queued {
+    subtransaction: pg_sys::SubTransactionId,
+    write: SlotWrite,
+}
+
+thread_local! {
+    static QUEUE: RefCell<Vec<Queued>> = const { RefCell::new(Vec::new()) };
+    static CALLBACKS_REGISTERED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A device row as it will be stored: its slot, once its transaction commits, says the same.
+pub struct DeviceRow {
+    pub slot: i32,
+    pub stopped: bool,
+    pub is_active: bool,
+    pub last_seen: TimestampWithTimeZone,
+    pub ram_gb: AnyNumeric,
+    pub cpu_cores: i32,
+    pub storage_gb: AnyNumeric,
+}
+
+/// Queues the slot write for an inserted or updated row. A slot number past the shared memory
+/// sized by `compute_devices.slots` is refused here, before anything is stored.
+pub fn device_written(row: DeviceRow) {
+    let Some(attached) = shmem::attached() else {
+        return;
+    };
+    let slot = u32::try_from(row.slot).unwrap_or(u32::MAX);
+    if shmem::shared().is_some() && slot >= attached.capacity() {
+        Err::<(), _>(DeviceError::SlotsFull {
+            capacity: attached.capacity(),
+        })
+        .or_raise();
+    }
+    let state = if row.stopped {
+        SlotState::Stopped
+    } else {
+        SlotState::Registered
+    };
+    // An inactive row is not live until a heartbeat says so, as on the table path.
+    let beat = row.is_active.then(|| row.last_seen.into_inner());
+    let spec = Spec {
+        ram_nano_gb: nano_gb(row.ram_gb),
+        cpu_cores: i64::from(row.cpu_cores),
+        storage_nano_gb: nano_gb(row.storage_gb),
+    };
+    queue(SlotWrite::Device {
+        slot,
+        state,
+        spec,
+        beat,
+    });
+}
+
+/// GB in billionths. The table's CHECKs allow at most 9 decimals, so this is exact.
+pub fn nano_gb(gb: AnyNumeric) -> i64 {
+    i64::try_from(gb * AnyNumeric::from(1_000_000_000)).unwrap_or(i64::MAX)
+}
+
+/// AFTER DELETE (per row) and AFTER TRUNCATE: the slots of removed rows stop counting.
+#[pg_trigger]
+fn forget_device_slots<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::datum::TryFromDatumError> {
+    if shmem::attached().is_none() {
+        return Ok(None);
+    }
+    match trigger.old() {
+        Some(old) => {
+            if let Some(slot) = old.get_by_name::<i32>("slot")? {
+                queue(SlotWrite::Forget(u32::try_from(slot).unwrap_or(u32::MAX)));
+            }
+        }
+        None => queue(SlotWrite::ForgetAll),
+    }
+    Ok(None)
+}
+
+fn queue(write: SlotWrite) {
+    if !CALLBACKS_REGISTERED.replace(true) {
+        // SAFETY: registered once per backend; the callbacks only touch this module's queue.
+        unsafe {
+            pg_sys::RegisterXactCallback(Some(on_transaction_event), std::ptr::null_mut());
+            pg_sys::RegisterSubXactCallback(Some(on_subtransaction_event), std::ptr::null_mut());
+        }
+    }
+    // SAFETY: a plain read of the current subtransaction's id.
+    let subtransaction = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    QUEUE.with_borrow_mut(|queue| {
+        queue.push(Queued {
+            subtransaction,
+            write,
+        })
+    });
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_transaction_event(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_COMMIT => apply(QUEUE.take()),
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => drop(QUEUE.take()),
+        // The slot writes would be lost between PREPARE and COMMIT PREPARED: refuse while the
+        // transaction can still be aborted cleanly.
+        XACT_EVENT_PRE_PREPARE if QUEUE.with_borrow(|queue| !queue.is_empty()) => {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "cannot PREPARE a transaction that changed compute_devices rows",
+                "Commit device changes without two-phase commit."
+            );
+        }
+        _ => {}
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_subtransaction_event(
+    event: pg_sys::SubXactEvent::Type,
+    subtransaction: pg_sys::SubTransactionId,
+    parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    QUEUE.with_borrow_mut(|queue| match event {
+        SUBXACT_EVENT_ABORT_SUB => queue.retain(|queued| queued.subtransaction != subtransaction),
+        SUBXACT_EVENT_COMMIT_SUB => queue
+            .iter_mut()
+            .filter(|queued| queued.subtransaction == subtransaction)
+            .for_each(|queued| queued.subtransaction = parent),
+        _ => {}
+    });
+}
+
+fn apply(queue: Vec<Queued>) {
+    let Some(shared) = shmem::shared() else {
+        return;
+    };
+    for Queued { write, .. } in queue {
+        match write {
+            SlotWrite::Device {
+                slot,
+                state,
+                spec,
+                beat,
+            } => shared.write(slot, state, spec, beat, false),
+            SlotWrite::Forget(slot) => {
+                shared.write(slot, SlotState::Deleted, Spec::default(), None, false)
+            }
+            SlotWrite::ForgetAll => shared.forget_all(),
+        }
+    }
+}

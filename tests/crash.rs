@@ -1,0 +1,302 @@
+//! kill -9 of the postmaster under heartbeat load, on a cluster of this test's own: nothing
+//! durable is lost (every acknowledged registration and deactivation is there after the
+//! restart), liveness loses at most what `last_seen_flush_interval` bounds, and network stats
+//! are right again as soon as the worker has rebuilt the slots.
+
+mod common;
+
+use common::{connect, eventually, Caller, PostgRest, GOOD_SPECS};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+const PORT: u16 = 28817;
+const DATABASE: &str = "crash";
+const FLUSH_SECONDS: u64 = 2;
+const SWEEP_SECONDS: u64 = 1;
+
+/// A throwaway cluster run by `postgres` when the tests run as root (PostgreSQL refuses root).
+struct Cluster {
+    data: PathBuf,
+    bin: PathBuf,
+}
+
+impl Cluster {
+    fn command(&self, program: &str) -> Command {
+        let program = self.bin.join(program);
+        if is_root() {
+            let mut command = Command::new("sudo");
+            command.args(["-u", "postgres"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn init() -> Cluster {
+        let bindir = Command::new("pg_config").arg("--bindir").output().unwrap();
+        let bin = PathBuf::from(String::from_utf8(bindir.stdout).unwrap().trim());
+        let root =
+            std::env::temp_dir().join(format!("compute_devices-crash-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        if is_root() {
+            assert!(Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&root)
+                .status()
+                .unwrap()
+                .success());
+        }
+        let cluster = Cluster {
+            data: root.join("data"),
+            bin,
+        };
+        let initdb = cluster
+            .command("initdb")
+            .args(["--auth=trust", "--username=postgres", "-D"])
+            .arg(&cluster.data)
+            .output()
+            .unwrap();
+        assert!(initdb.status.success(), "initdb: {initdb:?}");
+        let conf = format!(
+            "port = {PORT}\nlisten_addresses = 'localhost'\nunix_socket_directories = '{}'\n\
+             shared_preload_libraries = 'compute_devices'\ncompute_devices.database = '{DATABASE}'\n\
+             compute_devices.sweep_interval = '{SWEEP_SECONDS}s'\n\
+             compute_devices.last_seen_flush_interval = '{FLUSH_SECONDS}s'\n",
+            root.display()
+        );
+        append(&cluster.data.join("postgresql.conf"), &conf);
+        cluster
+    }
+
+    /// Starts the server; after a crash, old backends may hold the shared memory for a moment.
+    fn start(&self) {
+        let started = eventually(Duration::from_secs(30), || {
+            self.command("pg_ctl")
+                .args(["-w", "-l"])
+                .arg(self.data.join("server.log"))
+                .arg("-D")
+                .arg(&self.data)
+                .arg("start")
+                .status()
+                .unwrap()
+                .success()
+        });
+        assert!(started, "the server starts");
+    }
+
+    fn kill_postmaster(&self) {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        let pid = pid_file.lines().next().unwrap().trim().to_string();
+        assert!(Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .output();
+        if let Some(root) = self.data.parent() {
+            let _ = std::fs::remove_dir_all(root);
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| out.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+fn postgrest() -> PostgRest {
+    PostgRest {
+        client: connect(PORT, "authenticator", DATABASE),
+    }
+}
+
+fn user(n: usize) -> String {
+    format!("{n:08}-0000-4000-8000-000000000000")
+}
+
+#[test]
+fn a_crash_loses_only_liveness_and_stats_recover() {
+    // The pgrx test framework installs the extension we are about to load.
+    common::TestDb::empty("crash_install", vec![]);
+    let cluster = Cluster::init();
+    cluster.start();
+    let mut admin = connect(PORT, "postgres", "postgres");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
+        .unwrap();
+    let mut superuser = connect(PORT, "postgres", DATABASE);
+    common::create_postgrest_roles(&mut superuser);
+    superuser
+        .batch_execute("CREATE EXTENSION compute_devices")
+        .unwrap();
+    let serving = eventually(Duration::from_secs(40), || {
+        let row = superuser
+            .query_one("SELECT path FROM liveness_status()", &[])
+            .unwrap();
+        row.get::<_, String>(0) == "shared memory"
+    });
+    assert!(serving, "the worker serves the database");
+
+    // What the clients were told, before the crash.
+    let registered = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let deactivated = Arc::new(Mutex::new(Vec::<String>::new()));
+    let beats = Arc::new(Mutex::new(HashMap::<String, SystemTime>::new()));
+    let mut api = postgrest();
+    for i in 0..40 {
+        let owner = user(i % 8);
+        let id: String = api
+            .register(Caller::User(&owner), &format!("d{i}"), "laptop", GOOD_SPECS)
+            .unwrap()
+            .get(0);
+        registered.lock().unwrap().push((owner, id));
+    }
+
+    let running = Arc::new(AtomicBool::new(true));
+    let mut load = Vec::new();
+    for worker in 0..3 {
+        let (registered, beats, running) = (registered.clone(), beats.clone(), running.clone());
+        load.push(std::thread::spawn(move || {
+            let mut api = postgrest();
+            let mut n = worker;
+            while running.load(Ordering::Relaxed) {
+                let (owner, id) = {
+                    let devices = registered.lock().unwrap();
+                    devices[n % devices.len()].clone()
+                };
+                n += 7;
+                let sent = SystemTime::now();
+                match api.heartbeat(Caller::User(&owner), &id) {
+                    Ok(_) => {
+                        beats.lock().unwrap().insert(id, sent);
+                    }
+                    Err(error) if error.as_db_error().is_some() => {} // stopped meanwhile
+                    Err(_) => return,                                 // the server is gone
+                }
+            }
+        }));
+    }
+    {
+        let (registered, deactivated, running) =
+            (registered.clone(), deactivated.clone(), running.clone());
+        load.push(std::thread::spawn(move || {
+            let mut api = postgrest();
+            let mut i = 100;
+            while running.load(Ordering::Relaxed) {
+                let owner = user(i % 8);
+                let Ok(row) = api.register(
+                    Caller::User(&owner),
+                    &format!("late{i}"),
+                    "phone",
+                    GOOD_SPECS,
+                ) else {
+                    return;
+                };
+                let id: String = row.get(0);
+                registered.lock().unwrap().push((owner.clone(), id.clone()));
+                if i % 3 == 0 {
+                    if api.deactivate(Caller::User(&owner), &id).is_err() {
+                        return;
+                    }
+                    deactivated.lock().unwrap().push(id);
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_secs(FLUSH_SECONDS + 3));
+    cluster.kill_postmaster();
+    std::thread::sleep(Duration::from_millis(500));
+    running.store(false, Ordering::Relaxed);
+    for thread in load {
+        thread.join().unwrap();
+    }
+    let crashed_at = SystemTime::now();
+    cluster.start();
+
+    let mut superuser = connect(PORT, "postgres", DATABASE);
+    let rows = superuser
+        .query("SELECT id::text, deactivated_at IS NOT NULL, extract(epoch FROM last_seen)::float8 FROM compute_devices", &[])
+        .unwrap();
+    let after: HashMap<String, (bool, f64)> = rows
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect();
+    let registered = registered.lock().unwrap().clone();
+    let deactivated = deactivated.lock().unwrap().clone();
+    assert!(
+        registered.len() > 40 && !deactivated.is_empty(),
+        "there was load to lose"
+    );
+    for (_, id) in &registered {
+        assert!(
+            after.contains_key(id),
+            "acknowledged registration {id} survived"
+        );
+    }
+    for id in &deactivated {
+        assert!(after[id].0, "acknowledged deactivation of {id} survived");
+    }
+    // Liveness: each acknowledged heartbeat is in last_seen, up to the flush interval (and the
+    // write-back cadence that carries it, and a second for clocks and commit).
+    let bound = (FLUSH_SECONDS + SWEEP_SECONDS + 1) as f64;
+    for (id, sent) in beats.lock().unwrap().iter() {
+        let sent = sent
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let (stopped, last_seen) = after[id];
+        assert!(
+            stopped || last_seen >= sent - bound,
+            "{id}: last_seen {last_seen} lost more than {bound}s of {sent}"
+        );
+    }
+    assert!(crashed_at.elapsed().unwrap() < Duration::from_secs(60));
+
+    // Stats: once the worker has rebuilt the slots, every device that is not stopped counts
+    // (all of them beat within the active window), with no heartbeat needed.
+    let expected: i64 = superuser
+        .query_one(
+            "SELECT count(*) FROM compute_devices WHERE deactivated_at IS NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let mut api = postgrest();
+    let recovered = eventually(Duration::from_secs(40), || {
+        let path: String = superuser
+            .query_one("SELECT path FROM liveness_status()", &[])
+            .unwrap()
+            .get(0);
+        path == "shared memory" && api.stats(Caller::Anon).unwrap().0 == expected
+    });
+    assert!(
+        recovered,
+        "stats recovered: {:?}, expected {expected}",
+        api.stats(Caller::Anon)
+    );
+}

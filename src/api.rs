@@ -41,22 +41,25 @@ fn register_device(
     Spi::connect_mut(|client| {
         // One registration per owner at a time, so two racing new names cannot both pass the
         // device limit, and the update-or-insert below needs no ON CONFLICT (which would take
-        // a slot number from the sequence on every re-registration).
+        // a slot number from the sequence on every re-registration). The count runs after the
+        // lock, in a statement (and snapshot) of its own.
         plans::execute(client, LOCK_OWNER, &[owner.into()])?;
-        if let Some(updated) =
-            plans::execute(client, UPDATE_DEVICE, &device).and_then(only_row::<DeviceRow>)?
-        {
-            return Ok(Ok(updated));
-        }
+        let owned = plans::execute(client, OWNED_DEVICES, &device[..2])?;
+        let owned = owned.first();
+        let (count, exists) = (owned.get::<i64>(1)?, owned.get::<bool>(2)?);
         let max = settings::MAX_DEVICES_PER_USER.get();
-        let registered = plans::execute(client, COUNT_DEVICES, &[owner.into()])
-            .and_then(only_row::<i64>)?
-            .unwrap_or(0);
-        if registered >= i64::from(max) {
+        if exists != Some(true) && count.unwrap_or(0) >= i64::from(max) {
             return Ok(Err(DeviceError::TooManyDevices { max }));
         }
-        let inserted = plans::execute(client, INSERT_DEVICE, &device).and_then(only_row)?;
-        Ok(Ok(inserted.expect("an insert returns its row")))
+        let write = if exists == Some(true) {
+            UPDATE_DEVICE
+        } else {
+            INSERT_DEVICE
+        };
+        let row = plans::execute(client, write, &device).and_then(only_row::<DeviceRow>)?;
+        Ok(Ok(row.expect(
+            "the owner's device was just locked, found or inserted",
+        )))
     })
     .unwrap_or_else(internal_error)
     .or_raise()
@@ -75,7 +78,10 @@ const UPDATE_DEVICE: &str = "
      WHERE d.user_id = $1 AND d.device_name = $2
  RETURNING d";
 
-const COUNT_DEVICES: &str = "SELECT pg_catalog.count(*) FROM compute_devices WHERE user_id = $1";
+/// How many devices the owner has, and whether one has this name.
+const OWNED_DEVICES: &str = "
+    SELECT pg_catalog.count(*), COALESCE(pg_catalog.bool_or(device_name = $2), false)
+      FROM compute_devices WHERE user_id = $1";
 
 const INSERT_DEVICE: &str = "
     INSERT INTO compute_devices AS d

@@ -7,6 +7,7 @@
 //! is_active, which are in no index, so the update is HOT.
 
 use crate::auth;
+use crate::device_index;
 use crate::errors::{internal_error, DeviceError, OrRaise};
 use crate::liveness;
 use crate::plans;
@@ -28,6 +29,15 @@ const LOOKUP: &str = "
       FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS b(user_id, device_id, n)
       JOIN compute_devices AS d ON d.id = b.device_id AND d.user_id = b.user_id";
 
+/// send_heartbeat's lookup: the device's slot, whether it is stopped, and the answer.
+/// Scalar parameters let PostgreSQL keep one generic plan; with arrays it plans every call
+/// anew, which costs more than the heartbeat itself.
+const LOOKUP_ONE: &str = "
+    SELECT d.slot, d.deactivated_at IS NOT NULL,
+           ROW(d.id, true, pg_catalog.now(), $3)::heartbeat
+      FROM compute_devices AS d
+     WHERE d.id = $1 AND d.user_id = $2";
+
 const TABLE_PATH_BEAT: &str = "
     UPDATE compute_devices SET last_seen = pg_catalog.now(), is_active = true
      WHERE id = ANY($1::uuid[]) AND deactivated_at IS NULL";
@@ -38,28 +48,66 @@ const TABLE_PATH_BEAT: &str = "
 fn send_heartbeat(device_id: Option<pgrx::Uuid>) -> pgrx::composite_type!('static, "heartbeat") {
     let owner = auth::caller_id().or_raise();
     let device_id = required("device_id", device_id).or_raise();
-    let mut results = beat(vec![Some(owner)], vec![Some(device_id)]);
-    let (result, error) = results.pop().expect("one entry, one result");
-    if let Some(error) = error {
-        error.raise();
+    let shared = shmem::shared();
+    if let Some(heartbeat) = shared.and_then(|shared| beat_from_index(shared, device_id, owner)) {
+        return heartbeat;
     }
-    as_heartbeat(&result).unwrap_or_else(|e| panic!("compute_devices internal error: {e}"))
+    // Not in the index (or not live there): the table decides, and says why not.
+    let found = Spi::connect_mut(|client| {
+        let args = [
+            device_id.into(),
+            owner.into(),
+            settings::heartbeat_interval_seconds().into(),
+        ];
+        let table = plans::query(client, LOOKUP_ONE, &args)?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        let row = table.first();
+        let (slot, stopped) = (row.get::<i32>(1)?, row.get::<bool>(2)?.unwrap_or(true));
+        let heartbeat = row.get::<HeartbeatRow>(3)?;
+        if !stopped {
+            record(client, shared, &[(slot.unwrap_or(-1), Some(device_id))])?;
+        }
+        Ok(Some((stopped, heartbeat)))
+    })
+    .unwrap_or_else(internal_error);
+    match found {
+        None => DeviceError::DeviceNotFound.raise(),
+        Some((true, _)) => DeviceError::DeviceStopped.raise(),
+        Some((false, heartbeat)) => heartbeat.expect("a ROW() value is never null"),
+    }
 }
 
-/// send_heartbeat's answer: the batch result without its owner and error columns.
-fn as_heartbeat(result: &HeartbeatResult) -> Result<HeartbeatRow, Box<dyn std::error::Error>> {
-    let mut heartbeat = PgHeapTuple::new_composite_type("heartbeat")?;
-    heartbeat.set_by_name("device_id", result.get_by_name::<pgrx::Uuid>("device_id")?)?;
-    heartbeat.set_by_name("is_active", result.get_by_name::<bool>("is_active")?)?;
-    heartbeat.set_by_name(
-        "last_seen",
-        result.get_by_name::<TimestampWithTimeZone>("last_seen")?,
-    )?;
-    heartbeat.set_by_name(
-        "next_heartbeat_in_seconds",
-        result.get_by_name::<i32>("next_heartbeat_in_seconds")?,
-    )?;
-    Ok(heartbeat)
+/// The shortcut: the owner's registered device found in the shared index, its beat stored,
+/// and the answer built here; no SQL at all.
+fn beat_from_index(
+    shared: shmem::Shared,
+    device_id: pgrx::Uuid,
+    owner: pgrx::Uuid,
+) -> Option<HeartbeatRow> {
+    let slot = device_index::slot_of(device_id.as_bytes(), owner.as_bytes())?;
+    if shared.read(slot)?.state != shmem::SlotState::Registered {
+        return None;
+    }
+    let now = liveness::transaction_start();
+    shared.beat(slot, now, liveness::live_after(now));
+    heartbeat_row(device_id, now).ok()
+}
+
+fn heartbeat_row(
+    device_id: pgrx::Uuid,
+    now: i64,
+) -> Result<HeartbeatRow, Box<dyn std::error::Error>> {
+    // SAFETY: a catalog lookup along the search_path this function pinned (cheaper than
+    // new_composite_type, which parses the name as SQL).
+    let type_oid = unsafe { pg_sys::TypenameGetTypid(c"heartbeat".as_ptr()) };
+    let mut row = PgHeapTuple::new_composite_type_by_oid(type_oid)?;
+    row.set_by_index(1.try_into()?, device_id)?;
+    row.set_by_index(2.try_into()?, true)?;
+    row.set_by_index(3.try_into()?, TimestampWithTimeZone::try_from(now)?)?;
+    row.set_by_index(4.try_into()?, settings::heartbeat_interval_seconds())?;
+    Ok(row)
 }
 
 /// Heartbeats for many devices at once, each naming its owner. One result per entry, in order:
@@ -99,7 +147,7 @@ fn send_heartbeats(
     SetOfIterator::new(results.collect::<Vec<_>>())
 }
 
-/// The shared work: look every entry up, record the accepted ones, and answer each entry.
+/// send_heartbeats' work: look every entry up, record the accepted ones, answer each entry.
 fn beat(
     user_ids: Vec<Option<pgrx::Uuid>>,
     device_ids: Vec<Option<pgrx::Uuid>>,

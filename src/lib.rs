@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod auth;
+mod device_index;
 mod errors;
 mod heartbeats;
 mod liveness;

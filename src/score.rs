@@ -53,13 +53,26 @@ pub fn derive_device_columns<'a>(
     };
     row.set_by_name("compute_score", score)?;
     row.set_by_name("updated_at", now())?;
-    queue_slot_write(&row)?;
+    let previous_id = match trigger.old() {
+        Some(old) => old.get_by_name::<pgrx::Uuid>("id")?,
+        None => None,
+    };
+    queue_slot_write(&row, previous_id)?;
     Ok(Some(row))
 }
 
 /// Hands the row to its shared-memory slot, which takes it when the transaction commits.
 /// A row with a NULL where NOT NULL belongs is left to the constraint that rejects it.
-fn queue_slot_write(row: &PgHeapTuple<'_, AllocatedByRust>) -> Result<(), TryFromDatumError> {
+fn queue_slot_write(
+    row: &PgHeapTuple<'_, AllocatedByRust>,
+    previous_id: Option<pgrx::Uuid>,
+) -> Result<(), TryFromDatumError> {
+    let (Some(device_id), Some(owner)) = (
+        row.get_by_name::<pgrx::Uuid>("id")?,
+        row.get_by_name::<pgrx::Uuid>("user_id")?,
+    ) else {
+        return Ok(());
+    };
     let stored = (
         row.get_by_name::<i32>("slot")?,
         row.get_by_name::<bool>("is_active")?,
@@ -78,6 +91,9 @@ fn queue_slot_write(row: &PgHeapTuple<'_, AllocatedByRust>) -> Result<(), TryFro
     ) = stored
     {
         slot_writes::device_written(slot_writes::DeviceRow {
+            device_id,
+            owner,
+            previous_id,
             slot,
             stopped: row
                 .get_by_name::<TimestampWithTimeZone>("deactivated_at")?

@@ -9,6 +9,7 @@
 //! state are guarded by a per-slot sequence lock, because they are written by committing
 //! transactions and by the worker's rebuild; `last_beat` only ever moves forward.
 
+use crate::device_index;
 use crate::settings;
 use pgrx::pg_sys;
 use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -145,7 +146,8 @@ unsafe extern "C-unwind" fn request_space() {
         if let Some(previous) = PREVIOUS_REQUEST_HOOK {
             previous();
         }
-        pg_sys::RequestAddinShmemSpace(bytes_for(settings::slot_capacity()));
+        let capacity = settings::slot_capacity();
+        pg_sys::RequestAddinShmemSpace(bytes_for(capacity) + device_index::request(capacity));
     }
 }
 
@@ -168,6 +170,7 @@ unsafe extern "C-unwind" fn attach() {
             (*header).capacity = capacity;
         }
         HEADER = header;
+        device_index::attach(capacity);
         pg_sys::LWLockRelease(init_lock);
     }
 }
@@ -243,6 +246,7 @@ impl Shared {
 
     /// Writes state and spec (and a beat, if any). With `only_if_empty`, leaves a slot that
     /// was already written alone: what the rebuild uses, since committed writes are newer.
+    /// Says whether state and spec were written.
     pub fn write(
         &self,
         slot: u32,
@@ -250,12 +254,14 @@ impl Shared {
         spec: Spec,
         beat: Option<i64>,
         only_if_empty: bool,
-    ) {
-        let Some(entry) = self.slot(slot) else { return };
+    ) -> bool {
+        let Some(entry) = self.slot(slot) else {
+            return false;
+        };
         let version = lock(entry);
-        if !only_if_empty
-            || SlotState::from_u32(entry.state.load(Ordering::Relaxed)) == SlotState::Empty
-        {
+        let written = !only_if_empty
+            || SlotState::from_u32(entry.state.load(Ordering::Relaxed)) == SlotState::Empty;
+        if written {
             entry.state.store(state as u32, Ordering::Relaxed);
             entry.cpu_cores.store(spec.cpu_cores, Ordering::Relaxed);
             entry.ram_nano_gb.store(spec.ram_nano_gb, Ordering::Relaxed);
@@ -271,10 +277,12 @@ impl Shared {
         }
         self.header.high_water.fetch_max(slot + 1, Ordering::AcqRel);
         self.header.changes.fetch_add(1, Ordering::AcqRel);
+        written
     }
 
     /// Marks every written slot deleted (TRUNCATE).
     pub fn forget_all(&self) {
+        device_index::clear();
         for slot in 0..self.high_water() {
             self.write(slot, SlotState::Deleted, Spec::default(), None, false);
         }
@@ -283,6 +291,7 @@ impl Shared {
     /// Empties every slot and the snapshot: the table was dropped or recreated.
     pub fn clear(&self) {
         self.set_ready(false);
+        device_index::clear();
         self.publish(None);
         for entry in &self.slots[..self.high_water() as usize] {
             let version = lock(entry);

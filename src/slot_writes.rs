@@ -6,6 +6,7 @@
 //! visible: either the worker already serves this database and the slot is written, or the
 //! worker's rebuild, which reads the table after it starts serving, sees the row.
 
+use crate::device_index;
 use crate::errors::{DeviceError, OrRaise};
 use crate::shmem::{self, SlotState, Spec};
 use pgrx::pg_sys;
@@ -19,8 +20,15 @@ enum SlotWrite {
         state: SlotState,
         spec: Spec,
         beat: Option<i64>,
+        device_id: [u8; 16],
+        owner: [u8; 16],
+        /// The id the row had before this update, when it changed.
+        previous_id: Option<[u8; 16]>,
     },
-    Forget(u32),
+    Forget {
+        slot: u32,
+        device_id: [u8; 16],
+    },
     ForgetAll,
 }
 
@@ -36,6 +44,9 @@ thread_local! {
 
 /// A device row as it will be stored: its slot, once its transaction commits, says the same.
 pub struct DeviceRow {
+    pub device_id: pgrx::Uuid,
+    pub owner: pgrx::Uuid,
+    pub previous_id: Option<pgrx::Uuid>,
     pub slot: i32,
     pub stopped: bool,
     pub is_active: bool,
@@ -75,6 +86,12 @@ pub fn device_written(row: DeviceRow) {
         state,
         spec,
         beat,
+        device_id: *row.device_id.as_bytes(),
+        owner: *row.owner.as_bytes(),
+        previous_id: row
+            .previous_id
+            .filter(|previous| previous != &row.device_id)
+            .map(|previous| *previous.as_bytes()),
     });
 }
 
@@ -93,8 +110,13 @@ fn forget_device_slots<'a>(
     }
     match trigger.old() {
         Some(old) => {
-            if let Some(slot) = old.get_by_name::<i32>("slot")? {
-                queue(SlotWrite::Forget(u32::try_from(slot).unwrap_or(u32::MAX)));
+            let slot = old.get_by_name::<i32>("slot")?;
+            let device_id = old.get_by_name::<pgrx::Uuid>("id")?;
+            if let (Some(slot), Some(device_id)) = (slot, device_id) {
+                queue(SlotWrite::Forget {
+                    slot: u32::try_from(slot).unwrap_or(u32::MAX),
+                    device_id: *device_id.as_bytes(),
+                });
             }
         }
         None => queue(SlotWrite::ForgetAll),
@@ -172,9 +194,19 @@ fn apply(queue: Vec<Queued>) {
                 state,
                 spec,
                 beat,
-            } => shared.write(slot, state, spec, beat, false),
-            SlotWrite::Forget(slot) => {
-                shared.write(slot, SlotState::Deleted, Spec::default(), None, false)
+                device_id,
+                owner,
+                previous_id,
+            } => {
+                if let Some(previous_id) = previous_id {
+                    device_index::remove(&previous_id);
+                }
+                shared.write(slot, state, spec, beat, false);
+                device_index::insert(&device_id, &owner, slot);
+            }
+            SlotWrite::Forget { slot, device_id } => {
+                device_index::remove(&device_id);
+                shared.write(slot, SlotState::Deleted, Spec::default(), None, false);
             }
             SlotWrite::ForgetAll => shared.forget_all(),
         }

@@ -79,15 +79,16 @@ fn from_totals(totals: &Totals) -> Result<NetworkStats, Box<dyn std::error::Erro
     let ram_gb = gb(totals.ram_nano_gb)?;
     let storage_gb = gb(totals.storage_nano_gb)?;
     let cpu_cores = AnyNumeric::from(totals.cpu_cores);
-    let mut stats = PgHeapTuple::new_composite_type("network_stats")?;
-    stats.set_by_name("active_nodes", totals.active_nodes)?;
-    stats.set_by_name("total_ram_gb", ram_gb.clone())?;
-    stats.set_by_name("total_cpu_cores", totals.cpu_cores)?;
-    stats.set_by_name("total_storage_gb", storage_gb.clone())?;
-    stats.set_by_name(
-        "total_compute_score",
-        score::score(ram_gb, cpu_cores, storage_gb),
-    )?;
+    // SAFETY: a catalog lookup along the search_path this function pinned (cheaper than
+    // new_composite_type, which parses the name as SQL).
+    let type_oid = unsafe { pg_sys::TypenameGetTypid(c"network_stats".as_ptr()) };
+    let mut stats = PgHeapTuple::new_composite_type_by_oid(type_oid)?;
+    stats.set_by_index(1.try_into()?, totals.active_nodes)?;
+    stats.set_by_index(2.try_into()?, ram_gb.clone())?;
+    stats.set_by_index(3.try_into()?, totals.cpu_cores)?;
+    stats.set_by_index(4.try_into()?, storage_gb.clone())?;
+    let total_score = score::score(ram_gb, cpu_cores, storage_gb);
+    stats.set_by_index(5.try_into()?, total_score)?;
     Ok(stats)
 }
 

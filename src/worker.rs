@@ -10,6 +10,7 @@
 //! Each step is one short transaction; in a database without the extension it idles. SIGHUP
 //! reloads the settings, SIGTERM stops it, and after a crash the postmaster starts it again.
 
+use crate::device_index;
 use crate::liveness;
 use crate::settings;
 use crate::shmem::{self, Shared, SlotState, SlotView, Snapshot, Spec};
@@ -180,14 +181,14 @@ fn extension_table(client: &mut SpiClient<'_>) -> spi::Result<Option<u32>> {
     Ok(oid.and_then(|oid| u32::try_from(oid).ok()))
 }
 
-/// Fills every slot that no commit has written yet from the table, and returns what the table
-/// says of each. None (and a warning) when the table has more devices than slots.
+/// Fills every slot (and its index entry) that no commit has written yet from the table, and
+/// returns what the table says of each. None (and a warning) when the table has more devices than slots.
 fn rebuild(client: &mut SpiClient<'_>, shared: &Shared) -> spi::Result<Option<Vec<TableView>>> {
     let mut views = Vec::new();
     let mut cursor = client.open_cursor(
         "SELECT slot, deactivated_at IS NOT NULL, is_active, last_seen,
                 (ram_gb * 1000000000)::pg_catalog.int8, cpu_cores,
-                (storage_gb * 1000000000)::pg_catalog.int8
+                (storage_gb * 1000000000)::pg_catalog.int8, id, user_id
            FROM compute_devices",
         &[],
     );
@@ -221,7 +222,13 @@ fn rebuild(client: &mut SpiClient<'_>, shared: &Shared) -> spi::Result<Option<Ve
             } else {
                 SlotState::Registered
             };
-            shared.write(slot, state, spec, is_active.then_some(last_seen), true);
+            if shared.write(slot, state, spec, is_active.then_some(last_seen), true) {
+                if let (Some(id), Some(owner)) =
+                    (row.get::<pgrx::Uuid>(8)?, row.get::<pgrx::Uuid>(9)?)
+                {
+                    device_index::insert(id.as_bytes(), owner.as_bytes(), slot);
+                }
+            }
             let version = shared.read(slot).map(|view| view.version);
             let index = slot as usize;
             if views.len() <= index {

@@ -10,12 +10,11 @@ CREATE TABLE @extschema@.compute_devices (
     device_name    text        NOT NULL,
     device_type    text        NOT NULL
                    CHECK (device_type IN ('phone', 'laptop', 'desktop', 'server')),
-    -- At most 9 decimals (GB to the byte), so shared memory can sum them exactly.
-    ram_gb         numeric     NOT NULL DEFAULT 0
-                   CHECK (pg_catalog.scale(pg_catalog.trim_scale(ram_gb)) <= 9),
+    -- register_device allows at most 9 decimals (GB to the byte), which shared memory sums
+    -- exactly; it rounds anything finer written here by hand.
+    ram_gb         numeric     NOT NULL DEFAULT 0,
     cpu_cores      integer     NOT NULL DEFAULT 0,
-    storage_gb     numeric     NOT NULL DEFAULT 0
-                   CHECK (pg_catalog.scale(pg_catalog.trim_scale(storage_gb)) <= 9),
+    storage_gb     numeric     NOT NULL DEFAULT 0,
     compute_score  numeric     NOT NULL DEFAULT 0,
     is_active      boolean     NOT NULL DEFAULT false,
     last_seen      timestamptz NOT NULL DEFAULT pg_catalog.now(),

@@ -40,35 +40,52 @@ fn register_device(
     ];
     Spi::connect_mut(|client| {
         // One registration per owner at a time, so two racing new names cannot both pass the
-        // device limit, and the update-or-insert below needs no ON CONFLICT (which would take
-        // a slot number from the sequence on every re-registration). The count runs after the
-        // lock, in a statement (and snapshot) of its own.
-        plans::execute(client, LOCK_OWNER, &[owner.into()])?;
-        let owned = plans::execute(client, OWNED_DEVICES, &device[..2])?;
-        let owned = owned.first();
-        let (count, exists) = (owned.get::<i64>(1)?, owned.get::<bool>(2)?);
+        // device limit, and the insert-or-update below needs no ON CONFLICT (which would take
+        // a slot number from the sequence on every re-registration). The statements after the
+        // lock take their snapshots after it too.
+        lock_owner(owner);
         let max = settings::MAX_DEVICES_PER_USER.get();
-        if exists != Some(true) && count.unwrap_or(0) >= i64::from(max) {
-            return Ok(Err(DeviceError::TooManyDevices { max }));
+        let [owner, name, device_type, ram_gb, cpu_cores, storage_gb] = device;
+        let new_device = [
+            owner,
+            name,
+            device_type,
+            ram_gb,
+            cpu_cores,
+            storage_gb,
+            max.into(),
+        ];
+        if let Some(row) = plans::execute(client, INSERT_NEW_DEVICE, &new_device)
+            .and_then(only_row::<DeviceRow>)?
+        {
+            return Ok(Ok(row));
         }
-        let write = if exists == Some(true) {
-            UPDATE_DEVICE
-        } else {
-            INSERT_DEVICE
-        };
-        let row = plans::execute(client, write, &device).and_then(only_row::<DeviceRow>)?;
-        Ok(Ok(row.expect(
-            "the owner's device was just locked, found or inserted",
-        )))
+        // Not inserted: the name is taken (re-registration), or the owner is at the limit.
+        let updated = plans::execute(client, UPDATE_DEVICE, &new_device[..6]).and_then(only_row)?;
+        Ok(updated.ok_or(DeviceError::TooManyDevices { max }))
     })
     .unwrap_or_else(internal_error)
     .or_raise()
 }
 
-const LOCK_OWNER: &str = "
-    SELECT pg_catalog.pg_advisory_xact_lock(
-               'compute_devices'::pg_catalog.regclass::pg_catalog.oid::integer,
-               pg_catalog.hashtext($1::text))";
+/// pg_advisory_xact_lock(compute_devices' oid, a hash of the owner), called directly rather
+/// than as a statement: a registration is a few short statements, and each one counts.
+fn lock_owner(owner: pgrx::Uuid) {
+    let bytes = owner.as_bytes();
+    let owner_key = bytes
+        .chunks(4)
+        .map(|chunk| i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+        .fold(0, |key, part| key ^ part);
+    // SAFETY: a catalog lookup along the pinned search_path, then the SQL-callable lock
+    // function with two int4 arguments, as SQL would call it.
+    unsafe {
+        let table = pg_sys::RelnameGetRelid(c"compute_devices".as_ptr());
+        pgrx::direct_function_call_as_datum(
+            pg_sys::pg_advisory_xact_lock_int4,
+            &[(table.to_u32() as i32).into_datum(), owner_key.into_datum()],
+        );
+    }
+}
 
 /// Re-registration: the owner's device of this name, with new specs, active and not stopped.
 const UPDATE_DEVICE: &str = "
@@ -78,15 +95,13 @@ const UPDATE_DEVICE: &str = "
      WHERE d.user_id = $1 AND d.device_name = $2
  RETURNING d";
 
-/// How many devices the owner has, and whether one has this name.
-const OWNED_DEVICES: &str = "
-    SELECT pg_catalog.count(*), COALESCE(pg_catalog.bool_or(device_name = $2), false)
-      FROM compute_devices WHERE user_id = $1";
-
-const INSERT_DEVICE: &str = "
+/// A new device, unless the owner has one of this name or is at the limit ($7).
+const INSERT_NEW_DEVICE: &str = "
     INSERT INTO compute_devices AS d
            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, is_active, last_seen)
-    VALUES ($1, $2, $3, $4, $5, $6, true, pg_catalog.now())
+    SELECT $1, $2, $3, $4, $5, $6, true, pg_catalog.now()
+     WHERE NOT EXISTS (SELECT FROM compute_devices WHERE user_id = $1 AND device_name = $2)
+       AND (SELECT pg_catalog.count(*) FROM compute_devices WHERE user_id = $1) < $7
  RETURNING d";
 
 /// Stops the caller's device: inactive until it registers again, whatever heartbeats arrive.

@@ -41,7 +41,7 @@ impl SlotState {
     }
 }
 
-/// A device's contribution to the totals: GB in billionths (the table allows 9 decimals), so
+/// A device's contribution to the totals: GB in billionths (register_device allows 9 decimals), so
 /// sums are exact integers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Spec {

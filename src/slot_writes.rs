@@ -95,7 +95,8 @@ pub fn device_written(row: DeviceRow) {
     });
 }
 
-/// GB in billionths. The table's CHECKs allow at most 9 decimals, so this is exact.
+/// GB in billionths: exact for what register_device accepts (at most 9 decimals), rounded
+/// for finer values written by hand.
 pub fn nano_gb(gb: AnyNumeric) -> i64 {
     i64::try_from(gb * AnyNumeric::from(1_000_000_000)).unwrap_or(i64::MAX)
 }

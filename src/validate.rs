@@ -8,7 +8,6 @@ use pgrx::AnyNumeric;
 pub const DEVICE_TYPES: [&str; 4] = ["phone", "laptop", "desktop", "server"];
 pub const MAX_DEVICE_NAME_CHARS: usize = 64;
 /// GB to the byte: shared memory sums ram_gb and storage_gb exactly as integers of 1e-9 GB.
-/// The table has the same limit as a CHECK.
 pub const MAX_GB_DECIMALS: i32 = 9;
 
 /// A registration that passed every check.

@@ -20,9 +20,14 @@ struct Entry {
 static mut TABLE: *mut pg_sys::HTAB = std::ptr::null_mut();
 static mut LOCKS: *mut pg_sys::LWLockPadded = std::ptr::null_mut();
 
-/// The shared memory to request for `capacity` devices. Call from shmem_request_hook.
-pub unsafe fn request(capacity: u32) -> usize {
+/// Asks for the partition locks. Call from shmem_request_hook.
+pub unsafe fn request_locks() {
     unsafe { pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), PARTITIONS as i32) };
+}
+
+/// The shared memory the index takes for `capacity` devices.
+pub fn bytes(capacity: u32) -> usize {
+    // SAFETY: pure arithmetic on the table's sizes.
     unsafe { pg_sys::hash_estimate_size(capacity.into(), std::mem::size_of::<Entry>()) }
 }
 

@@ -15,7 +15,7 @@ pub static MAX_CPU_CORES: GucSetting<i32> = GucSetting::<i32>::new(8_192);
 pub static MAX_STORAGE_GB: GucSetting<i32> = GucSetting::<i32>::new(10_000_000);
 pub static MAX_DEVICES_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(100);
 pub static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
-pub static LAST_SEEN_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300);
+pub static LAST_SEEN_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
 pub static SLOTS: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
 pub static DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
@@ -106,7 +106,7 @@ pub fn register() {
     GucRegistry::define_int_guc(
         c"compute_devices.last_seen_flush_interval",
         c"How often the worker writes each live device's last heartbeat time to the table.",
-        c"Heartbeats live in shared memory; a crash loses at most this much of last_seen.",
+        c"Heartbeats live in shared memory; a crash loses at most this (plus sweep_interval) of last_seen.",
         &LAST_SEEN_FLUSH_INTERVAL,
         1,
         ONE_DAY_SECONDS,
@@ -155,9 +155,8 @@ pub fn slot_capacity() -> u32 {
     SLOTS.get().unsigned_abs()
 }
 
-/// In microseconds, PostgreSQL's timestamp unit.
-pub fn last_seen_flush_micros() -> i64 {
-    i64::from(LAST_SEEN_FLUSH_INTERVAL.get()) * 1_000_000
+pub fn last_seen_flush_interval() -> Duration {
+    Duration::from_secs(LAST_SEEN_FLUSH_INTERVAL.get().unsigned_abs().into())
 }
 
 pub fn active_window_micros() -> i64 {

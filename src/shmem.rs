@@ -72,7 +72,7 @@ struct Slot {
     storage_nano_gb: AtomicI64,
 }
 
-pub const BYTES_PER_DEVICE: usize = std::mem::size_of::<Slot>();
+const BYTES_PER_DEVICE: usize = std::mem::size_of::<Slot>();
 
 /// Sums over live devices.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -126,6 +126,11 @@ fn bytes_for(capacity: u32) -> usize {
     std::mem::size_of::<Header>() + BYTES_PER_DEVICE * capacity as usize
 }
 
+/// All the shared memory the library takes: slots, snapshot and the device index.
+pub fn total_bytes(capacity: u32) -> usize {
+    bytes_for(capacity) + device_index::bytes(capacity)
+}
+
 /// Asks the postmaster for the slots. Call from _PG_init, after the settings are defined.
 pub fn request_when_preloaded() {
     // SAFETY: plain flags and hook pointers, touched only while the postmaster loads us.
@@ -146,8 +151,8 @@ unsafe extern "C-unwind" fn request_space() {
         if let Some(previous) = PREVIOUS_REQUEST_HOOK {
             previous();
         }
-        let capacity = settings::slot_capacity();
-        pg_sys::RequestAddinShmemSpace(bytes_for(capacity) + device_index::request(capacity));
+        device_index::request_locks();
+        pg_sys::RequestAddinShmemSpace(total_bytes(settings::slot_capacity()));
     }
 }
 

@@ -31,7 +31,7 @@ fn liveness_status() -> TableIterator<
         path.to_string(),
         slots,
         served.map_or(0, |shared| i64::from(shared.high_water())),
-        slots * shmem::BYTES_PER_DEVICE as i64,
+        attached.map_or(0, |shared| shmem::total_bytes(shared.capacity()) as i64),
         served
             .and_then(|shared| shared.snapshot())
             .and_then(|snapshot| TimestampWithTimeZone::try_from(snapshot.taken_at).ok()),

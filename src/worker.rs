@@ -62,6 +62,7 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
 
     let mut served_table = None;
     let mut table_views = Vec::new();
+    let mut flush_cursor = FlushCursor::default();
     let mut last_write_back = Instant::now();
     let mut reported_missing_extension = false;
     while BackgroundWorker::wait_latch(Some(SNAPSHOT_INTERVAL)) {
@@ -92,16 +93,23 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
             served_table = table;
         }
 
-        let write_back_due = last_write_back.elapsed() >= settings::sweep_interval();
+        // Half a tick early rather than a whole tick late: ticks are a second apart, give or take.
+        let write_back_due =
+            last_write_back.elapsed() + SNAPSHOT_INTERVAL / 2 >= settings::sweep_interval();
+        let flushing = if write_back_due {
+            flush_cursor.advance(shared.high_water(), last_write_back.elapsed())
+        } else {
+            FlushWindow::default()
+        };
         // SAFETY: reads the clock.
         let now = unsafe { pg_sys::GetCurrentTimestamp() };
-        let flush_after = settings::last_seen_flush_micros();
         let changes_counted = shared.changes();
         let mut changes = Vec::new();
         let totals = shared.count(liveness::live_after(now), |slot, view, live| {
             let belief = view_of(&mut table_views, slot, view);
             if write_back_due {
-                changes.extend(change_for(slot, view, live, belief, flush_after));
+                let flush = flushing.contains(slot);
+                changes.extend(change_for(slot, view, live, belief, flush));
             }
         });
         shared.publish(Some(Snapshot {
@@ -260,18 +268,60 @@ fn view_of(views: &mut Vec<TableView>, slot: u32, view: &SlotView) -> TableView 
     *belief
 }
 
-/// What, if anything, the table needs for this slot: a liveness change, or a fresher last_seen.
+/// Which slots get their last_seen written back: a window that sweeps every slot once per
+/// `last_seen_flush_interval`, a slice each write-back sized by the time since the last one (so
+/// a slow tick takes a bigger slice). Slots follow insertion order, and so roughly the table's
+/// pages: each page is rewritten (and after a checkpoint, logged whole) about once per interval,
+/// not once per device on it.
+#[derive(Default)]
+struct FlushCursor {
+    next: u32,
+}
+
+impl FlushCursor {
+    /// The next window, wrapping around past the last slot (new slots keep being added there,
+    /// and the window must still come back to the first ones).
+    fn advance(&mut self, slots: u32, elapsed: Duration) -> FlushWindow {
+        let interval = settings::last_seen_flush_interval().as_millis().max(1);
+        let share = (u128::from(slots) * elapsed.as_millis()).div_ceil(interval);
+        let len = u32::try_from(share.max(1)).unwrap_or(u32::MAX).min(slots);
+        let start = if slots == 0 { 0 } else { self.next % slots };
+        self.next = if slots == 0 {
+            0
+        } else {
+            ((u64::from(start) + u64::from(len)) % u64::from(slots)) as u32
+        };
+        FlushWindow { start, len, slots }
+    }
+}
+
+/// `len` slots from `start`, modulo `slots`.
+#[derive(Default)]
+struct FlushWindow {
+    start: u32,
+    len: u32,
+    slots: u32,
+}
+
+impl FlushWindow {
+    fn contains(&self, slot: u32) -> bool {
+        slot < self.slots && (slot + self.slots - self.start) % self.slots < self.len
+    }
+}
+
+/// What, if anything, the table needs for this slot: a liveness change, or (when its turn to
+/// `flush` has come) a fresher last_seen.
 fn change_for(
     slot: u32,
     view: &SlotView,
     live: bool,
     table: TableView,
-    flush_after: i64,
+    flush: bool,
 ) -> Option<Change> {
     if view.state != SlotState::Registered {
         return None; // stopped or gone: the writer that did it also wrote the row
     }
-    let stale_last_seen = live && view.last_beat - table.last_seen >= flush_after;
+    let stale_last_seen = flush && live && view.last_beat > table.last_seen;
     (live != table.is_active || stale_last_seen).then_some((slot, live, view.last_beat))
 }
 

@@ -3,25 +3,14 @@
 
 mod common;
 
-use common::TestDb;
-use std::time::{Duration, Instant};
+use common::{eventually, TestDb};
+use std::time::Duration;
 
 const PRELOADED: [&str; 3] = [
     "shared_preload_libraries = 'compute_devices'",
     "compute_devices.sweep_interval = '1s'",
     "compute_devices.database = 't_worker'",
 ];
-
-fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    condition()
-}
 
 /// An active device whose last heartbeat was `silent_for` ago (an interval, such as '10 minutes').
 fn insert_device(db: &mut TestDb, name: &str, silent_for: &str) -> String {

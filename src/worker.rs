@@ -120,7 +120,7 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
         }));
         if write_back_due {
             last_write_back = Instant::now();
-            write_back(&changes, &mut table_views);
+            write_back(&mut changes, &mut table_views);
         }
     }
     log!("compute_devices sweeper stopped");
@@ -332,9 +332,15 @@ const WRITE_BACK: &str = "
            AS c(slot, is_active, last_seen)
      WHERE d.slot = c.slot AND d.deactivated_at IS NULL";
 
-/// Writes the changes in short transactions, and remembers what each one wrote.
-fn write_back(changes: &[Change], views: &mut [TableView]) {
-    for batch in changes.chunks(BATCH_ROWS) {
+/// Writes the changes in short transactions, and remembers what each one wrote. Each
+/// transaction takes every STRIDE-th slot only: a page holds a few dozen consecutive slots, and
+/// it has room (fillfactor) for only a few new row versions before the transaction that made
+/// them ends. More than that on one page, and the rest stop being HOT updates.
+fn write_back(changes: &mut [Change], views: &mut [TableView]) {
+    const STRIDE: u32 = 16;
+    changes.sort_unstable_by_key(|(slot, ..)| (slot % STRIDE, *slot));
+    let strided = changes.chunk_by(|(a, ..), (b, ..)| a % STRIDE == b % STRIDE);
+    for batch in strided.flat_map(|group| group.chunks(BATCH_ROWS)) {
         let slots: Vec<i32> = batch.iter().map(|(slot, ..)| *slot as i32).collect();
         let active: Vec<bool> = batch.iter().map(|(_, live, _)| *live).collect();
         let seen: Vec<Option<TimestampWithTimeZone>> = batch

@@ -89,6 +89,19 @@ pub fn create_postgrest_roles(superuser: &mut Client) {
     *created = true;
 }
 
+/// Drops and creates the database `name`, and connects to it as the superuser.
+fn recreate_database(port: u16, name: &str) -> Client {
+    let superuser_name = pgrx_tests::get_pg_user();
+    let mut admin = connect(port, &superuser_name, "postgres");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    connect(port, &superuser_name, name)
+}
+
 /// A database of its own for one test, on this binary's server.
 pub struct TestDb {
     pub port: u16,
@@ -102,16 +115,8 @@ impl TestDb {
     /// A new empty database (no extension yet) named after the test.
     pub fn empty(test_name: &str, postgresql_conf: Vec<&'static str>) -> TestDb {
         let port = server_port(postgresql_conf);
-        let superuser_name = pgrx_tests::get_pg_user();
-        let mut admin = connect(port, &superuser_name, "postgres");
         let name = format!("t_{test_name}");
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-            .unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let superuser = connect(port, &superuser_name, &name);
+        let superuser = recreate_database(port, &name);
         TestDb {
             port,
             name,
@@ -130,14 +135,7 @@ impl TestDb {
         let superuser_name = pgrx_tests::get_pg_user();
         let mut created = CREATED.lock().unwrap();
         if !*created {
-            let mut admin = connect(port, &superuser_name, "postgres");
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {SHARED_DATABASE}"))
-                .unwrap();
-            admin
-                .batch_execute(&format!("CREATE DATABASE {SHARED_DATABASE}"))
-                .unwrap();
-            let mut superuser = connect(port, &superuser_name, SHARED_DATABASE);
+            let mut superuser = recreate_database(port, SHARED_DATABASE);
             create_postgrest_roles(&mut superuser);
             superuser
                 .batch_execute("CREATE EXTENSION compute_devices")

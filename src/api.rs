@@ -30,6 +30,8 @@ fn register_device(
 ) -> pgrx::composite_type!('static, "compute_devices") {
     let owner = auth::caller_id().or_raise();
     let spec = DeviceSpec::new(device_name, device_type, ram_gb, cpu_cores, storage_gb).or_raise();
+    let max = settings::MAX_DEVICES_PER_USER.get();
+    // $1..$6 describe the device; $7, the limit, is for the insert only.
     let device = [
         owner.into(),
         spec.device_name.as_str().into(),
@@ -37,6 +39,7 @@ fn register_device(
         spec.ram_gb.into(),
         spec.cpu_cores.into(),
         spec.storage_gb.into(),
+        max.into(),
     ];
     Spi::connect_mut(|client| {
         // One registration per owner at a time, so two racing new names cannot both pass the
@@ -44,24 +47,13 @@ fn register_device(
         // a slot number from the sequence on every re-registration). The statements after the
         // lock take their snapshots after it too.
         lock_owner(owner);
-        let max = settings::MAX_DEVICES_PER_USER.get();
-        let [owner, name, device_type, ram_gb, cpu_cores, storage_gb] = device;
-        let new_device = [
-            owner,
-            name,
-            device_type,
-            ram_gb,
-            cpu_cores,
-            storage_gb,
-            max.into(),
-        ];
-        if let Some(row) = plans::execute(client, INSERT_NEW_DEVICE, &new_device)
-            .and_then(only_row::<DeviceRow>)?
+        if let Some(row) =
+            plans::execute(client, INSERT_NEW_DEVICE, &device).and_then(only_row::<DeviceRow>)?
         {
             return Ok(Ok(row));
         }
         // Not inserted: the name is taken (re-registration), or the owner is at the limit.
-        let updated = plans::execute(client, UPDATE_DEVICE, &new_device[..6]).and_then(only_row)?;
+        let updated = plans::execute(client, UPDATE_DEVICE, &device[..6]).and_then(only_row)?;
         Ok(updated.ok_or(DeviceError::TooManyDevices { max }))
     })
     .unwrap_or_else(internal_error)

@@ -71,21 +71,24 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
         let table = in_transaction(|_, table| Ok(table));
+        if table.is_none() {
+            if served_table.take().is_some() {
+                // Dropped: whatever the slots hold belongs to no table now.
+                shared.serve_database(pg_sys::Oid::INVALID);
+                shared.clear();
+            }
+            if !reported_missing_extension {
+                log!("compute_devices sweeper: extension not installed in \"{database}\"; idle");
+                reported_missing_extension = true;
+            }
+            continue;
+        }
+        reported_missing_extension = false;
         if table != served_table {
-            // New, recreated or dropped: whatever the slots hold belongs to no table now.
+            // New or recreated: start again from the table.
             shared.serve_database(pg_sys::Oid::INVALID);
             shared.clear();
             served_table = None;
-            if table.is_none() {
-                if !reported_missing_extension {
-                    log!(
-                        "compute_devices sweeper: extension not installed in \"{database}\"; idle"
-                    );
-                    reported_missing_extension = true;
-                }
-                continue;
-            }
-            reported_missing_extension = false;
             let Some(views) = start_serving(&shared) else {
                 continue;
             };
@@ -141,8 +144,8 @@ fn start_serving(shared: &Shared) -> Option<Vec<TableView>> {
             Some(views)
         }
         None => {
+            // Retried next tick, which clears the slots first.
             shared.serve_database(pg_sys::Oid::INVALID);
-            shared.clear();
             None
         }
     }

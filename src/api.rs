@@ -92,8 +92,9 @@ const INSERT_NEW_DEVICE: &str = "
     INSERT INTO compute_devices AS d
            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, is_active, last_seen)
     SELECT $1, $2, $3, $4, $5, $6, true, pg_catalog.now()
-     WHERE NOT EXISTS (SELECT FROM compute_devices WHERE user_id = $1 AND device_name = $2)
-       AND (SELECT pg_catalog.count(*) FROM compute_devices WHERE user_id = $1) < $7
+      FROM compute_devices
+     WHERE user_id = $1
+    HAVING pg_catalog.count(*) FILTER (WHERE device_name = $2) = 0 AND pg_catalog.count(*) < $7
  RETURNING d";
 
 /// Stops the caller's device: inactive until it registers again, whatever heartbeats arrive.
@@ -131,7 +132,9 @@ fn get_user_devices() -> SetOfIterator<'static, pgrx::composite_type!('static, "
     let owner = auth::caller_id().or_raise();
     let shared = shmem::shared();
     let live_after = liveness::live_after(liveness::transaction_start());
-    let rows = Spi::connect(|client| {
+    // (row, live by the table, not stopped, slot). The rows are changed only after SPI is
+    // done: anything allocated inside the closure lives in SPI's memory, freed when it returns.
+    let found = Spi::connect(|client| {
         let table = client.select(
             concat!(
                 "SELECT d, ",
@@ -145,30 +148,38 @@ fn get_user_devices() -> SetOfIterator<'static, pgrx::composite_type!('static, "
         table
             .into_iter()
             .map(|row| {
-                let mut device = row
-                    .get::<DeviceRow>(1)?
-                    .expect("a whole-row value is never null");
-                let mut live = row.get::<bool>(2)?.unwrap_or(false);
-                let beat = shared
-                    .zip(row.get::<i32>(4)?)
-                    .and_then(|(shared, slot)| shared.read(u32::try_from(slot).ok()?));
-                if let Some(beat) = beat.map(|view| view.last_beat) {
-                    let not_stopped = row.get::<bool>(3)?.unwrap_or(false);
-                    live |= not_stopped && beat > live_after;
-                    let stored = device
-                        .get_by_name::<TimestampWithTimeZone>("last_seen")?
-                        .map_or(i64::MIN, TimestampWithTimeZone::into_inner);
-                    if beat > stored {
-                        let beat = TimestampWithTimeZone::try_from(beat).ok();
-                        device.set_by_name("last_seen", beat)?;
-                    }
-                }
-                device.set_by_name("is_active", live)?;
-                Ok(device)
+                Ok((
+                    row.get::<DeviceRow>(1)?
+                        .expect("a whole-row value is never null"),
+                    row.get::<bool>(2)?.unwrap_or(false),
+                    row.get::<bool>(3)?.unwrap_or(false),
+                    row.get::<i32>(4)?,
+                ))
             })
-            .collect::<Result<Vec<DeviceRow>, Box<dyn std::error::Error>>>()
+            .collect::<spi::Result<Vec<_>>>()
     })
-    .unwrap_or_else(|e| panic!("compute_devices internal error: {e}"));
+    .unwrap_or_else(internal_error);
+    let rows = found
+        .into_iter()
+        .map(|(mut device, mut live, not_stopped, slot)| {
+            let beat = shared
+                .zip(slot)
+                .and_then(|(shared, slot)| shared.read(u32::try_from(slot).ok()?));
+            if let Some(beat) = beat.map(|view| view.last_beat) {
+                live |= not_stopped && beat > live_after;
+                let stored = device
+                    .get_by_name::<TimestampWithTimeZone>("last_seen")?
+                    .map_or(i64::MIN, TimestampWithTimeZone::into_inner);
+                if beat > stored {
+                    let beat = TimestampWithTimeZone::try_from(beat).ok();
+                    device.set_by_name("last_seen", beat)?;
+                }
+            }
+            device.set_by_name("is_active", live)?;
+            Ok(device)
+        })
+        .collect::<Result<Vec<DeviceRow>, Box<dyn std::error::Error>>>()
+        .unwrap_or_else(|e| panic!("compute_devices internal error: {e}"));
     SetOfIterator::new(rows)
 }
 

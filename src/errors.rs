@@ -74,7 +74,7 @@ impl DeviceError {
             DeviceError::BatchLengthsDiffer { .. } | DeviceError::BatchTooLarge { .. } => {
                 ERRCODE_INVALID_PARAMETER_VALUE
             }
-            DeviceError::SlotsFull { .. } => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            DeviceError::SlotsFull { .. } => ERRCODE_INSUFFICIENT_RESOURCES,
             DeviceError::DeviceNotFound | DeviceError::DeviceStopped => ERRCODE_UNDEFINED_TABLE,
             DeviceError::TooManyDevices { .. } => ERRCODE_CHECK_VIOLATION,
         }

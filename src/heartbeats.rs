@@ -153,7 +153,10 @@ fn beat(
     device_ids: Vec<Option<pgrx::Uuid>>,
 ) -> Vec<(HeartbeatResult, Option<DeviceError>)> {
     let shared = shmem::shared();
-    Spi::connect_mut(|client| {
+    // Entry i's looked-up row and whether its device is stopped, or None if not found. Rows
+    // are built and changed only after SPI is done: anything allocated inside the closure
+    // lives in SPI's memory, which is freed when it returns.
+    let found: Vec<Option<(HeartbeatResult, bool)>> = Spi::connect_mut(|client| {
         let table = plans::query(
             client,
             LOOKUP,
@@ -163,38 +166,37 @@ fn beat(
                 settings::heartbeat_interval_seconds().into(),
             ],
         )?;
-        let mut found = Vec::with_capacity(table.len());
+        let mut found: Vec<Option<(HeartbeatResult, bool)>> =
+            (0..device_ids.len()).map(|_| None).collect();
+        let mut accepted = Vec::new();
         for row in table {
-            found.push((
+            let (n, slot, stopped) = (
                 row.get::<i32>(1)?.unwrap_or(0),
                 row.get::<i32>(2)?.unwrap_or(-1),
                 row.get::<bool>(3)?.unwrap_or(true),
-                row.get::<HeartbeatResult>(4)?,
-            ));
-        }
-        let mut results: Vec<Option<(HeartbeatResult, Option<DeviceError>)>> =
-            (0..device_ids.len()).map(|_| None).collect();
-        let mut accepted = Vec::new();
-        for (n, slot, stopped, result) in found {
-            let Some(result) = result else { continue };
+            );
+            let Some(result) = row.get::<HeartbeatResult>(4)? else {
+                continue;
+            };
             let index = (n - 1) as usize;
-            if stopped {
-                results[index] = Some((refused(result), Some(DeviceError::DeviceStopped)));
-            } else {
+            if !stopped {
                 accepted.push((slot, device_ids[index]));
-                results[index] = Some((result, None));
             }
+            found[index] = Some((result, stopped));
         }
         record(client, shared, &accepted)?;
-        Ok(results
-            .into_iter()
-            .zip(user_ids.iter().zip(&device_ids))
-            .map(|(result, (user_id, device_id))| {
-                result.unwrap_or_else(|| not_found(*user_id, *device_id))
-            })
-            .collect())
+        Ok(found)
     })
-    .unwrap_or_else(internal_error)
+    .unwrap_or_else(internal_error);
+    found
+        .into_iter()
+        .zip(user_ids.iter().zip(&device_ids))
+        .map(|(found, (user_id, device_id))| match found {
+            Some((result, false)) => (result, None),
+            Some((result, true)) => (refused(result), Some(DeviceError::DeviceStopped)),
+            None => not_found(*user_id, *device_id),
+        })
+        .collect()
 }
 
 /// Stores the accepted heartbeats: into their slots, or into the table.

@@ -518,6 +518,27 @@ fn batched_heartbeats_check_each_owner_and_answer_each_entry() {
         "the stopped one stays out"
     );
 
+    // Many refusals in one batch: each refused entry's row is built after the lookup, in
+    // memory that outlives it (a batch of ten unknown devices once read freed memory).
+    let pattern = [alices.as_str(), stopped.as_str(), unknown];
+    let many: Vec<(Option<&str>, &str)> = (0..300).map(|i| (Some(ALICE), pattern[i % 3])).collect();
+    let (users, devices) = batch(&many);
+    let rows = api
+        .call(Caller::Service, SEND, &[&users, &devices])
+        .unwrap();
+    let codes: Vec<Option<String>> = rows.iter().map(|row| row.get(4)).collect();
+    let expected: Vec<Option<String>> = (0..300)
+        .map(|i| [None, Some("42P01".to_string()), Some("42P01".to_string())][i % 3].clone())
+        .collect();
+    assert_eq!(codes, expected);
+    let messages: Vec<String> = rows
+        .iter()
+        .skip(1)
+        .step_by(3)
+        .map(|row| row.get(5))
+        .collect();
+    assert!(messages.iter().all(|message| message.contains("stopped")));
+
     // Whole-call errors change nothing.
     let before = db.table_fingerprint();
     let (users, devices) = batch(&[(Some(ALICE), &alices), (Some(BOB), &bobs)]);

@@ -3,12 +3,12 @@
 //! restart), liveness loses at most what `last_seen_flush_interval` bounds, and network stats
 //! are right again as soon as the worker has rebuilt the slots.
 
+mod cluster;
 mod common;
 
+use cluster::Cluster;
 use common::{connect, eventually, Caller, PostgRest, GOOD_SPECS};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -17,116 +17,6 @@ const PORT: u16 = 28817;
 const DATABASE: &str = "crash";
 const FLUSH_SECONDS: u64 = 2;
 const SWEEP_SECONDS: u64 = 1;
-
-/// A throwaway cluster run by `postgres` when the tests run as root (PostgreSQL refuses root).
-struct Cluster {
-    data: PathBuf,
-    bin: PathBuf,
-}
-
-impl Cluster {
-    fn command(&self, program: &str) -> Command {
-        let program = self.bin.join(program);
-        if is_root() {
-            let mut command = Command::new("sudo");
-            command.args(["-u", "postgres"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        }
-    }
-
-    fn init() -> Cluster {
-        let bindir = Command::new("pg_config").arg("--bindir").output().unwrap();
-        let bin = PathBuf::from(String::from_utf8(bindir.stdout).unwrap().trim());
-        let root =
-            std::env::temp_dir().join(format!("compute_devices-crash-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        if is_root() {
-            assert!(Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&root)
-                .status()
-                .unwrap()
-                .success());
-        }
-        let cluster = Cluster {
-            data: root.join("data"),
-            bin,
-        };
-        let initdb = cluster
-            .command("initdb")
-            .args(["--auth=trust", "--username=postgres", "-D"])
-            .arg(&cluster.data)
-            .output()
-            .unwrap();
-        assert!(initdb.status.success(), "initdb: {initdb:?}");
-        let conf = format!(
-            "port = {PORT}\nlisten_addresses = 'localhost'\nunix_socket_directories = '{}'\n\
-             shared_preload_libraries = 'compute_devices'\ncompute_devices.database = '{DATABASE}'\n\
-             compute_devices.sweep_interval = '{SWEEP_SECONDS}s'\n\
-             compute_devices.last_seen_flush_interval = '{FLUSH_SECONDS}s'\n",
-            root.display()
-        );
-        append(&cluster.data.join("postgresql.conf"), &conf);
-        cluster
-    }
-
-    /// Starts the server; after a crash, old backends may hold the shared memory for a moment.
-    fn start(&self) {
-        let started = eventually(Duration::from_secs(30), || {
-            self.command("pg_ctl")
-                .args(["-w", "-l"])
-                .arg(self.data.join("server.log"))
-                .arg("-D")
-                .arg(&self.data)
-                .arg("start")
-                .status()
-                .unwrap()
-                .success()
-        });
-        assert!(started, "the server starts");
-    }
-
-    fn kill_postmaster(&self) {
-        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
-        let pid = pid_file.lines().next().unwrap().trim().to_string();
-        assert!(Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
-            .success());
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .args(["-m", "immediate", "-D"])
-            .arg(&self.data)
-            .arg("stop")
-            .output();
-        if let Some(root) = self.data.parent() {
-            let _ = std::fs::remove_dir_all(root);
-        }
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| out.stdout == b"0\n")
-        .unwrap_or(false)
-}
-
-fn append(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
-    file.write_all(text.as_bytes()).unwrap();
-}
 
 fn postgrest() -> PostgRest {
     PostgRest {
@@ -142,7 +32,15 @@ fn user(n: usize) -> String {
 fn a_crash_loses_only_liveness_and_stats_recover() {
     // The pgrx test framework installs the extension we are about to load.
     common::TestDb::empty("crash_install", vec![]);
-    let cluster = Cluster::init();
+    let cluster = Cluster::init(
+        "crash",
+        PORT,
+        &format!(
+            "compute_devices.database = '{DATABASE}'\n\
+             compute_devices.sweep_interval = '{SWEEP_SECONDS}s'\n\
+             compute_devices.last_seen_flush_interval = '{FLUSH_SECONDS}s'"
+        ),
+    );
     cluster.start();
     let mut admin = connect(PORT, "postgres", "postgres");
     admin

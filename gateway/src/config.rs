@@ -1,0 +1,90 @@
+//! Settings, from flags or the environment (flags win). `compute-gateway --help` lists them.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "compute-gateway",
+    version,
+    about = "HTTP gateway over the compute_devices PostgreSQL extension: the seed's REST routes \
+             and PostgREST-style /rpc, with heartbeats coalesced into batches."
+)]
+pub struct Config {
+    /// PostgreSQL to connect to, as the role PostgREST would (Supabase: `authenticator`),
+    /// which must be able to SET ROLE to the anon, authenticated and service roles.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    pub listen_addr: SocketAddr,
+
+    /// Shared secret for HS256 tokens (Supabase's JWT secret).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// JSON Web Key Set file with the public keys of ES256 and RS256 tokens.
+    #[arg(long, env = "JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+
+    /// The audience a token's `aud` must name, when it has one.
+    #[arg(long, env = "JWT_AUD", default_value = "authenticated")]
+    pub jwt_aud: String,
+
+    /// Schema the extension is installed in.
+    #[arg(long, env = "DB_SCHEMA", default_value = "public")]
+    pub db_schema: String,
+
+    /// Role for requests without a token.
+    #[arg(long, env = "DB_ANON_ROLE", default_value = "anon")]
+    pub db_anon_role: String,
+
+    /// Role whose requests' heartbeats are coalesced (the role in users' tokens).
+    #[arg(long, env = "DB_AUTHENTICATED_ROLE", default_value = "authenticated")]
+    pub db_authenticated_role: String,
+
+    /// Role that sends the coalesced batches (granted send_heartbeats).
+    #[arg(long, env = "DB_SERVICE_ROLE", default_value = "service_role")]
+    pub db_service_role: String,
+
+    /// Most database connections.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+
+    /// How long a request waits for a connection, or to connect, before it gets 503.
+    #[arg(long, env = "DB_CONNECT_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub db_connect_timeout: Duration,
+
+    /// Most time a request may take, end to end, before it gets 504.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value = "10000", value_parser = millis)]
+    pub request_timeout: Duration,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// How long the first heartbeat of a batch waits for others to join it.
+    #[arg(long, env = "HEARTBEAT_BATCH_WINDOW_MS", default_value = "2", value_parser = millis)]
+    pub heartbeat_batch_window: Duration,
+
+    /// Most heartbeats in one send_heartbeats call (at most the extension's max_batch_size).
+    #[arg(long, env = "HEARTBEAT_BATCH_MAX", default_value_t = 1000)]
+    pub heartbeat_batch_max: usize,
+
+    /// Origins browsers may call from, comma separated; `*` allows any.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "*")]
+    pub cors_origins: String,
+
+    /// Log format: `json` (one object a line) or `text`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    pub log_format: String,
+}
+
+fn millis(text: &str) -> Result<Duration, String> {
+    text.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|error| format!("expected milliseconds: {error}"))
+}

@@ -1,0 +1,112 @@
+//! The connection pool, and one request's transaction as PostgREST runs it: BEGIN, the role and
+//! `request.jwt.claims` set locally, the call, COMMIT. The four are pipelined: one round trip.
+
+use crate::auth::Identity;
+use crate::errors::ApiError;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use std::time::Duration;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+pub fn pool(database_url: &str, size: usize, connect_timeout: Duration) -> Result<Pool, String> {
+    let mut config: tokio_postgres::Config = database_url
+        .parse()
+        .map_err(|error| format!("DATABASE_URL: {error}"))?;
+    config.application_name("compute-gateway");
+    config.connect_timeout(connect_timeout);
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            // A connection the server closed is noticed here and replaced, so the gateway
+            // recovers by itself when the database comes back.
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .timeouts(Timeouts {
+            wait: Some(connect_timeout),
+            create: Some(connect_timeout),
+            recycle: Some(connect_timeout),
+        })
+        .build()
+        .map_err(|error| error.to_string())
+}
+
+/// Runs `sql`, whose first column is JSON text, inside the identity's transaction: the first
+/// row's value, or None without a row.
+pub async fn run(
+    pool: &Pool,
+    identity: &Identity,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<String>, ApiError> {
+    let rows = query(pool, identity, sql, params).await?;
+    Ok(rows.first().map(|row| row.get(0)))
+}
+
+/// Runs `sql` inside the identity's transaction, and returns its rows.
+pub async fn query(
+    pool: &Pool,
+    identity: &Identity,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, ApiError> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|error| ApiError::unavailable(format!("database unavailable: {error}")))?;
+    let setup = client
+        .prepare_cached("SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('request.jwt.claims', $2, true)")
+        .await
+        .map_err(|error| database_error(&error, identity))?;
+    let call = client
+        .prepare_cached(sql)
+        .await
+        .map_err(|error| database_error(&error, identity))?;
+    // Polled together, the four requests go out in order without waiting for each other. Once
+    // sent, the server runs all four even if this request is dropped, so the connection goes
+    // back to the pool outside any transaction (COMMIT of a failed transaction rolls back).
+    let identity_params: [&(dyn ToSql + Sync); 2] = [&identity.role, &identity.claims];
+    let (begin, setup, rows, commit) = tokio::join!(
+        client.batch_execute("BEGIN"),
+        client.execute(&setup, &identity_params),
+        client.query(&call, params),
+        client.batch_execute("COMMIT"),
+    );
+    let failed = |error: tokio_postgres::Error| database_error(&error, identity);
+    begin.map_err(failed)?;
+    setup.map_err(failed)?;
+    let rows = rows.map_err(failed)?;
+    commit.map_err(failed)?;
+    Ok(rows)
+}
+
+/// Whether the database answers: `/readyz`.
+pub async fn ready(pool: &Pool) -> Result<(), ApiError> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|error| ApiError::unavailable(format!("database unavailable: {error}")))?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map(drop)
+        .map_err(|error| ApiError::unavailable(format!("database unavailable: {error}")))
+}
+
+/// A database error as PostgREST reports it; a lost connection is 503.
+pub fn database_error(error: &tokio_postgres::Error, identity: &Identity) -> ApiError {
+    match error.as_db_error() {
+        Some(db) => ApiError::from_sqlstate(
+            db.code().code(),
+            db.message(),
+            db.detail().map(str::to_string),
+            db.hint().map(str::to_string),
+            identity.has_token,
+        ),
+        None => ApiError::unavailable(format!("database unavailable: {error}")),
+    }
+}

@@ -1,0 +1,166 @@
+//! Heartbeats, coalesced: the heartbeats that arrive within a few milliseconds of each other
+//! go to the database as one `send_heartbeats` call, made as the service role. The extension
+//! checks each entry's owner (the `sub` of that request's verified token) and answers each
+//! entry on its own, so one bad device never fails its neighbours.
+
+use crate::auth::Identity;
+use crate::db;
+use crate::errors::ApiError;
+use deadpool_postgres::Pool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// A heartbeat's answer: the `heartbeat` row as JSON text, or its error.
+pub type Answer = Result<String, ApiError>;
+
+struct Pending {
+    user_id: Uuid,
+    device_id: Uuid,
+    reply: oneshot::Sender<Answer>,
+}
+
+#[derive(Clone)]
+pub struct Heartbeats {
+    queue: mpsc::Sender<Pending>,
+}
+
+struct Batcher {
+    pool: Pool,
+    statement: String,
+    service: Identity,
+    window: Duration,
+    max: usize,
+}
+
+impl Heartbeats {
+    pub fn start(
+        pool: Pool,
+        schema: &str,
+        service_role: &str,
+        window: Duration,
+        max: usize,
+    ) -> Heartbeats {
+        let (queue, receiver) = mpsc::channel(max * 16);
+        let batcher = Batcher {
+            pool,
+            statement: statement(schema),
+            service: Identity {
+                role: service_role.to_string(),
+                claims: serde_json::json!({ "role": service_role }).to_string(),
+                user_id: None,
+                has_token: true,
+            },
+            window,
+            max,
+        };
+        tokio::spawn(batcher.collect(receiver));
+        Heartbeats { queue }
+    }
+
+    /// Sends one device's heartbeat, for the owner named by the caller's verified token.
+    pub async fn send(&self, user_id: Uuid, device_id: Uuid) -> Answer {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            user_id,
+            device_id,
+            reply,
+        };
+        self.queue
+            .send(pending)
+            .await
+            .map_err(|_| ApiError::unavailable("the gateway is shutting down"))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(ApiError::unavailable("the heartbeat batch was lost")))
+    }
+}
+
+impl Batcher {
+    async fn collect(self, mut receiver: mpsc::Receiver<Pending>) {
+        let batcher = Arc::new(self);
+        // Batches in flight at once: as many as connections, so a slow database makes
+        // batches bigger rather than queueing for connections.
+        let in_flight = Arc::new(Semaphore::new(batcher.pool.status().max_size.max(1)));
+        while let Some(first) = receiver.recv().await {
+            let mut batch = vec![first];
+            let deadline = Instant::now() + batcher.window;
+            while batch.len() < batcher.max {
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(Some(pending)) => batch.push(pending),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            let permit = in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let batcher = batcher.clone();
+            tokio::spawn(async move {
+                batcher.send(batch).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn send(&self, batch: Vec<Pending>) {
+        metrics::histogram!("gateway_heartbeat_batch_size").record(batch.len() as f64);
+        let user_ids: Vec<Uuid> = batch.iter().map(|pending| pending.user_id).collect();
+        let device_ids: Vec<Uuid> = batch.iter().map(|pending| pending.device_id).collect();
+        let rows = db::query(
+            &self.pool,
+            &self.service,
+            &self.statement,
+            &[&user_ids, &device_ids],
+        )
+        .await;
+        match rows {
+            Ok(rows) if rows.len() == batch.len() => {
+                for (pending, row) in batch.into_iter().zip(rows) {
+                    let answer = match row.get::<_, Option<String>>(0) {
+                        Some(code) => Err(ApiError::from_sqlstate(
+                            &code,
+                            row.get::<_, Option<String>>(1).unwrap_or_default(),
+                            None,
+                            None,
+                            true,
+                        )),
+                        None => Ok(row.get(2)),
+                    };
+                    let _ = pending.reply.send(answer);
+                }
+            }
+            Ok(rows) => fail_all(
+                batch,
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "PGRST000",
+                    format!("send_heartbeats answered {} entries", rows.len()),
+                ),
+            ),
+            Err(error) => fail_all(batch, error),
+        }
+    }
+}
+
+fn fail_all(batch: Vec<Pending>, error: ApiError) {
+    for pending in batch {
+        let _ = pending.reply.send(Err(error.clone()));
+    }
+}
+
+/// One row per entry, in order: (error_code, error_message, the entry as the `heartbeat` row
+/// send_heartbeat returns, in JSON text).
+fn statement(schema: &str) -> String {
+    format!(
+        "SELECT h.error_code, h.error_message,
+                pg_catalog.to_json(ROW(h.device_id, h.is_active, h.last_seen,
+                                       h.next_heartbeat_in_seconds)::{schema}.heartbeat)::pg_catalog.text
+           FROM {schema}.send_heartbeats($1, $2) WITH ORDINALITY AS h
+          ORDER BY h.ordinality",
+        schema = crate::functions::quote_ident(schema)
+    )
+}

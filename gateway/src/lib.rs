@@ -1,0 +1,82 @@
+//! compute-gateway: a thin HTTP gateway over the compute_devices extension. The extension does
+//! the work and decides ownership; the gateway verifies tokens, runs each call the way
+//! PostgREST would, and coalesces heartbeats.
+
+pub mod app;
+pub mod auth;
+pub mod calls;
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod functions;
+pub mod heartbeats;
+pub mod metrics;
+pub mod routes;
+pub mod rpc;
+pub mod stats;
+
+use std::sync::Arc;
+
+/// Serves until SIGTERM or Ctrl-C, then lets the requests in flight finish.
+pub async fn serve(config: config::Config) -> Result<(), String> {
+    let verifier = auth::Verifier::new(
+        config.jwt_secret.as_deref(),
+        config.jwks_file.as_deref(),
+        &config.jwt_aud,
+        &config.db_anon_role,
+    )?;
+    let pool = db::pool(
+        &config.database_url,
+        config.db_pool_size,
+        config.db_connect_timeout,
+    )?;
+    let heartbeats = heartbeats::Heartbeats::start(
+        pool.clone(),
+        &config.db_schema,
+        &config.db_service_role,
+        config.heartbeat_batch_window,
+        config.heartbeat_batch_max,
+    );
+    let anon = verifier
+        .identify(&Default::default())
+        .expect("no token, no error");
+    let calls = calls::Calls::new(
+        pool,
+        &config.db_schema,
+        anon,
+        heartbeats,
+        &config.db_authenticated_role,
+    );
+    let state = Arc::new(app::AppState { verifier, calls });
+    let router = app::router(&config, state, metrics::install()?)?;
+    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .map_err(|error| format!("LISTEN_ADDR {}: {error}", config.listen_addr))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    tracing::info!(%address, "compute-gateway listening on http://{address}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())?;
+    tracing::info!("compute-gateway stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}

@@ -1,0 +1,197 @@
+//! The end-to-end harness: a PostgreSQL cluster of the test binary's own with the extension
+//! installed (and preloaded), Supabase's roles, and the real `compute-gateway` binary in front
+//! of it, configured as a user would: by environment variables.
+#![allow(dead_code)] // shared by test binaries that each use a part
+
+#[path = "../../../tests/cluster/mod.rs"]
+mod cluster;
+
+pub use cluster::Cluster;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const SECRET: &str = "a-test-secret-that-is-at-least-32-bytes-long";
+pub const DATABASE: &str = "gateway";
+pub const ALICE: &str = "11111111-1111-4111-8111-111111111111";
+pub const BOB: &str = "22222222-2222-4222-8222-222222222222";
+
+/// A cluster with the extension installed in DATABASE, serving it from shared memory.
+pub fn cluster(name: &str, port: u16) -> Cluster {
+    let cluster = Cluster::init(
+        name,
+        port,
+        &format!("compute_devices.database = '{DATABASE}'"),
+    );
+    cluster.start();
+    let mut admin = postgres::Client::connect(
+        &format!("host=localhost port={port} user=postgres dbname=postgres"),
+        postgres::NoTls,
+    )
+    .unwrap();
+    admin
+        .batch_execute(
+            "CREATE ROLE anon NOLOGIN; CREATE ROLE authenticated NOLOGIN;
+             CREATE ROLE service_role NOLOGIN; CREATE ROLE authenticator LOGIN NOINHERIT;
+             GRANT anon, authenticated, service_role TO authenticator;",
+        )
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
+        .unwrap();
+    superuser(port)
+        .batch_execute("CREATE EXTENSION compute_devices")
+        .unwrap();
+    cluster
+}
+
+pub fn superuser(port: u16) -> postgres::Client {
+    postgres::Client::connect(
+        &format!("host=localhost port={port} user=postgres dbname={DATABASE}"),
+        postgres::NoTls,
+    )
+    .unwrap()
+}
+
+/// The gateway binary, running until dropped.
+pub struct Gateway {
+    pub url: String,
+    pub process: Child,
+    pub http: reqwest::blocking::Client,
+}
+
+impl Gateway {
+    pub fn start(database_port: u16, extra_env: &[(&str, &str)]) -> Gateway {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/jwks.json");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_compute-gateway"));
+        command
+            .env(
+                "DATABASE_URL",
+                format!("postgres://authenticator@localhost:{database_port}/{DATABASE}"),
+            )
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("JWT_SECRET", SECRET)
+            .env("JWKS_FILE", jwks)
+            .env("DB_CONNECT_TIMEOUT_MS", "1000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let gateway = Gateway {
+            url: format!("http://127.0.0.1:{port}"),
+            process: command.spawn().expect("the gateway binary starts"),
+            http: reqwest::blocking::Client::new(),
+        };
+        let up = eventually(Duration::from_secs(20), || {
+            gateway
+                .http
+                .get(format!("{}/healthz", gateway.url))
+                .send()
+                .is_ok()
+        });
+        assert!(up, "the gateway listens");
+        gateway
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().unwrap())
+    }
+
+    pub fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().unwrap())
+    }
+
+    /// Registers a device through the seed's route: its id.
+    pub fn register(&self, token: &str, name: &str) -> String {
+        let body = json!({"device_name": name, "device_type": "laptop", "ram_gb": 16, "cpu_cores": 8, "storage_gb": 512});
+        let (status, answer) = self.post(
+            "/api/v1/network/devices/register",
+            Some(token),
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer["data"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn answer(response: reqwest::blocking::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    condition()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A token as Supabase issues it to a signed-in user, signed with the shared secret.
+pub fn token(sub: &str) -> String {
+    token_with(
+        Algorithm::HS256,
+        json!({"sub": sub, "role": "authenticated", "aud": "authenticated", "exp": now() + 3600}),
+    )
+}
+
+/// A token with these claims, signed with `algorithm` by the test keys.
+pub fn token_with(algorithm: Algorithm, claims: Value) -> String {
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/");
+    let (key, kid) = match algorithm {
+        Algorithm::ES256 => (
+            EncodingKey::from_ec_pem(&std::fs::read(format!("{keys}es256.pem")).unwrap()).unwrap(),
+            Some("test-es256"),
+        ),
+        Algorithm::RS256 => (
+            EncodingKey::from_rsa_pem(&std::fs::read(format!("{keys}rs256.pem")).unwrap()).unwrap(),
+            Some("test-rs256"),
+        ),
+        _ => (EncodingKey::from_secret(SECRET.as_bytes()), None),
+    };
+    let mut header = Header::new(algorithm);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+pub fn expires_in(seconds: i64) -> i64 {
+    now() + seconds
+}

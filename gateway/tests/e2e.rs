@@ -1,0 +1,538 @@
+//! The gateway end to end: the real binary in front of a real PostgreSQL with the extension.
+//! Every route as owner, as another user and anonymously; every token failure; bad bodies;
+//! coalesced heartbeats; health, metrics and CORS.
+
+mod common;
+
+use common::{token, token_with, Gateway, ALICE, BOB};
+use jsonwebtoken::Algorithm;
+use serde_json::{json, Value};
+
+const PORT: u16 = 28819;
+
+/// One cluster and one gateway for every scenario, run in turn: the processes are this
+/// test's own and stop with it.
+#[test]
+fn the_gateway_end_to_end() {
+    let _cluster = common::cluster("gateway-e2e", PORT);
+    let gateway = Gateway::start(PORT, &[]);
+    type Scenario = fn(&Gateway);
+    let scenarios: [(&str, Scenario); 10] = [
+        (
+            "stats",
+            stats_are_public_with_the_seeds_envelope_and_cache_control,
+        ),
+        (
+            "owner",
+            an_owner_registers_lists_beats_and_deactivates_through_the_seeds_routes,
+        ),
+        ("other user", another_user_gets_404_and_changes_nothing),
+        (
+            "anonymous",
+            anonymous_callers_get_401_from_every_protected_route,
+        ),
+        ("tokens", every_token_failure_is_a_401_that_changes_nothing),
+        ("jwks", es256_and_rs256_tokens_verify_with_the_jwks_file),
+        ("bodies", bad_bodies_get_4xx_and_change_nothing),
+        (
+            "coalescing",
+            coalesced_heartbeats_answer_each_device_on_its_own,
+        ),
+        ("rpc", rpc_speaks_postgrest),
+        ("service", health_metrics_and_cors),
+    ];
+    for (name, scenario) in scenarios {
+        eprintln!("scenario: {name}");
+        scenario(&gateway);
+    }
+}
+
+/// Every device row, as text: to show that a refused request changed nothing.
+fn table() -> String {
+    let rows = common::superuser(PORT)
+        .query("SELECT d::text FROM compute_devices AS d ORDER BY id", &[])
+        .unwrap();
+    rows.iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn user(n: u32) -> String {
+    format!("{n:08}-0000-4000-8000-000000000000")
+}
+
+fn stats_are_public_with_the_seeds_envelope_and_cache_control(gateway: &Gateway) {
+    let user = user(1);
+    gateway.register(&token(&user), "stats laptop");
+    let response = gateway
+        .http
+        .get(format!("{}/api/v1/network/stats", gateway.url))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["cache-control"].to_str().unwrap(),
+        "public, max-age=1"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["success"], json!(true));
+    for field in [
+        "active_nodes",
+        "total_ram_gb",
+        "total_cpu_cores",
+        "total_storage_gb",
+        "total_compute_score",
+    ] {
+        assert!(body["data"][field].is_number(), "{field} in {body}");
+    }
+    assert!(body["data"]["active_nodes"].as_i64().unwrap() >= 1);
+
+    // The same function over RPC, by GET and POST, gives PostgREST's bare object.
+    let (status, by_get) = gateway.get("/rpc/get_network_stats", None);
+    assert_eq!(status, 200);
+    assert!(by_get["active_nodes"].is_number(), "{by_get}");
+    let (status, by_post) = gateway.post("/rpc/get_network_stats", None, "");
+    assert_eq!(status, 200);
+    assert!(by_post["total_compute_score"].is_number(), "{by_post}");
+}
+
+fn an_owner_registers_lists_beats_and_deactivates_through_the_seeds_routes(gateway: &Gateway) {
+    let alice = token(&user(2));
+    let id = gateway.register(&alice, "owner laptop");
+
+    let (status, devices) = gateway.get("/api/v1/network/devices", Some(&alice));
+    assert_eq!(status, 200, "{devices}");
+    assert_eq!(devices["success"], json!(true));
+    let listed = devices["data"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], json!(id));
+    assert_eq!(listed[0]["compute_score"], json!(97.60));
+
+    let path = format!("/api/v1/network/devices/{id}/heartbeat");
+    let (status, beat) = gateway.post(&path, Some(&alice), "");
+    assert_eq!(status, 200, "{beat}");
+    assert_eq!(beat["data"]["device_id"], json!(id));
+    assert_eq!(beat["data"]["is_active"], json!(true));
+    assert_eq!(beat["data"]["next_heartbeat_in_seconds"], json!(90));
+
+    let (status, stopped) = gateway.post(
+        &format!("/api/v1/network/devices/{id}/deactivate"),
+        Some(&alice),
+        "",
+    );
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["data"]["is_active"], json!(false));
+    assert!(stopped["data"]["deactivated_at"].is_string());
+
+    let (status, refused) = gateway.post(&path, Some(&alice), "");
+    assert_eq!(status, 404);
+    assert_eq!(
+        refused,
+        json!({"success": false, "error": {"code": "42P01", "message": "device is stopped: its owner deactivated it"}})
+    );
+}
+
+fn another_user_gets_404_and_changes_nothing(gateway: &Gateway) {
+    let owner = token(&user(3));
+    let id = gateway.register(&owner, "not yours");
+    let intruder = token(&user(4));
+    let before = table();
+    for action in ["heartbeat", "deactivate"] {
+        let (status, answer) = gateway.post(
+            &format!("/api/v1/network/devices/{id}/{action}"),
+            Some(&intruder),
+            "",
+        );
+        assert_eq!(status, 404, "{action}: {answer}");
+        assert_eq!(answer["error"]["code"], json!("42P01"));
+        let (status, _) = gateway.post(
+            &format!(
+                "/rpc/{}",
+                if action == "heartbeat" {
+                    "send_heartbeat"
+                } else {
+                    "deactivate_device"
+                }
+            ),
+            Some(&intruder),
+            &json!({"device_id": id}).to_string(),
+        );
+        assert_eq!(status, 404, "{action} over rpc");
+    }
+    let (status, devices) = gateway.get("/api/v1/network/devices", Some(&intruder));
+    assert_eq!(status, 200);
+    assert_eq!(devices["data"], json!([]));
+    assert_eq!(table(), before);
+}
+
+fn anonymous_callers_get_401_from_every_protected_route(gateway: &Gateway) {
+    let id = gateway.register(&token(&user(5)), "anon target");
+    let before = table();
+    let register = json!({"device_name": "anon", "device_type": "phone", "ram_gb": 4, "cpu_cores": 4, "storage_gb": 64}).to_string();
+    let seed_routes = [
+        (
+            "POST",
+            "/api/v1/network/devices/register".to_string(),
+            register.clone(),
+        ),
+        (
+            "POST",
+            format!("/api/v1/network/devices/{id}/heartbeat"),
+            String::new(),
+        ),
+        (
+            "POST",
+            format!("/api/v1/network/devices/{id}/deactivate"),
+            String::new(),
+        ),
+        ("GET", "/api/v1/network/devices".to_string(), String::new()),
+    ];
+    for (method, path, body) in seed_routes {
+        let (status, answer) = if method == "GET" {
+            gateway.get(&path, None)
+        } else {
+            gateway.post(&path, None, &body)
+        };
+        assert_eq!(status, 401, "{path}: {answer}");
+        assert_eq!(answer["success"], json!(false));
+    }
+    // Over RPC the anon role reaches the database, which refuses it: 42501, 401 without a token.
+    for (function, body) in [
+        ("register_device", register),
+        ("send_heartbeat", json!({"device_id": id}).to_string()),
+        ("deactivate_device", json!({"device_id": id}).to_string()),
+        ("get_user_devices", String::new()),
+        (
+            "send_heartbeats",
+            json!({"user_ids": [ALICE], "device_ids": [id]}).to_string(),
+        ),
+    ] {
+        let (status, answer) = gateway.post(&format!("/rpc/{function}"), None, &body);
+        assert_eq!(status, 401, "{function}: {answer}");
+        assert_eq!(answer["code"], json!("42501"), "{function}");
+        assert!(answer.get("details").is_some() && answer.get("hint").is_some());
+    }
+    assert_eq!(table(), before);
+}
+
+fn every_token_failure_is_a_401_that_changes_nothing(gateway: &Gateway) {
+    let sub = user(6);
+    let id = gateway.register(&token(&sub), "token target");
+    let claims = |extra: Value| {
+        let mut claims = json!({"sub": sub, "role": "authenticated", "aud": "authenticated", "exp": common::expires_in(3600)});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        claims
+    };
+    let good = token(&sub);
+    let mut bad_signature = good.clone();
+    bad_signature.truncate(good.len() - 4);
+    bad_signature.push_str("AAAA");
+    let failures = [
+        (
+            "expired",
+            token_with(
+                Algorithm::HS256,
+                claims(json!({"exp": common::expires_in(-10)})),
+            ),
+            "JWT expired",
+        ),
+        ("bad signature", bad_signature, "signature"),
+        (
+            "wrong audience",
+            token_with(Algorithm::HS256, claims(json!({"aud": "someone-else"}))),
+            "audience",
+        ),
+        (
+            "algorithm not configured",
+            token_with(Algorithm::HS512, claims(json!({}))),
+            "not configured",
+        ),
+        ("malformed", "not.a.token".to_string(), "malformed"),
+        ("not even three parts", "garbage".to_string(), "malformed"),
+    ];
+    let before = table();
+    for (failure, bad, says) in failures {
+        let (status, answer) = gateway.post(
+            &format!("/api/v1/network/devices/{id}/deactivate"),
+            Some(&bad),
+            "",
+        );
+        assert_eq!(status, 401, "{failure}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{failure}: {message}");
+        let (status, answer) = gateway.post(
+            "/rpc/deactivate_device",
+            Some(&bad),
+            &json!({"device_id": id}).to_string(),
+        );
+        assert_eq!(status, 401, "{failure} over rpc: {answer}");
+        assert!(answer["code"].as_str().unwrap().starts_with("PGRST30"));
+        // Even the public route refuses a bad token rather than treating it as anonymous.
+        let (status, _) = gateway.get("/api/v1/network/stats", Some(&bad));
+        assert_eq!(status, 401, "{failure} on stats");
+    }
+    assert_eq!(table(), before);
+}
+
+fn es256_and_rs256_tokens_verify_with_the_jwks_file(gateway: &Gateway) {
+    for (n, algorithm) in [(7, Algorithm::ES256), (8, Algorithm::RS256)] {
+        let signed = token_with(
+            algorithm,
+            json!({"sub": user(n), "role": "authenticated", "aud": "authenticated", "exp": common::expires_in(600)}),
+        );
+        gateway.register(&signed, "asymmetric");
+        let (status, devices) = gateway.get("/api/v1/network/devices", Some(&signed));
+        assert_eq!(status, 200, "{algorithm:?}: {devices}");
+        assert_eq!(devices["data"][0]["user_id"], json!(user(n)));
+    }
+}
+
+fn bad_bodies_get_4xx_and_change_nothing(gateway: &Gateway) {
+    let alice = token(ALICE);
+    gateway.register(&alice, "body target");
+    let before = table();
+    let device = |overrides: Value| {
+        let mut body = json!({"device_name": "body target", "device_type": "laptop", "ram_gb": 16, "cpu_cores": 8, "storage_gb": 512});
+        body.as_object_mut()
+            .unwrap()
+            .extend(overrides.as_object().unwrap().clone());
+        body.to_string()
+    };
+    let cases = [
+        (
+            "/rpc/register_device",
+            "{\"device_name\": ".to_string(),
+            400,
+            "PGRST102",
+        ),
+        (
+            "/rpc/register_device",
+            "[1, 2]".to_string(),
+            400,
+            "PGRST102",
+        ),
+        (
+            "/rpc/register_device",
+            device(json!({"ram_gb": "lots"})),
+            400,
+            "22P02",
+        ),
+        (
+            "/rpc/register_device",
+            device(json!({"cpu_cores": 1.5})),
+            400,
+            "22P02",
+        ),
+        (
+            "/rpc/register_device",
+            device(json!({"device_type": "toaster"})),
+            400,
+            "22023",
+        ),
+        (
+            "/rpc/register_device",
+            device(json!({"cpu_cores": null})),
+            400,
+            "22004",
+        ),
+        (
+            "/rpc/register_device",
+            device(json!({"color": "red"})),
+            404,
+            "PGRST202",
+        ),
+        (
+            "/rpc/register_device",
+            format!("{{\"device_name\": \"{}\"}}", "x".repeat(70_000)),
+            413,
+            "PGRST102",
+        ),
+        (
+            "/rpc/send_heartbeat",
+            json!({"device_id": "not-a-uuid"}).to_string(),
+            400,
+            "22P02",
+        ),
+        ("/rpc/drop_everything", "{}".to_string(), 404, "PGRST202"),
+        (
+            "/api/v1/network/devices/register",
+            "{oops".to_string(),
+            400,
+            "PGRST102",
+        ),
+        (
+            "/api/v1/network/devices/register",
+            device(json!({"ram_gb": -1})),
+            400,
+            "22003",
+        ),
+        (
+            "/api/v1/network/devices/not-a-uuid/heartbeat",
+            String::new(),
+            400,
+            "22P02",
+        ),
+    ];
+    for (path, body, status, code) in cases {
+        let (got, answer) = gateway.post(path, Some(&alice), &body);
+        assert_eq!(
+            got,
+            status,
+            "{path} {}: {answer}",
+            &body[..body.len().min(80)]
+        );
+        let got_code = answer.get("code").or_else(|| answer["error"].get("code"));
+        assert_eq!(got_code, Some(&json!(code)), "{path}: {answer}");
+    }
+    // A function that changes data cannot be called with GET.
+    let (status, _) = gateway.get("/rpc/register_device?device_name=x", Some(&alice));
+    assert_eq!(status, 405);
+    assert_eq!(table(), before);
+}
+
+fn coalesced_heartbeats_answer_each_device_on_its_own(gateway: &Gateway) {
+    let owners: Vec<String> = (100..110).map(user).collect();
+    let devices: Vec<(String, String)> = owners
+        .iter()
+        .map(|owner| (token(owner), gateway.register(&token(owner), "coalesced")))
+        .collect();
+    let before = batches(gateway);
+    // Each owner beats its own device, and also someone else's and an unknown one, all at once.
+    let answers: Vec<(u16, u16, u16)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = devices
+            .iter()
+            .enumerate()
+            .map(|(i, (owner, id))| {
+                let (_, neighbour) = &devices[(i + 1) % devices.len()];
+                scope.spawn(move || {
+                    let beat = |device: &str| {
+                        let path = format!("/api/v1/network/devices/{device}/heartbeat");
+                        gateway.post(&path, Some(owner), "").0
+                    };
+                    (
+                        beat(id),
+                        beat(neighbour),
+                        beat("99999999-9999-4999-8999-999999999999"),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect()
+    });
+    assert!(
+        answers.iter().all(|answer| *answer == (200, 404, 404)),
+        "{answers:?}"
+    );
+    let (count, entries) = batches(gateway);
+    assert_eq!(
+        entries - before.1,
+        30.0,
+        "every heartbeat went through the batcher"
+    );
+    assert!(
+        count - before.0 < 30.0,
+        "some heartbeats shared a call: {} calls",
+        count - before.0
+    );
+}
+
+/// (calls, entries) of send_heartbeats so far, from /metrics.
+fn batches(gateway: &Gateway) -> (f64, f64) {
+    let text = gateway
+        .http
+        .get(format!("{}/metrics", gateway.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)
+                    .map(|rest| rest.trim().parse::<f64>().unwrap())
+            })
+            .unwrap_or(0.0)
+    };
+    (
+        value("gateway_heartbeat_batch_size_count "),
+        value("gateway_heartbeat_batch_size_sum "),
+    )
+}
+
+fn rpc_speaks_postgrest(gateway: &Gateway) {
+    let bob = token(BOB);
+    let (status, device) = gateway.post(
+        "/rest/v1/rpc/register_device",
+        Some(&bob),
+        &json!({"device_name": "rpc", "device_type": "server", "ram_gb": 64, "cpu_cores": 32, "storage_gb": 1000}).to_string(),
+    );
+    assert_eq!(status, 200, "{device}");
+    assert_eq!(device["compute_score"], json!(338.00));
+    let (status, list) = gateway.get("/rpc/get_user_devices", Some(&bob));
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, beat) = gateway.post(
+        "/rpc/send_heartbeat",
+        Some(&bob),
+        &json!({"device_id": device["id"]}).to_string(),
+    );
+    assert_eq!(status, 200, "{beat}");
+    assert_eq!(beat["device_id"], device["id"]);
+    // A trusted server's own batch, with its service-role token.
+    let service = token_with(
+        Algorithm::HS256,
+        json!({"role": "service_role", "exp": common::expires_in(60)}),
+    );
+    let (status, batch) = gateway.post(
+        "/rpc/send_heartbeats",
+        Some(&service),
+        &json!({"user_ids": [BOB, ALICE], "device_ids": [device["id"], device["id"]]}).to_string(),
+    );
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch[0]["error_code"], Value::Null);
+    assert_eq!(batch[1]["error_code"], json!("42P01"));
+}
+
+fn health_metrics_and_cors(gateway: &Gateway) {
+    assert_eq!(gateway.get("/healthz", None).0, 200);
+    assert_eq!(gateway.get("/readyz", None).0, 200);
+    let metrics = gateway
+        .http
+        .get(format!("{}/metrics", gateway.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("http_request_duration_seconds_bucket"));
+    assert!(metrics.contains("gateway_db_pool_connections"));
+    let preflight = gateway
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/rpc/register_device", gateway.url),
+        )
+        .header("origin", "https://dashboard.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, apikey, x-client-info",
+        )
+        .send()
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let (status, answer) = gateway.get("/no/such/route", None);
+    assert_eq!(status, 404, "{answer}");
+}

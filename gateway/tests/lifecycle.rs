@@ -1,0 +1,64 @@
+//! The gateway as a service: 503 while the database is down and recovery without a restart;
+//! SIGTERM lets the requests in flight finish.
+
+mod common;
+
+use common::{token, Gateway};
+use std::time::Duration;
+
+const PORT: u16 = 28820;
+
+#[test]
+fn the_database_going_away_gives_503_and_the_gateway_recovers_by_itself() {
+    let cluster = common::cluster("gateway-lifecycle", PORT);
+    let gateway = Gateway::start(PORT, &[]);
+    let owner = token("33333333-3333-4333-8333-333333333333");
+    let id = gateway.register(&owner, "outage");
+    let heartbeat = format!("/api/v1/network/devices/{id}/heartbeat");
+    assert_eq!(gateway.post(&heartbeat, Some(&owner), "").0, 200);
+
+    cluster.stop();
+    for path in ["/readyz", "/api/v1/network/stats", "/rpc/get_network_stats"] {
+        let (status, answer) = gateway.get(path, None);
+        assert_eq!(status, 503, "{path} while down: {answer}");
+    }
+    let (status, answer) = gateway.post(&heartbeat, Some(&owner), "");
+    assert_eq!(status, 503, "heartbeat while down: {answer}");
+    assert_eq!(answer["success"], serde_json::json!(false));
+    assert_eq!(
+        gateway.get("/healthz", None).0,
+        200,
+        "the process itself is fine"
+    );
+
+    cluster.start();
+    let recovered = common::eventually(Duration::from_secs(30), || {
+        gateway.get("/readyz", None).0 == 200 && gateway.post(&heartbeat, Some(&owner), "").0 == 200
+    });
+    assert!(recovered, "the same gateway process serves again");
+    assert_eq!(gateway.get("/api/v1/network/stats", None).0, 200);
+}
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish() {
+    let _cluster = common::cluster("gateway-sigterm", PORT + 1);
+    // A long batch window keeps a heartbeat in flight while the signal arrives.
+    let mut gateway = Gateway::start(PORT + 1, &[("HEARTBEAT_BATCH_WINDOW_MS", "1500")]);
+    let owner = token("44444444-4444-4444-8444-444444444444");
+    let id = gateway.register(&owner, "graceful");
+    let heartbeat = format!("/api/v1/network/devices/{id}/heartbeat");
+    let status = std::thread::scope(|scope| {
+        let in_flight = scope.spawn(|| gateway.post(&heartbeat, Some(&owner), "").0);
+        std::thread::sleep(Duration::from_millis(500));
+        let pid = gateway.process.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        in_flight.join().unwrap()
+    });
+    assert_eq!(status, 200, "the heartbeat in flight was answered");
+    let exit = gateway.process.wait().unwrap();
+    assert!(exit.success(), "the gateway exits cleanly: {exit:?}");
+}

@@ -1,0 +1,136 @@
+#![allow(dead_code)] // shared by test binaries that each use a part
+//! A throwaway PostgreSQL cluster of one test's own, with compute_devices preloaded, run by
+//! `postgres` when the tests run as root (PostgreSQL refuses root). Used by the crash test and
+//! by the gateway's end-to-end tests, which stop and kill it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Cluster {
+    pub port: u16,
+    pub data: PathBuf,
+    bin: PathBuf,
+}
+
+impl Cluster {
+    /// initdb, with `conf` appended to postgresql.conf after the port, socket and preload lines.
+    pub fn init(name: &str, port: u16, conf: &str) -> Cluster {
+        let bindir = Command::new("pg_config").arg("--bindir").output().unwrap();
+        let bin = PathBuf::from(String::from_utf8(bindir.stdout).unwrap().trim());
+        let root =
+            std::env::temp_dir().join(format!("compute_devices-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        if is_root() {
+            assert!(Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&root)
+                .status()
+                .unwrap()
+                .success());
+        }
+        let cluster = Cluster {
+            port,
+            data: root.join("data"),
+            bin,
+        };
+        let initdb = cluster
+            .command("initdb")
+            .args(["--auth=trust", "--username=postgres", "-D"])
+            .arg(&cluster.data)
+            .output()
+            .unwrap();
+        assert!(initdb.status.success(), "initdb: {initdb:?}");
+        let conf = format!(
+            "port = {port}\nlisten_addresses = 'localhost'\nunix_socket_directories = '{}'\n\
+             shared_preload_libraries = 'compute_devices'\n{conf}\n",
+            root.display()
+        );
+        append(&cluster.data.join("postgresql.conf"), &conf);
+        cluster
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let program = self.bin.join(program);
+        if is_root() {
+            let mut command = Command::new("sudo");
+            command.args(["-u", "postgres"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    /// Starts the server; after a crash, old backends may hold the shared memory for a moment.
+    pub fn start(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let started = self
+                .command("pg_ctl")
+                .args(["-w", "-l"])
+                .arg(self.data.join("server.log"))
+                .arg("-D")
+                .arg(&self.data)
+                .arg("start")
+                .status()
+                .unwrap()
+                .success();
+            if started {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the server starts");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A clean, fast shutdown: connections are cut, nothing is lost.
+    pub fn stop(&self) {
+        let stopped = self
+            .command("pg_ctl")
+            .args(["-w", "-m", "fast", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .status()
+            .unwrap();
+        assert!(stopped.success(), "the server stops");
+    }
+
+    pub fn kill_postmaster(&self) {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        let pid = pid_file.lines().next().unwrap().trim().to_string();
+        assert!(Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .output();
+        if let Some(root) = self.data.parent() {
+            let _ = std::fs::remove_dir_all(root);
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| out.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}

@@ -51,7 +51,7 @@ pub struct Config {
     pub db_service_role: String,
 
     /// Most database connections.
-    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16, value_parser = at_least_one)]
     pub db_pool_size: usize,
 
     /// How long a request waits for a connection, or to connect, before it gets 503.
@@ -63,7 +63,7 @@ pub struct Config {
     pub request_timeout: Duration,
 
     /// Largest request body accepted, in bytes.
-    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024, value_parser = at_least_one)]
     pub body_limit_bytes: usize,
 
     /// How long the first heartbeat of a batch waits for others to join it.
@@ -71,7 +71,7 @@ pub struct Config {
     pub heartbeat_batch_window: Duration,
 
     /// Most heartbeats in one send_heartbeats call (at most the extension's max_batch_size).
-    #[arg(long, env = "HEARTBEAT_BATCH_MAX", default_value_t = 1000)]
+    #[arg(long, env = "HEARTBEAT_BATCH_MAX", default_value_t = 1000, value_parser = at_least_one)]
     pub heartbeat_batch_max: usize,
 
     /// Origins browsers may call from, comma separated; `*` allows any.
@@ -79,7 +79,7 @@ pub struct Config {
     pub cors_origins: String,
 
     /// Log format: `json` (one object a line) or `text`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    #[arg(long, env = "LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
 }
 
@@ -87,4 +87,12 @@ fn millis(text: &str) -> Result<Duration, String> {
     text.parse::<u64>()
         .map(Duration::from_millis)
         .map_err(|error| format!("expected milliseconds: {error}"))
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(value) => Ok(value),
+        Err(error) => Err(error.to_string()),
+    }
 }

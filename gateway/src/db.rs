@@ -54,10 +54,7 @@ pub async fn query(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>, ApiError> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|error| ApiError::unavailable(format!("database unavailable: {error}")))?;
+    let client = connection(pool).await?;
     let setup = client
         .prepare_cached("SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('request.jwt.claims', $2, true)")
         .await
@@ -86,14 +83,18 @@ pub async fn query(
 
 /// Whether the database answers: `/readyz`.
 pub async fn ready(pool: &Pool) -> Result<(), ApiError> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|error| ApiError::unavailable(format!("database unavailable: {error}")))?;
-    client
+    connection(pool)
+        .await?
         .simple_query("SELECT 1")
         .await
         .map(drop)
+        .map_err(|error| ApiError::unavailable(format!("database unavailable: {error}")))
+}
+
+/// A pooled connection; none within the connect timeout is 503.
+async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, ApiError> {
+    pool.get()
+        .await
         .map_err(|error| ApiError::unavailable(format!("database unavailable: {error}")))
 }
 

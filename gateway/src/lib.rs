@@ -25,6 +25,9 @@ pub async fn serve(config: config::Config) -> Result<(), String> {
         &config.jwt_aud,
         &config.db_anon_role,
     )?;
+    if config.jwt_secret.is_none() && config.jwks_file.is_none() {
+        tracing::warn!("neither JWT_SECRET nor JWKS_FILE is set: every token is refused, only anonymous calls work");
+    }
     let pool = db::pool(
         &config.database_url,
         config.db_pool_size,

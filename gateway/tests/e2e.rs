@@ -446,13 +446,7 @@ fn coalesced_heartbeats_answer_each_device_on_its_own(gateway: &Gateway) {
 
 /// (calls, entries) of send_heartbeats so far, from /metrics.
 fn batches(gateway: &Gateway) -> (f64, f64) {
-    let text = gateway
-        .http
-        .get(format!("{}/metrics", gateway.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = gateway.metrics();
     let value = |name: &str| {
         text.lines()
             .find_map(|line| {
@@ -504,13 +498,7 @@ fn rpc_speaks_postgrest(gateway: &Gateway) {
 fn health_metrics_and_cors(gateway: &Gateway) {
     assert_eq!(gateway.get("/healthz", None).0, 200);
     assert_eq!(gateway.get("/readyz", None).0, 200);
-    let metrics = gateway
-        .http
-        .get(format!("{}/metrics", gateway.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = gateway.metrics();
     assert!(
         metrics.contains("http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}"),
         "{metrics}"

@@ -120,6 +120,12 @@ impl Gateway {
         answer(request.send().unwrap())
     }
 
+    /// The Prometheus text of /metrics.
+    pub fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.url);
+        self.http.get(url).send().unwrap().text().unwrap()
+    }
+
     /// Registers a device through the seed's route: its id.
     pub fn register(&self, token: &str, name: &str) -> String {
         let body = json!({"device_name": name, "device_type": "laptop", "ram_gb": 16, "cpu_cores": 8, "storage_gb": 512});

@@ -1,0 +1,77 @@
+# Shared by bench/run and bench/gateway: a throwaway cluster tuned for benchmarks, with
+# PostgREST's roles, and the extension's database loaded with $devices devices (bench/load.sql).
+# Expects $devices, $seconds and $clients; sets $port (BENCH_PORT, default 28818), $pgdata,
+# $bindir and $as_server.
+
+port="${BENCH_PORT:-28818}"
+pgdata="$PWD/target/bench-pgdata"
+bindir="$(pg_config --bindir)"
+
+sql() { psql -X -q -v ON_ERROR_STOP=1 -h localhost -p "$port" -U postgres "$@"; }
+value() { sql -At "$@"; }
+
+# Builds and installs the extension (release), then starts a fresh cluster; stopped on exit.
+start_cluster() {
+    rm -rf "$pgdata"
+    mkdir -p "$pgdata"
+    if [ "$(id -u)" -eq 0 ]; then
+        as_server=(sudo -u postgres) # PostgreSQL refuses to run as root
+        chown postgres:postgres "$pgdata"
+        cargo pgrx install --release --pg-config "$(command -v pg_config)" >/dev/null
+    else
+        as_server=()
+        cargo pgrx install --release --sudo --pg-config "$(command -v pg_config)" >/dev/null
+    fi
+    "${as_server[@]}" "$bindir/initdb" --auth=trust --username=postgres -D "$pgdata" >/dev/null
+    cat >>"$pgdata/postgresql.conf" <<CONF
+port = $port
+listen_addresses = 'localhost'
+unix_socket_directories = '/tmp'
+max_connections = 100
+shared_buffers = '1GB'
+max_wal_size = '16GB'
+checkpoint_timeout = '30min'
+# WAL is measured cluster-wide: no autovacuum of one database inside another's run (each is
+# vacuumed by hand after loading).
+autovacuum = off
+shared_preload_libraries = 'compute_devices'
+compute_devices.database = 'bench_ext'
+compute_devices.slots = $((devices + 1000000))
+# Liveness changes (revivals of the 10% inactive devices the heartbeats hit) are written back
+# every second, inside the heartbeat run, so their WAL is counted with it.
+compute_devices.sweep_interval = '1s'
+CONF
+    "${as_server[@]}" "$bindir/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w start >/dev/null
+    trap 'stop_cluster' EXIT
+    sql -d postgres <<'SQL'
+CREATE ROLE anon NOLOGIN;
+CREATE ROLE authenticated NOLOGIN;
+CREATE ROLE service_role NOLOGIN;
+CREATE ROLE authenticator LOGIN NOINHERIT;
+GRANT anon, authenticated, service_role TO authenticator;
+SQL
+}
+
+stop_cluster() {
+    "${as_server[@]}" "$bindir/pg_ctl" -D "$pgdata" -m fast stop >/dev/null
+}
+
+# bench_ext: the extension with $devices devices, vacuumed, and served from shared memory.
+load_extension_database() {
+    sql -d postgres -c "CREATE DATABASE bench_ext"
+    sql -d bench_ext -c "CREATE EXTENSION compute_devices"
+    sql -d bench_ext -v devices="$devices" -f bench/load.sql
+    sql -d bench_ext -c "VACUUM ANALYZE"
+    # The worker serves bench_ext once it exists (it retries every 10 s), then rebuilds the slots.
+    until [ "$(value -d bench_ext -c "SELECT path = 'shared memory' AND slots_used >= $devices FROM liveness_status()")" = t ]; do
+        sleep 1
+    done
+}
+
+# One pgbench run: prints "tps transactions".
+pgbench_run() {
+    local database="$1" script="$2"
+    pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -D devices="$devices" -D batches="${batches:-1}" \
+        -h localhost -p "$port" -U authenticator -f "bench/scripts/$script" "$database" 2>/dev/null |
+        awk '/^number of transactions actually processed/ { n = $6 } /^tps = / { tps = $3 } END { print tps, n }'
+}

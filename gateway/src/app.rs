@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub struct AppState {
     pub verifier: Verifier,
@@ -71,7 +71,9 @@ pub fn router(
                     .and_then(|id| id.to_str().ok())
                     .unwrap_or("");
                 tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
-            }),
+            })
+            // One line per answered request (status and latency, inside the span with its id).
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));

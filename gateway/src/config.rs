@@ -15,7 +15,7 @@ use std::time::Duration;
 pub struct Config {
     /// PostgreSQL to connect to, as the role PostgREST would (Supabase: `authenticator`),
     /// which must be able to SET ROLE to the anon, authenticated and service roles.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
 
     /// Address to listen on.

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -80,7 +80,7 @@ pub fn router(
     Ok(app)
 }
 
-/// Browsers may call from the configured origins with the headers supabase-js sends.
+/// Browsers may call from the configured origins.
 fn cors(origins: &str) -> Result<CorsLayer, String> {
     let allow_origin = if origins.trim() == "*" {
         AllowOrigin::from(Any)
@@ -95,15 +95,9 @@ fn cors(origins: &str) -> Result<CorsLayer, String> {
     Ok(CorsLayer::new()
         .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            HeaderName::from_static("apikey"),
-            HeaderName::from_static("x-client-info"),
-            HeaderName::from_static("prefer"),
-            REQUEST_ID,
-        ])
+        // Whatever headers the browser asks to send: supabase-js adds apikey, x-client-info and,
+        // with a schema option, accept-profile and content-profile.
+        .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([REQUEST_ID])
         .max_age(std::time::Duration::from_secs(3600)))
 }

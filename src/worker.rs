@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 const RESTART_AFTER_CRASH: Duration = Duration::from_secs(10);
 const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long after a failed rebuild the worker tries again.
+const REBUILD_RETRY: Duration = Duration::from_secs(10);
 /// Rows per write-back transaction, and per fetch while rebuilding.
 const BATCH_ROWS: usize = 10_000;
 
@@ -65,12 +67,18 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
     let mut flush_cursor = FlushCursor::default();
     let mut last_write_back = Instant::now();
     let mut reported_missing_extension = false;
+    let mut retry_rebuild_at = Instant::now();
     while BackgroundWorker::wait_latch(Some(SNAPSHOT_INTERVAL)) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a worker to reload postgresql.conf after SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
-        let table = in_transaction(|_, table| Ok(table));
+        let table = match in_transaction(|_, table| Ok(table)) {
+            Outcome::Done(table) => Some(table),
+            // Logged; a failed check says nothing about the table, so keep serving it.
+            Outcome::Failed => continue,
+            Outcome::ExtensionMissing => None,
+        };
         if table.is_none() {
             if served_table.take().is_some() {
                 // Dropped: whatever the slots hold belongs to no table now.
@@ -85,11 +93,16 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
         }
         reported_missing_extension = false;
         if table != served_table {
-            // New or recreated: start again from the table.
+            // New or recreated: start again from the table. After a failed rebuild (the table
+            // outgrew compute_devices.slots, say), wait a while rather than scan it every tick.
+            if Instant::now() < retry_rebuild_at {
+                continue;
+            }
             shared.serve_database(pg_sys::Oid::INVALID);
             shared.clear();
             served_table = None;
             let Some(views) = start_serving(&shared) else {
+                retry_rebuild_at = Instant::now() + REBUILD_RETRY;
                 continue;
             };
             table_views = views;
@@ -134,8 +147,8 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
 fn start_serving(shared: &Shared) -> Option<Vec<TableView>> {
     // SAFETY: MyDatabaseId is set once the worker is connected.
     shared.serve_database(unsafe { pg_sys::MyDatabaseId });
-    match in_transaction(|client, _| rebuild(client, shared)).flatten() {
-        Some(views) => {
+    match in_transaction(|client, _| rebuild(client, shared)) {
+        Outcome::Done(Some(views)) => {
             shared.set_ready(true);
             log!(
                 "compute_devices sweeper: rebuilt {} device slots",
@@ -143,18 +156,25 @@ fn start_serving(shared: &Shared) -> Option<Vec<TableView>> {
             );
             Some(views)
         }
-        None => {
-            // Retried next tick, which clears the slots first.
+        _ => {
+            // Retried later, after clearing the slots first.
             shared.serve_database(pg_sys::Oid::INVALID);
             None
         }
     }
 }
 
+/// What one of the worker's transactions came to.
+enum Outcome<R> {
+    Done(R),
+    ExtensionMissing,
+    /// The transaction failed; the warning is logged.
+    Failed,
+}
+
 /// Runs one transaction with the search_path pinned to the extension's schema, handing the
-/// work the extension table's oid; None when the extension is missing or the work failed
-/// (logged).
-fn in_transaction<R>(work: impl FnOnce(&mut SpiClient<'_>, u32) -> spi::Result<R>) -> Option<R>
+/// work the extension table's oid.
+fn in_transaction<R>(work: impl FnOnce(&mut SpiClient<'_>, u32) -> spi::Result<R>) -> Outcome<R>
 where
     R: 'static,
 {
@@ -162,13 +182,13 @@ where
     let result = BackgroundWorker::transaction(move || {
         let work = work; // the whole wrapper, not its field, crosses the unwind boundary
         Spi::connect_mut(|client| match extension_table(client)? {
-            Some(table) => (work.0)(client, table).map(Some),
-            None => Ok(None),
+            Some(table) => (work.0)(client, table).map(Outcome::Done),
+            None => Ok(Outcome::ExtensionMissing),
         })
     });
     result.unwrap_or_else(|error| {
         warning!("compute_devices sweeper: {error}");
-        None
+        Outcome::Failed
     })
 }
 
@@ -358,7 +378,7 @@ fn write_back(changes: &mut [Change], views: &mut [TableView]) {
             )?;
             Ok(())
         });
-        if written.is_none() {
+        if !matches!(written, Outcome::Done(())) {
             return; // retried at the next write-back, from the same beliefs
         }
         for (slot, live, at) in batch {

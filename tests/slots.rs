@@ -1,0 +1,104 @@
+//! A full shared-memory slot table, on a cluster of this test's own with three slots: a new
+//! device gets 53000 (HTTP 503) and changes nothing; a table that outgrew its slots falls back
+//! to the table path, stays correct, and is not rescanned every tick.
+
+mod cluster;
+mod common;
+
+use cluster::Cluster;
+use common::{connect, eventually, sqlstate_of, Caller, PostgRest, ALICE, GOOD_SPECS};
+use std::time::Duration;
+
+const PORT: u16 = 28822;
+const DATABASE: &str = "slots";
+
+fn path(superuser: &mut postgres::Client) -> String {
+    superuser
+        .query_one("SELECT path FROM liveness_status()", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_full_slot_table_refuses_new_devices_and_an_overgrown_table_falls_back() {
+    // The pgrx test framework installs the extension we are about to load.
+    common::TestDb::empty("slots_install", vec![]);
+    let cluster = Cluster::init(
+        "slots",
+        PORT,
+        &format!("compute_devices.database = '{DATABASE}'\ncompute_devices.slots = 3"),
+    );
+    cluster.start();
+    connect(PORT, "postgres", "postgres")
+        .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
+        .unwrap();
+    let mut superuser = connect(PORT, "postgres", DATABASE);
+    common::create_postgrest_roles(&mut superuser);
+    superuser
+        .batch_execute("CREATE EXTENSION compute_devices")
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(40), || path(&mut superuser)
+            == "shared memory"),
+        "the worker serves the database"
+    );
+    let mut api = PostgRest {
+        client: connect(PORT, "authenticator", DATABASE),
+    };
+    for name in ["one", "two", "three"] {
+        api.register(Caller::User(ALICE), name, "laptop", GOOD_SPECS)
+            .unwrap();
+    }
+    let (sqlstate, message) =
+        sqlstate_of(api.register(Caller::User(ALICE), "four", "laptop", GOOD_SPECS));
+    assert_eq!(sqlstate, "53000", "PostgREST answers 53* with 503");
+    assert!(message.contains("compute_devices.slots is 3"), "{message}");
+    let count = |superuser: &mut postgres::Client| -> i64 {
+        superuser
+            .query_one("SELECT count(*) FROM compute_devices", &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(
+        count(&mut superuser),
+        3,
+        "the refused device was not stored"
+    );
+
+    // A fourth row written around the triggers (as a restore might): after a restart the
+    // rebuild finds a slot beyond the table's end, and the database goes back to the table path.
+    superuser
+        .batch_execute(&format!(
+            "SET session_replication_role = replica;
+             INSERT INTO compute_devices (user_id, device_name, device_type, ram_gb, cpu_cores,
+                                          storage_gb, compute_score, is_active)
+             VALUES ('{ALICE}', 'restored', 'server', 1, 1, 1, 7.05, true);"
+        ))
+        .unwrap();
+    cluster.stop();
+    cluster.start();
+    let mut superuser = connect(PORT, "postgres", DATABASE);
+    let log = cluster.data.join("server.log");
+    let warnings = || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .matches("does not fit in compute_devices.slots")
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || warnings() >= 1),
+        "the worker says why it does not serve the database"
+    );
+    let first = warnings();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(warnings(), first, "no rescan within the retry interval");
+    assert_eq!(path(&mut superuser), "table");
+    let mut api = PostgRest {
+        client: connect(PORT, "authenticator", DATABASE),
+    };
+    assert_eq!(
+        api.stats(Caller::Anon).unwrap().0,
+        4,
+        "stats count the table"
+    );
+}

@@ -8,12 +8,23 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-pub fn pool(database_url: &str, size: usize, connect_timeout: Duration) -> Result<Pool, String> {
+pub fn pool(
+    database_url: &str,
+    size: usize,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+) -> Result<Pool, String> {
     let mut config: tokio_postgres::Config = database_url
         .parse()
         .map_err(|error| format!("DATABASE_URL: {error}"))?;
     config.application_name("compute-gateway");
     config.connect_timeout(connect_timeout);
+    // A request that times out gets 504; its statement stops too, instead of holding a
+    // connection after nobody waits for it.
+    config.options(format!(
+        "-c statement_timeout={}",
+        statement_timeout.as_millis()
+    ));
     let manager = Manager::from_config(
         config,
         NoTls,

@@ -32,6 +32,7 @@ pub async fn serve(config: config::Config) -> Result<(), String> {
         &config.database_url,
         config.db_pool_size,
         config.db_connect_timeout,
+        config.request_timeout,
     )?;
     let heartbeats = heartbeats::Heartbeats::start(
         pool.clone(),

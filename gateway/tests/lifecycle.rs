@@ -62,3 +62,29 @@ fn sigterm_lets_requests_in_flight_finish() {
     let exit = gateway.process.wait().unwrap();
     assert!(exit.success(), "the gateway exits cleanly: {exit:?}");
 }
+
+#[test]
+fn a_request_over_its_time_gets_504() {
+    let _cluster = common::cluster("gateway-timeout", PORT + 3);
+    // A heartbeat waits a whole second for its batch; the request may take a fifth of that.
+    let gateway = Gateway::start(
+        PORT + 3,
+        &[
+            ("HEARTBEAT_BATCH_WINDOW_MS", "1000"),
+            ("REQUEST_TIMEOUT_MS", "200"),
+        ],
+    );
+    let owner = token("55555555-5555-4555-8555-555555555555");
+    let id = gateway.register(&owner, "slow batch");
+    let (status, _) = gateway.post(
+        &format!("/api/v1/network/devices/{id}/heartbeat"),
+        Some(&owner),
+        "",
+    );
+    assert_eq!(status, 504);
+    assert_eq!(
+        gateway.get("/api/v1/network/stats", None).0,
+        200,
+        "others are served"
+    );
+}

@@ -42,22 +42,7 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
         ),
     );
     cluster.start();
-    let mut admin = connect(PORT, "postgres", "postgres");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
-        .unwrap();
-    let mut superuser = connect(PORT, "postgres", DATABASE);
-    common::create_postgrest_roles(&mut superuser);
-    superuser
-        .batch_execute("CREATE EXTENSION compute_devices")
-        .unwrap();
-    let serving = eventually(Duration::from_secs(40), || {
-        let row = superuser
-            .query_one("SELECT path FROM liveness_status()", &[])
-            .unwrap();
-        row.get::<_, String>(0) == "shared memory"
-    });
-    assert!(serving, "the worker serves the database");
+    cluster.serve(DATABASE);
 
     // What the clients were told, before the crash.
     let registered = Arc::new(Mutex::new(Vec::<(String, String)>::new()));

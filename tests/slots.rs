@@ -29,19 +29,7 @@ fn a_full_slot_table_refuses_new_devices_and_an_overgrown_table_falls_back() {
         &format!("compute_devices.database = '{DATABASE}'\ncompute_devices.slots = 3"),
     );
     cluster.start();
-    connect(PORT, "postgres", "postgres")
-        .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
-        .unwrap();
-    let mut superuser = connect(PORT, "postgres", DATABASE);
-    common::create_postgrest_roles(&mut superuser);
-    superuser
-        .batch_execute("CREATE EXTENSION compute_devices")
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(40), || path(&mut superuser)
-            == "shared memory"),
-        "the worker serves the database"
-    );
+    let mut superuser = cluster.serve(DATABASE);
     let mut api = PostgRest {
         client: connect(PORT, "authenticator", DATABASE),
     };

@@ -96,6 +96,45 @@ impl Cluster {
         assert!(stopped.success(), "the server stops");
     }
 
+    /// Creates `database` with Supabase's roles and the extension, and waits until the worker
+    /// serves it from shared memory (the conf given to `init` names it): a superuser connection.
+    pub fn serve(&self, database: &str) -> postgres::Client {
+        let connect = |dbname: &str| {
+            let config = format!(
+                "host=localhost port={} user=postgres dbname={dbname}",
+                self.port
+            );
+            postgres::Client::connect(&config, postgres::NoTls).unwrap()
+        };
+        let mut admin = connect("postgres");
+        admin
+            .batch_execute(
+                "CREATE ROLE anon NOLOGIN; CREATE ROLE authenticated NOLOGIN;
+                 CREATE ROLE service_role NOLOGIN; CREATE ROLE authenticator LOGIN NOINHERIT;
+                 GRANT anon, authenticated, service_role TO authenticator;",
+            )
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {database}"))
+            .unwrap();
+        let mut superuser = connect(database);
+        superuser
+            .batch_execute("CREATE EXTENSION compute_devices")
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let path: String = superuser
+                .query_one("SELECT path FROM liveness_status()", &[])
+                .unwrap()
+                .get(0);
+            if path == "shared memory" {
+                return superuser;
+            }
+            assert!(Instant::now() < deadline, "the worker serves {database}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn kill_postmaster(&self) {
         let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
         let pid = pid_file.lines().next().unwrap().trim().to_string();

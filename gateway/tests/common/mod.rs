@@ -25,24 +25,7 @@ pub fn cluster(name: &str, port: u16) -> Cluster {
         &format!("compute_devices.database = '{DATABASE}'"),
     );
     cluster.start();
-    let mut admin = postgres::Client::connect(
-        &format!("host=localhost port={port} user=postgres dbname=postgres"),
-        postgres::NoTls,
-    )
-    .unwrap();
-    admin
-        .batch_execute(
-            "CREATE ROLE anon NOLOGIN; CREATE ROLE authenticated NOLOGIN;
-             CREATE ROLE service_role NOLOGIN; CREATE ROLE authenticator LOGIN NOINHERIT;
-             GRANT anon, authenticated, service_role TO authenticator;",
-        )
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
-        .unwrap();
-    superuser(port)
-        .batch_execute("CREATE EXTENSION compute_devices")
-        .unwrap();
+    cluster.serve(DATABASE);
     cluster
 }
 

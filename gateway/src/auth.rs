@@ -94,7 +94,8 @@ impl Verifier {
         })
     }
 
-    fn anonymous(&self) -> Identity {
+    /// A request without a token: the anon role.
+    pub fn anonymous(&self) -> Identity {
         Identity {
             role: self.anon_role.clone(),
             claims: json!({ "role": self.anon_role }).to_string(),

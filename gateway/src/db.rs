@@ -99,14 +99,12 @@ pub async fn ready(pool: &Pool) -> Result<(), ApiError> {
         .simple_query("SELECT 1")
         .await
         .map(drop)
-        .map_err(|error| ApiError::unavailable(format!("database unavailable: {error}")))
+        .map_err(database_unavailable)
 }
 
 /// A pooled connection; none within the connect timeout is 503.
 async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, ApiError> {
-    pool.get()
-        .await
-        .map_err(|error| ApiError::unavailable(format!("database unavailable: {error}")))
+    pool.get().await.map_err(database_unavailable)
 }
 
 /// A database error as PostgREST reports it; a lost connection is 503.
@@ -119,6 +117,11 @@ pub fn database_error(error: &tokio_postgres::Error, identity: &Identity) -> Api
             db.hint().map(str::to_string),
             identity.has_token,
         ),
-        None => ApiError::unavailable(format!("database unavailable: {error}")),
+        None => database_unavailable(error),
     }
+}
+
+/// The database could not be reached, or the connection broke: 503.
+fn database_unavailable(error: impl std::fmt::Display) -> ApiError {
+    ApiError::unavailable(format!("database unavailable: {error}"))
 }

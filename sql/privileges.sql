@@ -1,7 +1,7 @@
 -- Least privilege, loaded last. Nothing is reachable by PUBLIC. Where Supabase's roles exist,
--- anon may read the network totals and nothing else; authenticated may call the five API
--- functions and read its own rows (row-level security); service_role (the gateway's) may also
--- send heartbeats in batches for any owner. Supabase's default privileges grant new objects
+-- anon may read the network totals (all together and by device type) and nothing else;
+-- authenticated may call the five API functions and read its own rows (row-level security);
+-- service_role (the gateway's) may also send heartbeats in batches for any owner. Supabase's default privileges grant new objects
 -- in `public` to these roles, so their grants are revoked first too.
 
 DO $grants$
@@ -27,10 +27,12 @@ BEGIN
                      @extschema@.send_heartbeat(uuid),
                      @extschema@.deactivate_device(uuid),
                      @extschema@.get_user_devices(),
-                     @extschema@.get_network_stats()
+                     @extschema@.get_network_stats(),
+                     @extschema@.get_network_stats_by_type()
                  FROM ' || grantee;
         IF grantee OPERATOR(pg_catalog.<>) 'PUBLIC' THEN
-            EXECUTE 'GRANT EXECUTE ON FUNCTION @extschema@.get_network_stats() TO ' || grantee;
+            EXECUTE 'GRANT EXECUTE ON FUNCTION @extschema@.get_network_stats(),
+                                               @extschema@.get_network_stats_by_type() TO ' || grantee;
         END IF;
     END LOOP;
 

@@ -80,3 +80,13 @@ CREATE TYPE @extschema@.network_stats AS (
     total_storage_gb    numeric,
     total_compute_score numeric
 );
+
+-- get_network_stats_by_type: one row per device type, in the order of the type's CHECK.
+CREATE TYPE @extschema@.network_stats_by_type AS (
+    device_type         text,
+    active_nodes        bigint,
+    total_ram_gb        numeric,
+    total_cpu_cores     bigint,
+    total_storage_gb    numeric,
+    total_compute_score numeric
+);

@@ -1,11 +1,12 @@
 -- compute_score and updated_at are derived: the Rust trigger recomputes them on every insert
 -- and on every update that names a spec column or either derived column, so a direct
 -- `UPDATE ... SET compute_score = 1` does not stick. It also queues the row's shared-memory
--- slot and index writes for commit, so id, user_id, deactivated_at and slot are in the list too. Heartbeats and the
+-- slot and index writes for commit, so id, user_id, device_type, deactivated_at and slot are in the
+-- list too (shared memory sums by device type). Heartbeats and the
 -- worker write only last_seen and is_active, so the trigger does not fire for them.
 CREATE TRIGGER derive_device_columns
     BEFORE INSERT OR UPDATE OF ram_gb, cpu_cores, storage_gb, compute_score, updated_at,
-                               id, user_id, deactivated_at, slot
+                               id, user_id, device_type, deactivated_at, slot
     ON @extschema@.compute_devices
     FOR EACH ROW EXECUTE FUNCTION @extschema@.derive_device_columns();
 

@@ -2,6 +2,7 @@
 //! arithmetic, and the trigger that keeps `compute_score` and `updated_at` derived.
 
 use crate::slot_writes;
+use crate::validate;
 use pgrx::datum::TryFromDatumError;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -75,6 +76,7 @@ fn queue_slot_write(
     };
     let stored = (
         row.get_by_name::<i32>("slot")?,
+        row.get_by_name::<String>("device_type")?,
         row.get_by_name::<bool>("is_active")?,
         row.get_by_name::<TimestampWithTimeZone>("last_seen")?,
         row.get_by_name::<AnyNumeric>("ram_gb")?,
@@ -83,6 +85,7 @@ fn queue_slot_write(
     );
     if let (
         Some(slot),
+        Some(device_type),
         Some(is_active),
         Some(last_seen),
         Some(ram_gb),
@@ -98,6 +101,7 @@ fn queue_slot_write(
             stopped: row
                 .get_by_name::<TimestampWithTimeZone>("deactivated_at")?
                 .is_some(),
+            device_type: validate::device_type_position(&device_type),
             is_active,
             last_seen,
             ram_gb,

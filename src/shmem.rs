@@ -11,6 +11,7 @@
 
 use crate::device_index;
 use crate::settings;
+use crate::validate::DEVICE_TYPES;
 use pgrx::pg_sys;
 use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
@@ -45,6 +46,8 @@ impl SlotState {
 /// sums are exact integers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Spec {
+    /// Its position in DEVICE_TYPES (the table's CHECK allows no other type).
+    pub device_type: u32,
     pub ram_nano_gb: i64,
     pub cpu_cores: i64,
     pub storage_nano_gb: i64,
@@ -61,36 +64,90 @@ pub struct SlotView {
     pub last_beat: i64,
 }
 
-/// 40 bytes per device.
+/// 40 bytes per device. cpu_cores fits 32 bits (register_device allows at most 8192, the
+/// column is an integer), which leaves the device type room without growing the slot.
 #[repr(C)]
 struct Slot {
     last_beat: AtomicI64,
     version: AtomicU32,
     state: AtomicU32,
-    cpu_cores: AtomicI64,
+    cpu_cores: AtomicU32,
+    device_type: AtomicU32,
     ram_nano_gb: AtomicI64,
     storage_nano_gb: AtomicI64,
 }
 
 const BYTES_PER_DEVICE: usize = std::mem::size_of::<Slot>();
 
-/// Sums over live devices.
+/// Sums over some live devices.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
+pub struct Sums {
     pub active_nodes: i64,
     pub ram_nano_gb: i128,
     pub cpu_cores: i64,
     pub storage_nano_gb: i128,
 }
 
-impl Totals {
-    pub fn add(&mut self, spec: &Spec) {
-        self.active_nodes += 1;
-        self.ram_nano_gb += i128::from(spec.ram_nano_gb);
-        self.cpu_cores += spec.cpu_cores;
-        self.storage_nano_gb += i128::from(spec.storage_nano_gb);
+impl Sums {
+    fn add(&mut self, other: &Sums) {
+        self.active_nodes += other.active_nodes;
+        self.ram_nano_gb += other.ram_nano_gb;
+        self.cpu_cores += other.cpu_cores;
+        self.storage_nano_gb += other.storage_nano_gb;
+    }
+
+    /// The i128s as two words each, so a snapshot is a row of u64s.
+    fn to_words(self) -> [u64; 6] {
+        [
+            self.active_nodes as u64,
+            self.ram_nano_gb as u64,
+            (self.ram_nano_gb >> 64) as u64,
+            self.cpu_cores as u64,
+            self.storage_nano_gb as u64,
+            (self.storage_nano_gb >> 64) as u64,
+        ]
+    }
+
+    fn from_words(w: &[u64]) -> Sums {
+        let wide = |low: u64, high: u64| (i128::from(high as i64) << 64) | i128::from(low);
+        Sums {
+            active_nodes: w[0] as i64,
+            ram_nano_gb: wide(w[1], w[2]),
+            cpu_cores: w[3] as i64,
+            storage_nano_gb: wide(w[4], w[5]),
+        }
     }
 }
+
+/// Sums over live devices, by device type (in DEVICE_TYPES order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub by_type: [Sums; DEVICE_TYPES.len()],
+}
+
+impl Totals {
+    pub fn add(&mut self, spec: &Spec) {
+        let device = Sums {
+            active_nodes: 1,
+            ram_nano_gb: i128::from(spec.ram_nano_gb),
+            cpu_cores: spec.cpu_cores,
+            storage_nano_gb: i128::from(spec.storage_nano_gb),
+        };
+        let index = (spec.device_type as usize).min(DEVICE_TYPES.len() - 1);
+        self.by_type[index].add(&device);
+    }
+
+    /// Every type together: the network.
+    pub fn all(&self) -> Sums {
+        let mut all = Sums::default();
+        for sums in &self.by_type {
+            all.add(sums);
+        }
+        all
+    }
+}
+
+const SNAPSHOT_WORDS: usize = 3 + 6 * DEVICE_TYPES.len();
 
 /// The totals as of `taken_at`, counted with an active window of `window` (microseconds),
 /// when the change counter stood at `changes`.
@@ -115,7 +172,7 @@ struct Header {
     /// taken before the latest one is out of date at once, whatever its age.
     changes: AtomicU64,
     snapshot_seq: AtomicU64,
-    snapshot_words: [AtomicU64; 9],
+    snapshot_words: [AtomicU64; SNAPSHOT_WORDS],
 }
 
 static mut HEADER: *mut Header = std::ptr::null_mut();
@@ -268,7 +325,11 @@ impl Shared {
             || SlotState::from_u32(entry.state.load(Ordering::Relaxed)) == SlotState::Empty;
         if written {
             entry.state.store(state as u32, Ordering::Relaxed);
-            entry.cpu_cores.store(spec.cpu_cores, Ordering::Relaxed);
+            entry.device_type.store(spec.device_type, Ordering::Relaxed);
+            entry.cpu_cores.store(
+                u32::try_from(spec.cpu_cores).unwrap_or(0),
+                Ordering::Relaxed,
+            );
             entry.ram_nano_gb.store(spec.ram_nano_gb, Ordering::Relaxed);
             entry
                 .storage_nano_gb
@@ -322,8 +383,9 @@ impl Shared {
             }
             let state = SlotState::from_u32(entry.state.load(Ordering::Relaxed));
             let spec = Spec {
+                device_type: entry.device_type.load(Ordering::Relaxed),
                 ram_nano_gb: entry.ram_nano_gb.load(Ordering::Relaxed),
-                cpu_cores: entry.cpu_cores.load(Ordering::Relaxed),
+                cpu_cores: i64::from(entry.cpu_cores.load(Ordering::Relaxed)),
                 storage_nano_gb: entry.storage_nano_gb.load(Ordering::Relaxed),
             };
             fence(Ordering::Acquire);
@@ -362,17 +424,11 @@ impl Shared {
             changes,
             totals,
         } = snapshot.unwrap_or_default();
-        let words = [
-            taken_at as u64,
-            window as u64,
-            changes,
-            totals.active_nodes as u64,
-            totals.ram_nano_gb as u64,
-            (totals.ram_nano_gb >> 64) as u64,
-            totals.cpu_cores as u64,
-            totals.storage_nano_gb as u64,
-            (totals.storage_nano_gb >> 64) as u64,
-        ];
+        let mut words = [0; SNAPSHOT_WORDS];
+        words[..3].copy_from_slice(&[taken_at as u64, window as u64, changes]);
+        for (chunk, sums) in words[3..].chunks_exact_mut(6).zip(totals.by_type) {
+            chunk.copy_from_slice(&sums.to_words());
+        }
         let seq = self.header.snapshot_seq.load(Ordering::Relaxed);
         if !seq.is_multiple_of(2)
             || self
@@ -398,22 +454,18 @@ impl Shared {
                 std::hint::spin_loop();
                 continue;
             }
-            let w: [u64; 9] =
+            let w: [u64; SNAPSHOT_WORDS] =
                 std::array::from_fn(|i| self.header.snapshot_words[i].load(Ordering::Relaxed));
             fence(Ordering::Acquire);
             if self.header.snapshot_seq.load(Ordering::Relaxed) != before {
                 continue;
             }
-            let wide = |low: u64, high: u64| (i128::from(high as i64) << 64) | i128::from(low);
             let snapshot = Snapshot {
                 taken_at: w[0] as i64,
                 window: w[1] as i64,
                 changes: w[2],
                 totals: Totals {
-                    active_nodes: w[3] as i64,
-                    ram_nano_gb: wide(w[4], w[5]),
-                    cpu_cores: w[6] as i64,
-                    storage_nano_gb: wide(w[7], w[8]),
+                    by_type: std::array::from_fn(|t| Sums::from_words(&w[3 + 6 * t..9 + 6 * t])),
                 },
             };
             return (snapshot.taken_at != 0).then_some(snapshot);

@@ -49,6 +49,8 @@ pub struct DeviceRow {
     pub previous_id: Option<pgrx::Uuid>,
     pub slot: i32,
     pub stopped: bool,
+    /// Its position in DEVICE_TYPES.
+    pub device_type: u32,
     pub is_active: bool,
     pub last_seen: TimestampWithTimeZone,
     pub ram_gb: AnyNumeric,
@@ -77,6 +79,7 @@ pub fn device_written(row: DeviceRow) {
     // An inactive row is not live until a heartbeat says so, as on the table path.
     let beat = row.is_active.then(|| row.last_seen.into_inner());
     let spec = Spec {
+        device_type: row.device_type,
         ram_nano_gb: nano_gb(row.ram_gb),
         cpu_cores: i64::from(row.cpu_cores),
         storage_nano_gb: nano_gb(row.storage_gb),

@@ -1,18 +1,21 @@
-//! get_network_stats: what is online right now, summed. The seed's enterprise endpoint.
+//! The network totals: get_network_stats (the seed's enterprise endpoint) and the same sums by
+//! device type, get_network_stats_by_type (for the live network page).
 //!
-//! On the shared-memory path it reads the worker's snapshot, so its cost does not grow with
-//! the number of devices. If the snapshot is older than MAX_SNAPSHOT_AGE (the worker is late
-//! or restarting) or used another active window, it sums the slots itself; before the slots are rebuilt after a start, and on
-//! the table path, it sums the table.
+//! On the shared-memory path both read the worker's snapshot, so their cost does not grow with
+//! the number of devices. If the snapshot is older than MAX_SNAPSHOT_AGE (the worker is late or
+//! restarting) or used another active window, they sum the slots themselves; before the slots
+//! are rebuilt after a start, and on the table path, they sum the table.
 
 use crate::errors::internal_error;
 use crate::liveness::{self, is_live};
 use crate::score;
 use crate::settings;
-use crate::shmem::{self, Snapshot, Totals};
+use crate::shmem::{self, Shared, Snapshot, Sums, Totals};
+use crate::validate::DEVICE_TYPES;
 use pgrx::prelude::*;
 
 type NetworkStats = pgrx::composite_type!('static, "network_stats");
+type NetworkStatsByType = pgrx::composite_type!('static, "network_stats_by_type");
 
 /// The worker publishes a snapshot every second; an answer is never staler than this.
 const MAX_SNAPSHOT_AGE_MICROS: i64 = 2_000_000;
@@ -22,38 +25,63 @@ const MAX_SNAPSHOT_AGE_MICROS: i64 = 2_000_000;
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, @extschema@, pg_temp)]
 fn get_network_stats() -> pgrx::composite_type!('static, "network_stats") {
-    match shmem::shared().filter(shmem::Shared::is_ready) {
+    match shmem::shared().filter(Shared::is_ready) {
         Some(shared) => {
-            // SAFETY: reads the clock.
-            let now = unsafe { pg_sys::GetCurrentTimestamp() };
-            let window = settings::active_window_micros();
-            let changes = shared.changes();
-            let totals = match shared.snapshot() {
-                Some(snapshot)
-                    if snapshot.changes == changes
-                        && now - snapshot.taken_at <= MAX_SNAPSHOT_AGE_MICROS
-                        && snapshot.window == window =>
-                {
-                    snapshot.totals
-                }
-                // Out of date (a registration, deactivation or revival since), late, or counted
-                // with another window than this session's (a superuser may SET it): count now,
-                // and let the next caller use this count.
-                _ => {
-                    let totals = shared.count(liveness::live_after(now), |_, _, _| {});
-                    shared.publish(Some(Snapshot {
-                        taken_at: now,
-                        window,
-                        changes,
-                        totals,
-                    }));
-                    totals
-                }
-            };
-            from_totals(&totals)
-                .unwrap_or_else(|e| panic!("compute_devices internal error: network_stats: {e}"))
+            let stats = to_row(c"network_stats", None, &current_totals(&shared).all());
+            stats.unwrap_or_else(|e| panic!("compute_devices internal error: network_stats: {e}"))
         }
         None => sum_the_table(),
+    }
+}
+
+/// One row per device type (phone, laptop, desktop, server, in that order), zeros included, so
+/// a chart keeps its bars. The rows add up to get_network_stats. SECURITY DEFINER as above.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
+fn get_network_stats_by_type(
+) -> SetOfIterator<'static, pgrx::composite_type!('static, "network_stats_by_type")> {
+    let rows = match shmem::shared().filter(Shared::is_ready) {
+        Some(shared) => {
+            let totals = current_totals(&shared);
+            let rows = DEVICE_TYPES
+                .iter()
+                .zip(&totals.by_type)
+                .map(|(name, sums)| to_row(c"network_stats_by_type", Some(name), sums));
+            rows.collect::<Result<Vec<_>, _>>().unwrap_or_else(|e| {
+                panic!("compute_devices internal error: network_stats_by_type: {e}")
+            })
+        }
+        None => sum_the_table_by_type(),
+    };
+    SetOfIterator::new(rows)
+}
+
+/// The snapshot if it is current, or a count of the slots now (which the next caller can use).
+fn current_totals(shared: &Shared) -> Totals {
+    // SAFETY: reads the clock.
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    let window = settings::active_window_micros();
+    let changes = shared.changes();
+    match shared.snapshot() {
+        Some(snapshot)
+            if snapshot.changes == changes
+                && now - snapshot.taken_at <= MAX_SNAPSHOT_AGE_MICROS
+                && snapshot.window == window =>
+        {
+            snapshot.totals
+        }
+        // Out of date (a registration, deactivation or revival since), late, or counted with
+        // another window than this session's (a superuser may SET it): count now.
+        _ => {
+            let totals = shared.count(liveness::live_after(now), |_, _, _| {});
+            shared.publish(Some(Snapshot {
+                taken_at: now,
+                window,
+                changes,
+                totals,
+            }));
+            totals
+        }
     }
 }
 
@@ -75,21 +103,59 @@ fn sum_the_table() -> NetworkStats {
     .expect("an aggregate without GROUP BY returns one row")
 }
 
-fn from_totals(totals: &Totals) -> Result<NetworkStats, Box<dyn std::error::Error>> {
-    let ram_gb = gb(totals.ram_nano_gb)?;
-    let storage_gb = gb(totals.storage_nano_gb)?;
-    let cpu_cores = AnyNumeric::from(totals.cpu_cores);
+fn sum_the_table_by_type() -> Vec<NetworkStatsByType> {
+    let types: Vec<&str> = DEVICE_TYPES.to_vec();
+    Spi::connect(|client| {
+        let rows = client.select(
+            concat!(
+                "SELECT ROW(t.device_type,
+                            pg_catalog.count(d.id),
+                            COALESCE(pg_catalog.sum(d.ram_gb), 0),
+                            COALESCE(pg_catalog.sum(d.cpu_cores), 0),
+                            COALESCE(pg_catalog.sum(d.storage_gb), 0),
+                            COALESCE(pg_catalog.sum(d.compute_score), 0))::network_stats_by_type
+                   FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
+                   LEFT JOIN compute_devices AS d
+                          ON d.device_type OPERATOR(pg_catalog.=) t.device_type AND ",
+                is_live!(),
+                " GROUP BY t.device_type, t.position
+                  ORDER BY t.position"
+            ),
+            None,
+            &[settings::active_window_seconds().into(), types.into()],
+        )?;
+        rows.map(|row| row.get::<NetworkStatsByType>(1))
+            .map(|row| row.map(|row| row.expect("a ROW(...) is never NULL")))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap_or_else(internal_error)
+}
+
+/// A network_stats row (no device type) or a network_stats_by_type row from sums.
+fn to_row(
+    type_name: &std::ffi::CStr,
+    device_type: Option<&str>,
+    sums: &Sums,
+) -> Result<PgHeapTuple<'static, AllocatedByRust>, Box<dyn std::error::Error>> {
+    let ram_gb = gb(sums.ram_nano_gb)?;
+    let storage_gb = gb(sums.storage_nano_gb)?;
+    let cpu_cores = AnyNumeric::from(sums.cpu_cores);
     // SAFETY: a catalog lookup along the search_path this function pinned (cheaper than
     // new_composite_type, which parses the name as SQL).
-    let type_oid = unsafe { pg_sys::TypenameGetTypid(c"network_stats".as_ptr()) };
-    let mut stats = PgHeapTuple::new_composite_type_by_oid(type_oid)?;
-    stats.set_by_index(1.try_into()?, totals.active_nodes)?;
-    stats.set_by_index(2.try_into()?, ram_gb.clone())?;
-    stats.set_by_index(3.try_into()?, totals.cpu_cores)?;
-    stats.set_by_index(4.try_into()?, storage_gb.clone())?;
+    let type_oid = unsafe { pg_sys::TypenameGetTypid(type_name.as_ptr()) };
+    let mut row = PgHeapTuple::new_composite_type_by_oid(type_oid)?;
+    let mut column = 1;
+    if let Some(device_type) = device_type {
+        row.set_by_index(column.try_into()?, device_type)?;
+        column += 1;
+    }
+    row.set_by_index(column.try_into()?, sums.active_nodes)?;
+    row.set_by_index((column + 1).try_into()?, ram_gb.clone())?;
+    row.set_by_index((column + 2).try_into()?, sums.cpu_cores)?;
+    row.set_by_index((column + 3).try_into()?, storage_gb.clone())?;
     let total_score = score::score(ram_gb, cpu_cores, storage_gb);
-    stats.set_by_index(5.try_into()?, total_score)?;
-    Ok(stats)
+    row.set_by_index((column + 4).try_into()?, total_score)?;
+    Ok(row)
 }
 
 /// Billionths of a GB as an exact numeric, without trailing zeros.

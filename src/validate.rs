@@ -6,6 +6,13 @@ use crate::settings;
 use pgrx::AnyNumeric;
 
 pub const DEVICE_TYPES: [&str; 4] = ["phone", "laptop", "desktop", "server"];
+/// A device type's position in DEVICE_TYPES, as shared memory keeps it. Anything else counts as
+/// the last type: the table's CHECK rejects such a row anyway, after the triggers have run.
+pub fn device_type_position(device_type: &str) -> u32 {
+    let position = DEVICE_TYPES.iter().position(|known| *known == device_type);
+    position.unwrap_or(DEVICE_TYPES.len() - 1) as u32
+}
+
 pub const MAX_DEVICE_NAME_CHARS: usize = 64;
 /// GB to the byte: shared memory sums ram_gb and storage_gb exactly as integers of 1e-9 GB.
 pub const MAX_GB_DECIMALS: i32 = 9;

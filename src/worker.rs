@@ -14,6 +14,7 @@ use crate::device_index;
 use crate::liveness;
 use crate::settings;
 use crate::shmem::{self, Shared, SlotState, SlotView, Snapshot, Spec};
+use crate::validate;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -219,7 +220,7 @@ fn rebuild(client: &mut SpiClient<'_>, shared: &Shared) -> spi::Result<Option<Ve
     let mut cursor = client.open_cursor(
         "SELECT slot, deactivated_at IS NOT NULL, is_active, last_seen,
                 (ram_gb * 1000000000)::pg_catalog.int8, cpu_cores,
-                (storage_gb * 1000000000)::pg_catalog.int8, id, user_id
+                (storage_gb * 1000000000)::pg_catalog.int8, id, user_id, device_type
            FROM compute_devices",
         &[],
     );
@@ -244,6 +245,9 @@ fn rebuild(client: &mut SpiClient<'_>, shared: &Shared) -> spi::Result<Option<Ve
                 .get::<TimestampWithTimeZone>(4)?
                 .map_or(0, TimestampWithTimeZone::into_inner);
             let spec = Spec {
+                device_type: validate::device_type_position(
+                    &row.get::<String>(10)?.unwrap_or_default(),
+                ),
                 ram_nano_gb: row.get::<i64>(5)?.unwrap_or(0),
                 cpu_cores: i64::from(row.get::<i32>(6)?.unwrap_or(0)),
                 storage_nano_gb: row.get::<i64>(7)?.unwrap_or(0),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{eventually, Caller, TestDb};
+use common::{eventually, Caller, TestDb, TypeStats};
 use postgres::Client;
 use std::time::Duration;
 
@@ -29,6 +29,30 @@ fn truth(superuser: &mut Client, live: &[String]) -> (i64, String, i64, String, 
         )
         .unwrap();
     (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
+}
+
+/// The same truth by device type, in get_network_stats_by_type's order.
+fn truth_by_type(superuser: &mut Client, live: &[String]) -> Vec<TypeStats> {
+    let rows = superuser
+        .query(
+            "SELECT t.device_type, count(d.id), coalesce(trim_scale(sum(d.ram_gb)), 0)::text,
+                    coalesce(sum(d.cpu_cores), 0)::int8,
+                    coalesce(trim_scale(sum(d.storage_gb)), 0)::text,
+                    coalesce(trim_scale(sum(d.compute_score)), 0)::text
+               FROM unnest(ARRAY['phone', 'laptop', 'desktop', 'server']) WITH ORDINALITY
+                    AS t(device_type, position)
+               LEFT JOIN compute_devices AS d
+                      ON d.device_type = t.device_type AND d.id = ANY($1::text[]::uuid[])
+              GROUP BY t.device_type, t.position ORDER BY t.position",
+            &[&live],
+        )
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            let stats = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+            (row.get(0), stats)
+        })
+        .collect()
 }
 
 /// How many devices the table itself says are live, once the worker has written back.
@@ -66,6 +90,7 @@ fn the_snapshot_equals_the_truth_after_every_kind_of_change() {
         "33333333-3333-4333-8333-333333333333",
     ];
     let mut devices = Vec::new();
+    let types = ["phone", "laptop", "desktop", "server"];
     for i in 0..21 {
         let ram = format!("{}.{}", 4 + i, i % 10);
         let storage = format!("{}.05", 100 * i);
@@ -73,7 +98,7 @@ fn the_snapshot_equals_the_truth_after_every_kind_of_change() {
             .register(
                 Caller::User(users[i % 3]),
                 &format!("d{i}"),
-                "laptop",
+                types[i % 4],
                 (&ram, 2 + i as i32, &storage),
             )
             .unwrap()
@@ -97,6 +122,12 @@ fn the_snapshot_equals_the_truth_after_every_kind_of_change() {
                     == expected),
                 "{what}: {:?} should be {expected:?}",
                 api.stats(Caller::Anon).unwrap()
+            );
+            let expected_by_type = truth_by_type(&mut db.superuser, &ids);
+            assert_eq!(
+                api.stats_by_type(Caller::Anon).unwrap(),
+                expected_by_type,
+                "{what}: by type, from the same snapshot"
             );
             beat(api, live);
             assert!(
@@ -134,9 +165,9 @@ fn the_snapshot_equals_the_truth_after_every_kind_of_change() {
     // Revivals: two of them beat again.
     live.extend(silent[..2].iter().cloned());
     check(&mut db, &mut api, &live, "revived");
-    // A stopped device registered again, and a row deleted by hand.
+    // A stopped device registered again as another type, and a row deleted by hand.
     let (user, id) = devices[0].clone();
-    api.register(Caller::User(user), "d0", "laptop", ("4.0", 2, "0.05"))
+    api.register(Caller::User(user), "d0", "server", ("4.0", 2, "0.05"))
         .unwrap();
     live.push((user, id));
     let (_, deleted) = live.remove(0);

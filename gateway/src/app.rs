@@ -5,7 +5,7 @@ use crate::auth::Verifier;
 use crate::calls::Calls;
 use crate::config::Config;
 use crate::errors::ApiError;
-use crate::{db, metrics, routes, rpc};
+use crate::{db, metrics, page, routes, rpc};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,7 @@ pub fn router(
     let rpc_routes = Router::new().route("/{name}", get(rpc::get).post(rpc::post));
     let api = Router::new()
         .route("/network/stats", get(routes::network_stats))
+        .route("/network/stats/by-type", get(routes::network_stats_by_type))
         .route("/network/devices", get(routes::user_devices))
         .route("/network/devices/register", post(routes::register))
         .route(
@@ -50,6 +51,9 @@ pub fn router(
         .nest("/rest/v1/rpc", rpc_routes)
         .route("/readyz", get(readyz))
         .with_state(state)
+        .route("/", get(page::index))
+        .route("/network.js", get(page::script))
+        .route("/network.css", get(page::style))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/metrics",

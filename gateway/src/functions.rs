@@ -21,11 +21,17 @@ pub struct Function {
     pub read_only: bool,
 }
 
-pub const FUNCTIONS: [Function; 6] = [
+pub const FUNCTIONS: [Function; 7] = [
     Function {
         name: "get_network_stats",
         args: &[],
         returns: Returns::Row,
+        read_only: true,
+    },
+    Function {
+        name: "get_network_stats_by_type",
+        args: &[],
+        returns: Returns::Rows,
         read_only: true,
     },
     Function {
@@ -74,6 +80,11 @@ pub fn find(name: &str) -> Option<&'static Function> {
 }
 
 impl Function {
+    /// The public totals, the same for every caller.
+    pub fn is_network_totals(&self) -> bool {
+        matches!(self.name, "get_network_stats" | "get_network_stats_by_type")
+    }
+
     /// The statement that calls this function in `schema` with the arguments in `$1::json`.
     pub fn statement(&self, schema: &str) -> String {
         let schema = quote_ident(schema);

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod functions;
 pub mod heartbeats;
 pub mod metrics;
+pub mod page;
 pub mod routes;
 pub mod rpc;
 pub mod stats;

@@ -39,6 +39,17 @@ pub async fn network_stats(State(state): State<Arc<AppState>>, headers: HeaderMa
     Ok(response)
 }
 
+/// GET /api/v1/network/stats/by-type: public, one entry per device type.
+pub async fn network_stats_by_type(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Answer {
+    let identity = state.verifier.identify(&headers)?;
+    let mut response = call(&state, &identity, "get_network_stats_by_type", Map::new()).await?;
+    crate::app::cache_briefly(&mut response);
+    Ok(response)
+}
+
 /// POST /api/v1/network/devices/register: the body's device fields (others are ignored).
 pub async fn register(
     State(state): State<Arc<AppState>>,

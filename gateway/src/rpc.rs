@@ -88,7 +88,7 @@ fn find(name: &str) -> Result<&'static Function, RpcError> {
 
 fn json_response(function: &Function, body: String) -> Response {
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if function.name == "get_network_stats" {
+    if function.is_network_totals() {
         crate::app::cache_briefly(&mut response);
     }
     response

@@ -17,7 +17,7 @@ fn the_gateway_end_to_end() {
     let _cluster = common::cluster("gateway-e2e", PORT);
     let gateway = Gateway::start(PORT, &[]);
     type Scenario = fn(&Gateway);
-    let scenarios: [(&str, Scenario); 10] = [
+    let scenarios: [(&str, Scenario); 11] = [
         (
             "stats",
             stats_are_public_with_the_seeds_envelope_and_cache_control,
@@ -39,6 +39,7 @@ fn the_gateway_end_to_end() {
             coalesced_heartbeats_answer_each_device_on_its_own,
         ),
         ("rpc", rpc_speaks_postgrest),
+        ("page", the_network_page_and_its_assets_are_served),
         ("service", health_metrics_and_cors),
     ];
     for (name, scenario) in scenarios {
@@ -96,6 +97,56 @@ fn stats_are_public_with_the_seeds_envelope_and_cache_control(gateway: &Gateway)
     let (status, by_post) = gateway.post("/rpc/get_network_stats", None, "");
     assert_eq!(status, 200);
     assert!(by_post["total_compute_score"].is_number(), "{by_post}");
+
+    // By type: one entry per type, adding up to the totals, on both faces.
+    let (status, by_type) = gateway.get("/api/v1/network/stats/by-type", None);
+    assert_eq!(status, 200, "{by_type}");
+    let (_, rpc_by_type) = gateway.get("/rpc/get_network_stats_by_type", None);
+    assert_eq!(by_type["data"], rpc_by_type);
+    let rows = rpc_by_type.as_array().unwrap();
+    let types: Vec<&str> = rows
+        .iter()
+        .map(|row| row["device_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["phone", "laptop", "desktop", "server"]);
+    let sum: i64 = rows
+        .iter()
+        .map(|row| row["active_nodes"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, by_get["active_nodes"].as_i64().unwrap());
+    assert!(
+        rows[1]["active_nodes"].as_i64().unwrap() >= 1,
+        "{rpc_by_type}"
+    );
+}
+
+fn the_network_page_and_its_assets_are_served(gateway: &Gateway) {
+    for (path, content_type, needle) in [
+        ("/", "text/html", "data-stat=\"active_nodes\""),
+        (
+            "/network.js",
+            "text/javascript",
+            "api/v1/network/stats/by-type",
+        ),
+        ("/network.css", "text/css", ".tiles"),
+    ] {
+        let response = gateway
+            .http
+            .get(format!("{}{path}", gateway.url))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let headers = response.headers().clone();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(content_type),
+            "{path}"
+        );
+        assert!(headers.contains_key("content-security-policy"), "{path}");
+        assert!(response.text().unwrap().contains(needle), "{path}");
+    }
 }
 
 fn an_owner_registers_lists_beats_and_deactivates_through_the_seeds_routes(gateway: &Gateway) {

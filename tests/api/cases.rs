@@ -58,6 +58,9 @@ fn anon_may_only_read_network_stats() {
         .get(0);
 
     assert_eq!(api.stats(Caller::Anon).unwrap().0, 1);
+    let by_type = api.stats_by_type(Caller::Anon).unwrap();
+    assert_eq!(by_type[0].0, "phone");
+    assert_eq!(by_type[0].1 .0, 1, "anon reads the totals by type too");
     let denied = [
         sqlstate_of(api.register(Caller::Anon, "x", "phone", GOOD_SPECS)),
         sqlstate_of(api.heartbeat(Caller::Anon, &id)),
@@ -247,6 +250,19 @@ fn network_stats_sum_exactly_what_is_online() {
         zeros,
         "zeros on an empty network"
     );
+    let by_type = |stats: [&(i64, String, i64, String, String); 4]| {
+        let types = ["phone", "laptop", "desktop", "server"];
+        let rows = types
+            .iter()
+            .zip(stats)
+            .map(|(t, s)| (t.to_string(), s.clone()));
+        rows.collect::<Vec<_>>()
+    };
+    assert_eq!(
+        api.stats_by_type(Caller::Anon).unwrap(),
+        by_type([&zeros, &zeros, &zeros, &zeros]),
+        "every type, with zeros, on an empty network"
+    );
 
     api.register(ALICE_CALLS, "a", "laptop", ("16", 8, "512"))
         .unwrap();
@@ -270,6 +286,13 @@ fn network_stats_sum_exactly_what_is_online() {
         expected,
         "logged in or not"
     );
+    // By type: the deactivated server counts nowhere, and the rows add up to the totals.
+    let laptop = (1, "16".into(), 8, "512".into(), "97.6".into());
+    let phone = (1, "6".into(), 8, "128.5".into(), "58.425".into());
+    assert_eq!(
+        api.stats_by_type(Caller::Anon).unwrap(),
+        by_type([&phone, &laptop, &zeros, &zeros])
+    );
 
     // The active window is a setting: with one second, devices silent for longer drop out.
     db.superuser
@@ -280,6 +303,10 @@ fn network_stats_sum_exactly_what_is_online() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(db.postgrest().stats(Caller::Anon).unwrap(), zeros);
+    assert_eq!(
+        db.postgrest().stats_by_type(Caller::Anon).unwrap(),
+        by_type([&zeros, &zeros, &zeros, &zeros])
+    );
 }
 
 #[test]

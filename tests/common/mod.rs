@@ -343,7 +343,28 @@ impl PostgRest {
         )?;
         Ok((row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
     }
+
+    /// get_network_stats_by_type's rows, in its order, as (device_type, the stats tuple).
+    pub fn stats_by_type(&mut self, caller: Caller<'_>) -> Result<Vec<TypeStats>, postgres::Error> {
+        let rows = self.call(
+            caller,
+            "SELECT device_type, active_nodes, trim_scale(total_ram_gb)::text, total_cpu_cores,
+                    trim_scale(total_storage_gb)::text, trim_scale(total_compute_score)::text
+               FROM get_network_stats_by_type()",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let stats = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+                (row.get(0), stats)
+            })
+            .collect())
+    }
 }
+
+/// One device type's totals: (device_type, (active_nodes, ram, cores, storage, score)).
+pub type TypeStats = (String, (i64, String, i64, String, String));
 
 /// The SQLSTATE and message of a failed call.
 pub fn sqlstate_of<T: std::fmt::Debug>(result: Result<T, postgres::Error>) -> (String, String) {

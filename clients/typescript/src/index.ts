@@ -1,0 +1,62 @@
+// Public entry point: the RPC client, its errors and types, and the browser heartbeat.
+
+export { ComputeDevicesClient, createClient } from './client.js';
+export type { CallOptions, ClientOptions, FetchLike, TokenProvider, TokenValue } from './client.js';
+
+export {
+  ClientErrorCode,
+  ComputeDevicesError,
+  ComputeDevicesNetworkError,
+  isAuthError,
+  isComputeDevicesError,
+  isDeviceGoneError,
+  isTransientError,
+} from './errors.js';
+export type { ComputeDevicesErrorInit } from './errors.js';
+
+export { DEVICE_TYPES } from './types.js';
+export type {
+  Device,
+  DeviceIdRequest,
+  DeviceType,
+  Heartbeat,
+  NetworkStats,
+  NetworkStatsByType,
+  PostgrestErrorBody,
+  RegisterDeviceRequest,
+} from './types.js';
+
+export {
+  DEFAULT_BROWSER_ID_KEY,
+  MAX_DEVICE_NAME_LENGTH,
+  detectSpecs,
+  getBrowserId,
+  makeDeviceName,
+  parseUserAgent,
+} from './specs.js';
+export type {
+  DetectedSpecs,
+  FormFactor,
+  NavigatorLike,
+  PlatformInfo,
+  SpecEnvironment,
+  SpecField,
+  SpecOverrides,
+  SpecSource,
+  StorageLike,
+} from './specs.js';
+
+export { backoffDelay } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
+
+export { ComputeHeartbeat, computeHeartbeat, createComputeHeartbeat } from './heartbeat.js';
+export type {
+  HeartbeatErrorEvent,
+  HeartbeatEvents,
+  HeartbeatOptions,
+  HeartbeatPhase,
+  HeartbeatState,
+  PageEventTarget,
+  RetryOptions,
+} from './heartbeat.js';
+export type { Listener } from './emitter.js';

@@ -33,10 +33,7 @@ type Answer = Result<Response, EnvelopeError>;
 
 /// GET /api/v1/network/stats: public.
 pub async fn network_stats(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Answer {
-    let identity = state.verifier.identify(&headers)?;
-    let mut response = call(&state, &identity, "get_network_stats", Map::new()).await?;
-    crate::app::cache_briefly(&mut response);
-    Ok(response)
+    network_totals(&state, &headers, "get_network_stats").await
 }
 
 /// GET /api/v1/network/stats/by-type: public, one entry per device type.
@@ -44,8 +41,13 @@ pub async fn network_stats_by_type(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Answer {
-    let identity = state.verifier.identify(&headers)?;
-    let mut response = call(&state, &identity, "get_network_stats_by_type", Map::new()).await?;
+    network_totals(&state, &headers, "get_network_stats_by_type").await
+}
+
+/// The public totals: any caller, and a second of caching.
+async fn network_totals(state: &AppState, headers: &HeaderMap, name: &str) -> Answer {
+    let identity = state.verifier.identify(headers)?;
+    let mut response = call(state, &identity, name, Map::new()).await?;
     crate::app::cache_briefly(&mut response);
     Ok(response)
 }

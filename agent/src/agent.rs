@@ -5,10 +5,11 @@
 //! wait for the next heartbeat), so everything `stop` needs is kept on `Agent`, never in
 //! `run`'s locals.
 
-use crate::api::{Api, Failure};
+use crate::api::{Api, Device, Failure};
 use crate::backoff::Backoff;
 use crate::specs::Specs;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use uuid::Uuid;
 
@@ -23,6 +24,9 @@ pub struct Agent {
     /// The device registered last: what `stop` deactivates. Registering again under the same
     /// name gives the same id.
     device: Option<Uuid>,
+    /// The registration in flight. It runs as a task of its own, so a stop that cuts `run`
+    /// short can still wait for its answer: the registration may land either way.
+    registration: Option<JoinHandle<Result<Device, Failure>>>,
     /// The heartbeat interval the server named last.
     interval: Option<Duration>,
     stop_timeout: Duration,
@@ -35,6 +39,7 @@ impl Agent {
             specs,
             backoff,
             device: None,
+            registration: None,
             interval: None,
             stop_timeout,
         }
@@ -56,7 +61,15 @@ impl Agent {
     async fn register(&mut self) -> Result<Uuid, String> {
         let mut failures = 0;
         loop {
-            match self.api.register(&self.specs).await {
+            let (api, specs) = (self.api.clone(), self.specs.clone());
+            let pending = self
+                .registration
+                .insert(tokio::spawn(async move { api.register(&specs).await }));
+            let answer = pending.await.unwrap_or_else(|error| {
+                Err(Failure::Transient(format!("register_device: {error}")))
+            });
+            self.registration = None;
+            match answer {
                 Ok(device) => {
                     let specs = &self.specs;
                     tracing::info!(
@@ -153,42 +166,50 @@ impl Agent {
     /// it meets makes the stop fail: a device that is not deactivated stops counting anyway
     /// once its heartbeats are missed (the server's active window).
     pub async fn stop(&mut self) {
-        let Some(device) = self.device else {
-            tracing::info!("stopping before the device was registered: nothing to deactivate");
-            return;
-        };
-        let mut backoff = Backoff::new(STOP_RETRY_BASE, STOP_RETRY_CAP, fastrand::Rng::new());
-        let can_change = self.api.token().can_change();
-        let api = &self.api;
+        let stop_timeout = self.stop_timeout;
         let attempts = async {
-            loop {
-                match api.deactivate(device).await {
-                    Ok(()) => {
-                        tracing::info!(device_id = %device, "deactivated");
-                        return;
-                    }
-                    Err(Failure::Gone(message)) => {
-                        tracing::info!(device_id = %device, "already stopped on the server: {message}");
-                        return;
-                    }
-                    Err(Failure::Transient(message)) => tracing::debug!("{message}"),
-                    Err(Failure::Unauthorized(message)) if can_change => {
-                        tracing::debug!("{message}")
-                    }
-                    Err(failure) => {
-                        tracing::warn!(device_id = %device, "cannot deactivate: {failure}");
-                        return;
-                    }
+            // A registration in flight first lands or fails: deactivating before it lands would
+            // leave the device it creates (or starts again) active.
+            if let Some(pending) = self.registration.take() {
+                if let Ok(Ok(device)) = pending.await {
+                    self.device = Some(device.id);
                 }
-                sleep(backoff.next_delay()).await;
             }
+            let Some(device) = self.device else {
+                tracing::info!("stopping before the device was registered: nothing to deactivate");
+                return;
+            };
+            self.deactivate(device).await;
         };
-        if timeout(self.stop_timeout, attempts).await.is_err() {
+        if timeout(stop_timeout, attempts).await.is_err() {
             tracing::warn!(
-                device_id = %device,
-                timeout_ms = self.stop_timeout.as_millis() as u64,
+                timeout_ms = stop_timeout.as_millis() as u64,
                 "could not deactivate in time; the device stops counting once its heartbeats are missed"
             );
+        }
+    }
+
+    async fn deactivate(&self, device: Uuid) {
+        let mut backoff = Backoff::new(STOP_RETRY_BASE, STOP_RETRY_CAP, fastrand::Rng::new());
+        let can_change = self.api.token().can_change();
+        loop {
+            match self.api.deactivate(device).await {
+                Ok(()) => {
+                    tracing::info!(device_id = %device, "deactivated");
+                    return;
+                }
+                Err(Failure::Gone(message)) => {
+                    tracing::info!(device_id = %device, "already stopped on the server: {message}");
+                    return;
+                }
+                Err(Failure::Transient(message)) => tracing::debug!("{message}"),
+                Err(Failure::Unauthorized(message)) if can_change => tracing::debug!("{message}"),
+                Err(failure) => {
+                    tracing::warn!(device_id = %device, "cannot deactivate: {failure}");
+                    return;
+                }
+            }
+            sleep(backoff.next_delay()).await;
         }
     }
 }

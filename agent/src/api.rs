@@ -52,6 +52,7 @@ impl fmt::Display for Failure {
     }
 }
 
+#[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     root: String,

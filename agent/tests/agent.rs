@@ -63,6 +63,7 @@ fn the_agent_against_the_gateway_and_postgres() {
     registers_beats_registers_again_and_deactivates_on_sigterm(&gateway, &mut db);
     refused_specs_and_a_refused_fixed_token_exit_non_zero(&gateway, &mut db);
     a_rotated_token_file_is_picked_up_and_detected_specs_are_registered(&gateway, &mut db);
+    a_signal_during_the_first_registration_deactivates_what_it_registers(&gateway, &mut db);
 }
 
 fn registers_beats_registers_again_and_deactivates_on_sigterm(gateway: &str, db: &mut Db) {
@@ -212,6 +213,62 @@ fn a_rotated_token_file_is_picked_up_and_detected_specs_are_registered(gateway: 
     assert!(db.device(BOB, "detected").unwrap().stopped);
 }
 
+/// SIGTERM while the first registration waits in the database: the registration still lands
+/// once the database lets it, and the agent deactivates the device it created before it exits,
+/// rather than leaving it active until its heartbeats are missed.
+fn a_signal_during_the_first_registration_deactivates_what_it_registers(
+    gateway: &str,
+    db: &mut Db,
+) {
+    eprintln!("scenario: a signal while registering");
+    let mut blocker = postgres::Client::connect(
+        &format!("host=localhost port={PORT} user=postgres dbname={DATABASE}"),
+        postgres::NoTls,
+    )
+    .unwrap();
+    let mut hold = blocker.transaction().unwrap();
+    // SHARE mode: registrations' inserts wait behind it, reads do not.
+    hold.batch_execute("LOCK TABLE compute_devices IN SHARE MODE")
+        .unwrap();
+    let token = token_expiring(CAROL, 3600);
+    let env = [
+        ("COMPUTE_AGENT_TOKEN", token.as_str()),
+        ("COMPUTE_AGENT_DEVICE_NAME", "interrupted"),
+    ];
+    let mut agent = Agent::start(gateway, &env);
+    agent.until("the registration waits for the table", || {
+        let waiting: i64 =
+            db.0.query_one(
+                "SELECT count(*) FROM pg_locks
+                  WHERE relation = 'compute_devices'::regclass AND NOT granted",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        (waiting > 0).then_some(())
+    });
+    let pid = agent.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    agent.until("the agent takes the signal", || {
+        agent_log_has(&agent, "SIGTERM: stopping")
+    });
+    hold.commit().unwrap();
+    let status = agent.exit_within(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}\n{}", agent.log());
+    let device = db
+        .device(CAROL, "interrupted")
+        .expect("the registration landed");
+    assert!(
+        device.stopped && !device.active,
+        "deactivated after it landed; agent log:\n{}",
+        agent.log()
+    );
+}
+
 /// Every connection is closed at once: the agent is between retries (a 30 s ceiling) when
 /// SIGTERM comes, and leaves at once with nothing to deactivate.
 #[test]
@@ -244,14 +301,17 @@ fn a_signal_during_backoff_stops_the_agent_at_once() {
 }
 
 /// The server never answers: SIGTERM comes while the registration waits (a 60 s timeout).
+/// The stop waits for that answer, since the registration may still land, but no longer than
+/// the stop timeout.
 #[test]
-fn a_signal_during_a_request_stops_the_agent_at_once() {
+fn a_signal_during_a_request_stops_the_agent_within_the_stop_timeout() {
     let (url, connections) = black_hole(true);
     let mut agent = Agent::start(
         &url,
         &[
             ("COMPUTE_AGENT_TOKEN", "not-checked"),
             ("COMPUTE_AGENT_REQUEST_TIMEOUT_MS", "60000"),
+            ("COMPUTE_AGENT_STOP_TIMEOUT_MS", "1000"),
         ],
     );
     connections
@@ -264,6 +324,11 @@ fn a_signal_during_a_request_stops_the_agent_at_once() {
         sent.elapsed() < Duration::from_secs(3),
         "{:?}",
         sent.elapsed()
+    );
+    assert!(
+        agent.log().contains("could not deactivate in time"),
+        "{}",
+        agent.log()
     );
     assert!(!agent.log().contains("retry_in_ms"), "{}", agent.log());
 }

@@ -107,7 +107,8 @@ pub struct Config {
     #[arg(global = true, long = "retry-max-ms", value_name = "MS", env = "COMPUTE_AGENT_RETRY_MAX_MS", default_value = "60000", value_parser = millis, help_heading = "Timing")]
     pub retry_max: Duration,
 
-    /// How long deactivating may take on SIGTERM or Ctrl-C, retries included.
+    /// How long stopping may take on SIGTERM or Ctrl-C: waiting for a registration in flight,
+    /// then deactivating, retries included.
     #[arg(global = true, long = "stop-timeout-ms", value_name = "MS", env = "COMPUTE_AGENT_STOP_TIMEOUT_MS", default_value = "5000", value_parser = millis, help_heading = "Timing")]
     pub stop_timeout: Duration,
 

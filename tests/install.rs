@@ -6,10 +6,11 @@ mod common;
 use common::{create_postgrest_roles, Caller, TestDb, ALICE, GOOD_SPECS};
 use std::process::Command;
 
-/// What each API role may do after CREATE EXTENSION alone: anon reads the network totals;
-/// authenticated calls the five API functions and reads (its own) rows; nothing else.
-const EXPECTED_PRIVILEGES: [(&str, bool); 13] = [
+/// What each API role may do after CREATE EXTENSION alone: anon reads the network totals (also
+/// by type); authenticated calls the five API functions and reads (its own) rows; nothing else.
+const EXPECTED_PRIVILEGES: [(&str, bool); 14] = [
     ("has_function_privilege('anon', 'get_network_stats()', 'EXECUTE')", true),
+    ("has_function_privilege('anon', 'get_network_stats_by_type()', 'EXECUTE')", true),
     ("has_function_privilege('anon', 'register_device(text, text, numeric, integer, numeric)', 'EXECUTE')", false),
     ("has_function_privilege('anon', 'get_user_devices()', 'EXECUTE')", false),
     ("has_table_privilege('anon', 'compute_devices', 'SELECT')", false),

@@ -1,0 +1,147 @@
+//! Updating from the previous version: `ALTER EXTENSION compute_devices UPDATE` gives the same
+//! schema as a new install (objects, function definitions and settings, privileges, types,
+//! triggers, indexes, constraints, policies), keeps the device rows, and the new functions work.
+//! Each release's install script is kept in tests/upgrade/ for this.
+
+mod common;
+
+use common::{create_postgrest_roles, Caller, TestDb, ALICE, GOOD_SPECS};
+use postgres::Client;
+use std::path::PathBuf;
+use std::process::Command;
+
+const PREVIOUS: &str = "0.1.0";
+
+#[test]
+fn updating_from_the_previous_version_gives_a_new_installs_schema_and_keeps_the_rows() {
+    let _previous = PreviousVersionInstalled::new();
+
+    let mut fresh = TestDb::empty("upgrade_fresh", vec![]);
+    create_postgrest_roles(&mut fresh.superuser);
+    fresh
+        .superuser
+        .batch_execute("CREATE EXTENSION compute_devices")
+        .unwrap();
+
+    let mut updated = TestDb::empty("upgrade_updated", vec![]);
+    updated
+        .superuser
+        .batch_execute(&format!(
+            "CREATE EXTENSION compute_devices VERSION '{PREVIOUS}'"
+        ))
+        .unwrap();
+    let mut api = updated.postgrest();
+    let id: String = api
+        .register(Caller::User(ALICE), "kept", "desktop", GOOD_SPECS)
+        .unwrap()
+        .get(0);
+    updated
+        .superuser
+        .batch_execute("ALTER EXTENSION compute_devices UPDATE")
+        .unwrap();
+
+    let versions: Vec<String> = [&mut fresh.superuser, &mut updated.superuser]
+        .into_iter()
+        .map(|client| {
+            client
+                .query_one(
+                    "SELECT extversion FROM pg_extension WHERE extname = 'compute_devices'",
+                    &[],
+                )
+                .unwrap()
+                .get(0)
+        })
+        .collect();
+    assert_eq!(versions[0], versions[1], "updated to the current version");
+    assert_ne!(versions[1], PREVIOUS);
+
+    let expected = schema(&mut fresh.superuser);
+    let actual = schema(&mut updated.superuser);
+    for line in &expected {
+        assert!(actual.contains(line), "missing after the update: {line}");
+    }
+    for line in &actual {
+        assert!(expected.contains(line), "not in a new install: {line}");
+    }
+
+    // The device survived, and the new function counts it, for anon as for anyone.
+    let mut api = updated.postgrest();
+    assert!(api.heartbeat(Caller::User(ALICE), &id).is_ok());
+    let by_type = api.stats_by_type(Caller::Anon).unwrap();
+    let desktop = by_type.iter().find(|(t, _)| t == "desktop").unwrap();
+    assert_eq!(desktop.1 .0, 1, "{by_type:?}");
+}
+
+/// Everything about the extension's schema that an update could get wrong, as sorted lines.
+fn schema(client: &mut Client) -> Vec<String> {
+    const QUERIES: [&str; 8] = [
+        // Less the #[pg_test] functions and their schema, which only a test build installs.
+        "SELECT d FROM pg_depend, pg_describe_object(classid, objid, objsubid) AS d
+          WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+            AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'compute_devices')
+            AND d <> 'schema tests' AND d NOT LIKE 'function tests.%'",
+        "SELECT pg_get_functiondef(oid) || ' ACL ' || coalesce(proacl::text, 'default')
+           FROM pg_proc WHERE pronamespace = 'public'::regnamespace",
+        "SELECT t.typname || ': ' || string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod),
+                                                ', ' ORDER BY a.attnum)
+           FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid
+          WHERE t.typnamespace = 'public'::regnamespace AND t.typtype = 'c'
+          GROUP BY t.typname",
+        "SELECT pg_get_triggerdef(oid) FROM pg_trigger
+          WHERE tgrelid = 'compute_devices'::regclass AND NOT tgisinternal",
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'compute_devices'::regclass",
+        "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+          WHERE conrelid = 'compute_devices'::regclass",
+        "SELECT polname || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy
+          WHERE polrelid = 'compute_devices'::regclass",
+        "SELECT relname || ' ' || relkind::text || ' ' || coalesce(relacl::text, 'default') || ' '
+                || coalesce(reloptions::text, '') || ' ' || relrowsecurity::text
+           FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+    ];
+    let mut lines: Vec<String> = QUERIES
+        .iter()
+        .flat_map(|query| client.query(*query, &[]).unwrap())
+        .map(|row| row.get(0))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The previous version's install script in the server's extension directory, for as long as
+/// the test runs (`cargo pgrx install` puts only the current version's there).
+struct PreviousVersionInstalled(PathBuf);
+
+impl PreviousVersionInstalled {
+    fn new() -> PreviousVersionInstalled {
+        let sharedir = Command::new("pg_config")
+            .arg("--sharedir")
+            .output()
+            .unwrap();
+        let sharedir = String::from_utf8(sharedir.stdout).unwrap();
+        let name = format!("compute_devices--{PREVIOUS}.sql");
+        let target = PathBuf::from(sharedir.trim()).join("extension").join(&name);
+        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upgrade/").to_string() + &name;
+        as_root(&["cp", &source, target.to_str().unwrap()]);
+        PreviousVersionInstalled(target)
+    }
+}
+
+impl Drop for PreviousVersionInstalled {
+    fn drop(&mut self) {
+        as_root(&["rm", "-f", self.0.to_str().unwrap()]);
+    }
+}
+
+/// The extension directory belongs to root: as cargo pgrx install does, use sudo unless root.
+fn as_root(command: &[&str]) {
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let mut run = if root {
+        Command::new(command[0])
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.arg(command[0]);
+        sudo
+    };
+    let status = run.args(&command[1..]).status().unwrap();
+    assert!(status.success(), "{command:?}");
+}

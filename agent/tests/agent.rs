@@ -285,19 +285,8 @@ fn a_signal_during_backoff_stops_the_agent_at_once() {
     agent.until("the first attempt fails", || {
         agent_log_has(&agent, "retry_in_ms")
     });
-    let sent = Instant::now();
-    let status = agent.terminate();
-    assert!(status.success(), "{status:?}\n{}", agent.log());
-    assert!(
-        sent.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        sent.elapsed()
-    );
-    assert!(
-        agent.log().contains("nothing to deactivate"),
-        "{}",
-        agent.log()
-    );
+    let log = agent.terminate_cleanly_within(Duration::from_secs(3));
+    assert!(log.contains("nothing to deactivate"), "{log}");
 }
 
 /// The server never answers: SIGTERM comes while the registration waits (a 60 s timeout).
@@ -317,20 +306,9 @@ fn a_signal_during_a_request_stops_the_agent_within_the_stop_timeout() {
     connections
         .recv_timeout(Duration::from_secs(20))
         .expect("the agent connects");
-    let sent = Instant::now();
-    let status = agent.terminate();
-    assert!(status.success(), "{status:?}\n{}", agent.log());
-    assert!(
-        sent.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        sent.elapsed()
-    );
-    assert!(
-        agent.log().contains("could not deactivate in time"),
-        "{}",
-        agent.log()
-    );
-    assert!(!agent.log().contains("retry_in_ms"), "{}", agent.log());
+    let log = agent.terminate_cleanly_within(Duration::from_secs(3));
+    assert!(log.contains("could not deactivate in time"), "{log}");
+    assert!(!log.contains("retry_in_ms"), "{log}");
 }
 
 /// A listener that answers nothing: it closes each connection at once, or holds it open
@@ -415,6 +393,20 @@ impl Agent {
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success());
         self.exit_within(Duration::from_secs(15))
+    }
+
+    /// SIGTERM, then a successful exit within `within`: the agent's log.
+    fn terminate_cleanly_within(&mut self, within: Duration) -> String {
+        let sent = Instant::now();
+        let status = self.terminate();
+        assert!(status.success(), "{status:?}\n{}", self.log());
+        assert!(
+            sent.elapsed() < within,
+            "{:?}\n{}",
+            sent.elapsed(),
+            self.log()
+        );
+        self.log()
     }
 
     fn exit_within(&mut self, within: Duration) -> ExitStatus {

@@ -7,6 +7,7 @@ use crate::auth::Identity;
 use crate::db;
 use crate::errors::ApiError;
 use deadpool_postgres::Pool;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -32,7 +33,9 @@ struct Batcher {
     statement: String,
     service: Identity,
     window: Duration,
-    max: usize,
+    /// HEARTBEAT_BATCH_MAX, lowered for good if the extension's compute_devices.max_batch_size
+    /// turns out to be smaller.
+    max: AtomicUsize,
 }
 
 impl Heartbeats {
@@ -54,7 +57,7 @@ impl Heartbeats {
                 has_token: true,
             },
             window,
-            max,
+            max: AtomicUsize::new(max),
         };
         tokio::spawn(batcher.collect(receiver));
         Heartbeats { queue }
@@ -87,7 +90,7 @@ impl Batcher {
         while let Some(first) = receiver.recv().await {
             let mut batch = vec![first];
             let deadline = Instant::now() + batcher.window;
-            while batch.len() < batcher.max {
+            while batch.len() < batcher.max.load(Ordering::Relaxed) {
                 match tokio::time::timeout_at(deadline, receiver.recv()).await {
                     Ok(Some(pending)) => batch.push(pending),
                     Ok(None) | Err(_) => break,
@@ -107,42 +110,64 @@ impl Batcher {
     }
 
     async fn send(&self, batch: Vec<Pending>) {
-        metrics::histogram!("gateway_heartbeat_batch_size").record(batch.len() as f64);
-        let user_ids: Vec<Uuid> = batch.iter().map(|pending| pending.user_id).collect();
-        let device_ids: Vec<Uuid> = batch.iter().map(|pending| pending.device_id).collect();
-        let rows = db::query(
-            &self.pool,
-            &self.service,
-            &self.statement,
-            &[&user_ids, &device_ids],
-        )
-        .await;
-        match rows {
-            Ok(rows) if rows.len() == batch.len() => {
-                for (pending, row) in batch.into_iter().zip(rows) {
-                    let answer = match row.get::<_, Option<String>>(0) {
-                        Some(code) => Err(ApiError::from_sqlstate(
-                            &code,
-                            row.get::<_, Option<String>>(1).unwrap_or_default(),
-                            None,
-                            None,
-                            true,
-                        )),
-                        None => Ok(row.get(2)),
-                    };
-                    let _ = pending.reply.send(answer);
+        let mut unsent = vec![batch];
+        while let Some(mut batch) = unsent.pop() {
+            metrics::histogram!("gateway_heartbeat_batch_size").record(batch.len() as f64);
+            let user_ids: Vec<Uuid> = batch.iter().map(|pending| pending.user_id).collect();
+            let device_ids: Vec<Uuid> = batch.iter().map(|pending| pending.device_id).collect();
+            let rows = db::query(
+                &self.pool,
+                &self.service,
+                &self.statement,
+                &[&user_ids, &device_ids],
+            )
+            .await;
+            match rows {
+                // More entries than compute_devices.max_batch_size (the only 22023 a batch
+                // of equal arrays can get): send it in halves, and smaller batches from now on.
+                Err(error) if error.code == "22023" && batch.len() > 1 => {
+                    let half = batch.len() / 2;
+                    if self.max.fetch_min(half, Ordering::Relaxed) > half {
+                        tracing::error!(
+                            batch_max = half,
+                            "HEARTBEAT_BATCH_MAX is above the database's compute_devices.max_batch_size ({}); \
+                             sending smaller batches",
+                            error.message
+                        );
+                    }
+                    let second = batch.split_off(half);
+                    unsent.push(second);
+                    unsent.push(batch);
                 }
-            }
-            Ok(rows) => fail_all(
-                batch,
-                ApiError::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "PGRST000",
-                    format!("send_heartbeats answered {} entries", rows.len()),
+                Ok(rows) if rows.len() == batch.len() => answer_each(batch, rows),
+                Ok(rows) => fail_all(
+                    batch,
+                    ApiError::new(
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "PGRST000",
+                        format!("send_heartbeats answered {} entries", rows.len()),
+                    ),
                 ),
-            ),
-            Err(error) => fail_all(batch, error),
+                Err(error) => fail_all(batch, error),
+            }
         }
+    }
+}
+
+/// Each entry's own answer: its heartbeat, or the error send_heartbeat would have raised.
+fn answer_each(batch: Vec<Pending>, rows: Vec<tokio_postgres::Row>) {
+    for (pending, row) in batch.into_iter().zip(rows) {
+        let answer = match row.get::<_, Option<String>>(0) {
+            Some(code) => Err(ApiError::from_sqlstate(
+                &code,
+                row.get::<_, Option<String>>(1).unwrap_or_default(),
+                None,
+                None,
+                true,
+            )),
+            None => Ok(row.get(2)),
+        };
+        let _ = pending.reply.send(answer);
     }
 }
 

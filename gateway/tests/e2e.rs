@@ -452,7 +452,7 @@ fn coalesced_heartbeats_answer_each_device_on_its_own(gateway: &Gateway) {
         .iter()
         .map(|owner| (token(owner), gateway.register(&token(owner), "coalesced")))
         .collect();
-    let before = batches(gateway);
+    let before = gateway.heartbeat_batches();
     // Each owner beats its own device, and also someone else's and an unknown one, all at once.
     let answers: Vec<(u16, u16, u16)> = std::thread::scope(|scope| {
         let handles: Vec<_> = devices
@@ -482,7 +482,7 @@ fn coalesced_heartbeats_answer_each_device_on_its_own(gateway: &Gateway) {
         answers.iter().all(|answer| *answer == (200, 404, 404)),
         "{answers:?}"
     );
-    let (count, entries) = batches(gateway);
+    let (count, entries) = gateway.heartbeat_batches();
     assert_eq!(
         entries - before.1,
         30.0,
@@ -493,23 +493,6 @@ fn coalesced_heartbeats_answer_each_device_on_its_own(gateway: &Gateway) {
         "some heartbeats shared a call: {} calls",
         count - before.0
     );
-}
-
-/// (calls, entries) of send_heartbeats so far, from /metrics.
-fn batches(gateway: &Gateway) -> (f64, f64) {
-    let text = gateway.metrics();
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|line| {
-                line.strip_prefix(name)
-                    .map(|rest| rest.trim().parse::<f64>().unwrap())
-            })
-            .unwrap_or(0.0)
-    };
-    (
-        value("gateway_heartbeat_batch_size_count "),
-        value("gateway_heartbeat_batch_size_sum "),
-    )
 }
 
 fn rpc_speaks_postgrest(gateway: &Gateway) {

@@ -1,5 +1,6 @@
 //! The gateway as a service: 503 while the database is down and recovery without a restart;
-//! SIGTERM lets the requests in flight finish.
+//! SIGTERM lets the requests in flight finish; a request over its timeout gets 504; heartbeat
+//! batches shrink to what the database accepts.
 
 mod common;
 
@@ -86,5 +87,50 @@ fn a_request_over_its_time_gets_504() {
         gateway.get("/api/v1/network/stats", None).0,
         200,
         "others are served"
+    );
+}
+
+/// HEARTBEAT_BATCH_MAX (1000) above the database's compute_devices.max_batch_size (2): a
+/// refused batch is sent again in halves, and every heartbeat is still answered on its own.
+#[test]
+fn batches_larger_than_the_database_accepts_are_split_not_refused() {
+    const SPLIT_PORT: u16 = 28826;
+    let _cluster = common::cluster("gateway-batch-limit", SPLIT_PORT);
+    common::superuser(SPLIT_PORT)
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET compute_devices.max_batch_size = 2",
+            common::DATABASE
+        ))
+        .unwrap();
+    // A long window, so the concurrent heartbeats below share batches.
+    let gateway = Gateway::start(SPLIT_PORT, &[("HEARTBEAT_BATCH_WINDOW_MS", "200")]);
+    let devices: Vec<(String, String)> = (0..12)
+        .map(|n| {
+            let owner = token(&format!("{n:08}-4444-4444-8444-444444444444"));
+            let id = gateway.register(&owner, "split");
+            (owner, id)
+        })
+        .collect();
+    let start = std::sync::Barrier::new(devices.len());
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let beats: Vec<_> = devices
+            .iter()
+            .map(|(owner, id)| {
+                let start = &start;
+                let gateway = &gateway;
+                scope.spawn(move || {
+                    start.wait();
+                    let path = format!("/api/v1/network/devices/{id}/heartbeat");
+                    gateway.post(&path, Some(owner), "").0
+                })
+            })
+            .collect();
+        beats.into_iter().map(|beat| beat.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    let (_, entries) = gateway.heartbeat_batches();
+    assert!(
+        entries > 12.0,
+        "a batch over the limit was tried, then sent again in halves: {entries} entries sent"
     );
 }

@@ -109,6 +109,23 @@ impl Gateway {
         self.http.get(url).send().unwrap().text().unwrap()
     }
 
+    /// (calls, entries) of send_heartbeats so far, from /metrics.
+    pub fn heartbeat_batches(&self) -> (f64, f64) {
+        let text = self.metrics();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| {
+                    line.strip_prefix(name)
+                        .map(|rest| rest.trim().parse::<f64>().unwrap())
+                })
+                .unwrap_or(0.0)
+        };
+        (
+            value("gateway_heartbeat_batch_size_count "),
+            value("gateway_heartbeat_batch_size_sum "),
+        )
+    }
+
     /// Registers a device through the seed's route: its id.
     pub fn register(&self, token: &str, name: &str) -> String {
         let body = json!({"device_name": name, "device_type": "laptop", "ram_gb": 16, "cpu_cores": 8, "storage_gb": 512});

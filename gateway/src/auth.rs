@@ -25,6 +25,8 @@ pub struct Verifier {
     secret: Option<DecodingKey>,
     /// (key id, algorithm, key) from the JWKS file.
     public_keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
+    /// The checks for each algorithm a key may use, built once rather than per request.
+    validations: Vec<(Algorithm, Validation)>,
     audience: String,
     anon_role: String,
 }
@@ -43,9 +45,15 @@ impl Verifier {
             Some(path) => read_jwks(path)?,
             None => Vec::new(),
         };
+        let validations = [Algorithm::HS256]
+            .into_iter()
+            .chain(PUBLIC_KEY_ALGORITHMS)
+            .map(|algorithm| (algorithm, validation(algorithm, audience)))
+            .collect();
         Ok(Verifier {
             secret: secret.map(|secret| DecodingKey::from_secret(secret.as_bytes())),
             public_keys,
+            validations,
             audience: audience.to_string(),
             anon_role: anon_role.to_string(),
         })
@@ -134,16 +142,26 @@ impl Verifier {
                 ),
             )
         })?;
-        let mut validation = Validation::new(header.alg);
-        // PostgREST checks exp and nbf when present and aud when present; it requires none.
-        validation.required_spec_claims.clear();
-        validation.validate_nbf = true;
-        validation.leeway = 0;
-        validation.set_audience(&[&self.audience]);
-        jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+        let validation = self
+            .validations
+            .iter()
+            .find(|(algorithm, _)| *algorithm == header.alg)
+            .map(|(_, validation)| validation)
+            .expect("every algorithm with a key has its validation");
+        jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)
             .map(|data| data.claims)
             .map_err(|error| token_error(&error, &self.audience))
     }
+}
+
+/// PostgREST's checks: exp and nbf when present, and aud when present; no claim is required.
+fn validation(algorithm: Algorithm, audience: &str) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.required_spec_claims.clear();
+    validation.validate_nbf = true;
+    validation.leeway = 0;
+    validation.set_audience(&[audience]);
+    validation
 }
 
 fn token_error(error: &jsonwebtoken::errors::Error, audience: &str) -> ApiError {

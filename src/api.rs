@@ -6,8 +6,10 @@
 //! row-level security.
 
 use crate::auth;
+use crate::device_ids;
 use crate::errors::{internal_error, DeviceError, OrRaise};
 use crate::liveness::{self, is_live};
+use crate::owner_devices;
 use crate::plans;
 use crate::settings;
 use crate::shmem;
@@ -31,7 +33,7 @@ fn register_device(
     let owner = auth::caller_id().or_raise();
     let spec = DeviceSpec::new(device_name, device_type, ram_gb, cpu_cores, storage_gb).or_raise();
     let max = settings::MAX_DEVICES_PER_USER.get();
-    // $1..$6 describe the device; $7, the limit, is for the insert only.
+    // $7, the id, is for a new device only.
     let device = [
         owner.into(),
         spec.device_name.as_str().into(),
@@ -39,44 +41,29 @@ fn register_device(
         spec.ram_gb.into(),
         spec.cpu_cores.into(),
         spec.storage_gb.into(),
-        max.into(),
+        device_ids::new_device_id().into(),
     ];
+    let table = owner_devices::device_table();
+    owner_devices::lock(table, owner);
+    let existing = owner_devices::find(table, owner, &spec.device_name);
+    if !existing.has_name && existing.count >= i64::from(max) {
+        Err(DeviceError::TooManyDevices { max }).or_raise()
+    }
+    // Update or insert without ON CONFLICT, which would take a slot number from the sequence on
+    // every re-registration. A row removed by hand since it was found is inserted again. An
+    // insert of a name taken meanwhile (possible only under REPEATABLE READ, whose snapshot is
+    // older than the lock) fails on the unique key.
     Spi::connect_mut(|client| {
-        // One registration per owner at a time, so two racing new names cannot both pass the
-        // device limit, and the insert-or-update below needs no ON CONFLICT (which would take
-        // a slot number from the sequence on every re-registration). The statements after the
-        // lock take their snapshots after it too.
-        lock_owner(owner);
-        if let Some(row) =
-            plans::execute(client, INSERT_NEW_DEVICE, &device).and_then(only_row::<DeviceRow>)?
-        {
-            return Ok(Ok(row));
+        if existing.has_name {
+            let updated = plans::execute(client, UPDATE_DEVICE, &device[..6]).and_then(only_row)?;
+            if let Some(row) = updated {
+                return Ok(Some(row));
+            }
         }
-        // Not inserted: the name is taken (re-registration), or the owner is at the limit.
-        let updated = plans::execute(client, UPDATE_DEVICE, &device[..6]).and_then(only_row)?;
-        Ok(updated.ok_or(DeviceError::TooManyDevices { max }))
+        plans::execute(client, INSERT_DEVICE, &device).and_then(only_row)
     })
     .unwrap_or_else(internal_error)
-    .or_raise()
-}
-
-/// pg_advisory_xact_lock(compute_devices' oid, a hash of the owner), called directly rather
-/// than as a statement: a registration is a few short statements, and each one counts.
-fn lock_owner(owner: pgrx::Uuid) {
-    let bytes = owner.as_bytes();
-    let owner_key = bytes
-        .chunks(4)
-        .map(|chunk| i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
-        .fold(0, |key, part| key ^ part);
-    // SAFETY: a catalog lookup along the pinned search_path, then the SQL-callable lock
-    // function with two int4 arguments, as SQL would call it.
-    unsafe {
-        let table = pg_sys::RelnameGetRelid(c"compute_devices".as_ptr());
-        pgrx::direct_function_call_as_datum(
-            pg_sys::pg_advisory_xact_lock_int4,
-            &[(table.to_u32() as i32).into_datum(), owner_key.into_datum()],
-        );
-    }
+    .expect("an insert returns its row")
 }
 
 /// Re-registration: the owner's device of this name, with new specs, active and not stopped.
@@ -87,14 +74,11 @@ const UPDATE_DEVICE: &str = "
      WHERE d.user_id = $1 AND d.device_name = $2
  RETURNING d";
 
-/// A new device, unless the owner has one of this name or is at the limit ($7).
-const INSERT_NEW_DEVICE: &str = "
+/// A new device.
+const INSERT_DEVICE: &str = "
     INSERT INTO compute_devices AS d
-           (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, is_active, last_seen)
-    SELECT $1, $2, $3, $4, $5, $6, true, pg_catalog.now()
-      FROM compute_devices
-     WHERE user_id = $1
-    HAVING pg_catalog.count(*) FILTER (WHERE device_name = $2) = 0 AND pg_catalog.count(*) < $7
+           (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active, last_seen)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())
  RETURNING d";
 
 /// Stops the caller's device: inactive until it registers again, whatever heartbeats arrive.

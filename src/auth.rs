@@ -48,16 +48,18 @@ fn user_id_from_claims(claims: Option<&str>) -> Result<Uuid, DeviceError> {
 
 /// Parses the canonical 8-4-4-4-12 hexadecimal form that JWT issuers put in `sub`.
 fn parse_uuid(text: &str) -> Option<Uuid> {
-    let groups: Vec<&str> = text.split('-').collect();
-    let lengths: Vec<usize> = groups.iter().map(|group| group.len()).collect();
-    if lengths != [8, 4, 4, 4, 12] {
+    const DASHES: [usize; 4] = [8, 13, 18, 23];
+    if text.len() != 36 || DASHES.iter().any(|&at| text.as_bytes()[at] != b'-') {
         return None;
     }
-    let hex: String = groups.concat();
+    let mut digits = text
+        .bytes()
+        .enumerate()
+        .filter(|(at, _)| !DASHES.contains(at))
+        .map(|(_, digit)| char::from(digit).to_digit(16));
     let mut bytes = [0u8; 16];
-    for (index, byte) in bytes.iter_mut().enumerate() {
-        let pair = hex.get(index * 2..index * 2 + 2)?;
-        *byte = u8::from_str_radix(pair, 16).ok()?;
+    for byte in &mut bytes {
+        *byte = (digits.next()?? * 16 + digits.next()??) as u8;
     }
     Some(Uuid::from_bytes(bytes))
 }

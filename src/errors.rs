@@ -180,3 +180,8 @@ impl<T> OrRaise<T> for Result<T, DeviceError> {
 pub fn internal_error<T>(error: pgrx::spi::Error) -> T {
     panic!("compute_devices internal error: {error}")
 }
+
+/// A table or index of the extension is missing: the installation is broken, not the call.
+pub fn missing_object(what: &str) -> ! {
+    panic!("compute_devices internal error: {what} is missing; recreate the extension")
+}

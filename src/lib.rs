@@ -9,10 +9,12 @@ use pgrx::prelude::*;
 
 mod api;
 mod auth;
+mod device_ids;
 mod device_index;
 mod errors;
 mod heartbeats;
 mod liveness;
+mod owner_devices;
 mod plans;
 mod schema;
 mod score;

@@ -1,12 +1,13 @@
 //! The compute score, `ram_gb * 2 + cpu_cores * 5 + storage_gb * 0.05`, in exact decimal
 //! arithmetic, and the trigger that keeps `compute_score` and `updated_at` derived.
 
+use crate::errors::missing_object;
 use crate::slot_writes;
 use crate::validate;
 use pgrx::datum::TryFromDatumError;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
+use pgrx::{PgSqlErrorCode, PgTupleDesc};
 
 #[pg_extern(immutable, strict, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
@@ -21,15 +22,28 @@ pub fn calculate_compute_score(
 /// The formula itself. It is linear, so the score of summed specs is the sum of the scores:
 /// network totals use that.
 pub fn score(ram_gb: AnyNumeric, cpu_cores: AnyNumeric, storage_gb: AnyNumeric) -> AnyNumeric {
-    let storage_weight = AnyNumeric::try_from("0.05").expect("0.05 is a valid numeric literal");
-    ram_gb * AnyNumeric::from(2) + cpu_cores * AnyNumeric::from(5) + storage_gb * storage_weight
+    let [ram_weight, cpu_weight, storage_weight] = WEIGHTS.with(Clone::clone);
+    ram_gb * ram_weight + cpu_cores * cpu_weight + storage_gb * storage_weight
+}
+
+thread_local! {
+    /// The formula's weights, made once a backend: the trigger scores every registration.
+    static WEIGHTS: [AnyNumeric; 3] = [
+        AnyNumeric::from(2),
+        AnyNumeric::from(5),
+        AnyNumeric::try_from("0.05").expect("0.05 is a valid numeric literal"),
+    ];
 }
 
 /// BEFORE INSERT OR UPDATE OF the spec and derived columns (see sql/trigger.sql).
+///
+/// It runs on every registration, so it deforms the row once and rebuilds it once. Reading
+/// and setting columns by name through PgHeapTuple, which rebuilds the row for every column
+/// set, made the trigger cost about twice as much.
 #[pg_trigger]
 pub fn derive_device_columns<'a>(
     trigger: &'a PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, TryFromDatumError> {
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, TryFromDatumError> {
     let Some(new_row) = trigger.new() else {
         ErrorReport::new(
             PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
@@ -39,11 +53,16 @@ pub fn derive_device_columns<'a>(
         .report(PgLogLevel::ERROR);
         unreachable!("an ERROR report does not return");
     };
-    let mut row = new_row.into_owned();
+    // SAFETY: a row trigger's relation is open while it runs.
+    let tupdesc =
+        unsafe { PgTupleDesc::from_pg_unchecked((*trigger.trigger_data().tg_relation).rd_att) };
+    let columns = Columns::of(&tupdesc);
+    let tuple = new_row.into_pg();
+    let row = Row::deform(tuple, &tupdesc);
     let specs = (
-        row.get_by_name::<AnyNumeric>("ram_gb")?,
-        row.get_by_name::<i32>("cpu_cores")?,
-        row.get_by_name::<AnyNumeric>("storage_gb")?,
+        row.get::<AnyNumeric>(columns.ram_gb),
+        row.get::<i32>(columns.cpu_cores),
+        row.get::<AnyNumeric>(columns.storage_gb),
     );
     // A NULL spec leaves the score NULL, and the column's NOT NULL constraint names the culprit.
     let score = match specs {
@@ -52,36 +71,133 @@ pub fn derive_device_columns<'a>(
         }
         _ => None,
     };
-    row.set_by_name("compute_score", score)?;
-    row.set_by_name("updated_at", now())?;
-    let previous_id = match trigger.old() {
-        Some(old) => old.get_by_name::<pgrx::Uuid>("id")?,
-        None => None,
-    };
-    queue_slot_write(&row, previous_id)?;
-    Ok(Some(row))
+    let previous_id = trigger
+        .old()
+        .map(|old| Row::deform(old.into_pg(), &tupdesc))
+        .and_then(|old| old.get::<pgrx::Uuid>(columns.id));
+    queue_slot_write(&row, &columns, previous_id);
+
+    let derived = [
+        (columns.compute_score, score.into_datum()),
+        (columns.updated_at, now().into_datum()),
+    ];
+    let mut column_numbers = derived.map(|(column, _)| column as i32 + 1);
+    let mut values = derived.map(|(_, value)| value.unwrap_or(pg_sys::Datum::from(0)));
+    let mut nulls = derived.map(|(_, value)| value.is_none());
+    // SAFETY: two columns of the row, replaced with datums of the types Columns::of checked.
+    // The new row is palloc'd in the trigger's memory context, as PostgreSQL expects.
+    unsafe {
+        let modified = pg_sys::heap_modify_tuple_by_cols(
+            tuple,
+            tupdesc.as_ptr(),
+            derived.len() as i32,
+            column_numbers.as_mut_ptr(),
+            values.as_mut_ptr(),
+            nulls.as_mut_ptr(),
+        );
+        Ok(Some(PgHeapTuple::from_heap_tuple(tupdesc, modified)))
+    }
+}
+
+/// Where the trigger's columns are in a row of the device table, found by name and checked
+/// by type once a call (a column dropped and added again moves).
+struct Columns {
+    id: usize,
+    user_id: usize,
+    device_type: usize,
+    ram_gb: usize,
+    cpu_cores: usize,
+    storage_gb: usize,
+    compute_score: usize,
+    is_active: usize,
+    last_seen: usize,
+    updated_at: usize,
+    deactivated_at: usize,
+    slot: usize,
+}
+
+impl Columns {
+    fn of(tupdesc: &PgTupleDesc<'_>) -> Columns {
+        let position = |name: &str, type_oid: pg_sys::Oid| {
+            let found = tupdesc.iter().position(|column| {
+                // SAFETY: attname is a NUL-terminated NameData.
+                let column_name = unsafe { std::ffi::CStr::from_ptr(column.attname.data.as_ptr()) };
+                !column.is_dropped() && column_name.to_bytes() == name.as_bytes()
+            });
+            match found {
+                Some(index)
+                    if tupdesc.get(index).map(|column| column.atttypid) == Some(type_oid) =>
+                {
+                    index
+                }
+                _ => missing_object(&format!("the compute_devices.{name} column of its type")),
+            }
+        };
+        Columns {
+            id: position("id", pg_sys::UUIDOID),
+            user_id: position("user_id", pg_sys::UUIDOID),
+            device_type: position("device_type", pg_sys::TEXTOID),
+            ram_gb: position("ram_gb", pg_sys::NUMERICOID),
+            cpu_cores: position("cpu_cores", pg_sys::INT4OID),
+            storage_gb: position("storage_gb", pg_sys::NUMERICOID),
+            compute_score: position("compute_score", pg_sys::NUMERICOID),
+            is_active: position("is_active", pg_sys::BOOLOID),
+            last_seen: position("last_seen", pg_sys::TIMESTAMPTZOID),
+            updated_at: position("updated_at", pg_sys::TIMESTAMPTZOID),
+            deactivated_at: position("deactivated_at", pg_sys::TIMESTAMPTZOID),
+            slot: position("slot", pg_sys::INT4OID),
+        }
+    }
+}
+
+/// A row of the device table, deformed once.
+struct Row {
+    values: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
+}
+
+impl Row {
+    fn deform(tuple: pg_sys::HeapTuple, tupdesc: &PgTupleDesc<'_>) -> Row {
+        let mut row = Row {
+            values: vec![pg_sys::Datum::from(0); tupdesc.len()],
+            nulls: vec![true; tupdesc.len()],
+        };
+        // SAFETY: a row of the relation this descriptor describes, into arrays of its width.
+        unsafe {
+            pg_sys::heap_deform_tuple(
+                tuple,
+                tupdesc.as_ptr(),
+                row.values.as_mut_ptr(),
+                row.nulls.as_mut_ptr(),
+            );
+        }
+        row
+    }
+
+    /// The column at `index`, whose type Columns::of checked is the one T reads.
+    fn get<T: FromDatum>(&self, index: usize) -> Option<T> {
+        // SAFETY: see above; the datum lives as long as the row it was deformed from.
+        unsafe { T::from_datum(self.values[index], self.nulls[index]) }
+    }
 }
 
 /// Hands the row to its shared-memory slot, which takes it when the transaction commits.
 /// A row with a NULL where NOT NULL belongs is left to the constraint that rejects it.
-fn queue_slot_write(
-    row: &PgHeapTuple<'_, AllocatedByRust>,
-    previous_id: Option<pgrx::Uuid>,
-) -> Result<(), TryFromDatumError> {
+fn queue_slot_write(row: &Row, columns: &Columns, previous_id: Option<pgrx::Uuid>) {
     let (Some(device_id), Some(owner)) = (
-        row.get_by_name::<pgrx::Uuid>("id")?,
-        row.get_by_name::<pgrx::Uuid>("user_id")?,
+        row.get::<pgrx::Uuid>(columns.id),
+        row.get::<pgrx::Uuid>(columns.user_id),
     ) else {
-        return Ok(());
+        return;
     };
     let stored = (
-        row.get_by_name::<i32>("slot")?,
-        row.get_by_name::<String>("device_type")?,
-        row.get_by_name::<bool>("is_active")?,
-        row.get_by_name::<TimestampWithTimeZone>("last_seen")?,
-        row.get_by_name::<AnyNumeric>("ram_gb")?,
-        row.get_by_name::<i32>("cpu_cores")?,
-        row.get_by_name::<AnyNumeric>("storage_gb")?,
+        row.get::<i32>(columns.slot),
+        row.get::<&str>(columns.device_type),
+        row.get::<bool>(columns.is_active),
+        row.get::<TimestampWithTimeZone>(columns.last_seen),
+        row.get::<AnyNumeric>(columns.ram_gb),
+        row.get::<i32>(columns.cpu_cores),
+        row.get::<AnyNumeric>(columns.storage_gb),
     );
     if let (
         Some(slot),
@@ -98,10 +214,8 @@ fn queue_slot_write(
             owner,
             previous_id,
             slot,
-            stopped: row
-                .get_by_name::<TimestampWithTimeZone>("deactivated_at")?
-                .is_some(),
-            device_type: validate::device_type_position(&device_type),
+            stopped: !row.nulls[columns.deactivated_at],
+            device_type: validate::device_type_position(device_type),
             is_active,
             last_seen,
             ram_gb,
@@ -109,7 +223,6 @@ fn queue_slot_write(
             storage_gb,
         });
     }
-    Ok(())
 }
 
 #[cfg(any(test, feature = "pg_test"))]

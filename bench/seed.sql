@@ -1,11 +1,17 @@
 -- The seed design (ENTERPRISE_COMPUTE_AGGREGATION.md), written out as plain SQL to measure
--- against: its table and both indexes, a PL/pgSQL trigger for the score on every insert and
--- update, and get_network_stats() as one aggregation scan. (No profiles table: user_id is a
--- plain uuid here.) Heartbeats are the UPDATE its backend sends through supabase-js.
+-- against: its table and both indexes, its foreign key to profiles, a PL/pgSQL trigger for the
+-- score on every insert and update, and get_network_stats() as one aggregation scan.
+-- Heartbeats are the UPDATE its backend sends through supabase-js.
+
+-- The seed's users: `user_id uuid references profiles(id)`. Only the key matters to the
+-- foreign key, so the table is reduced to it; bench/profiles.sql fills it.
+CREATE TABLE public.profiles (
+  id uuid primary key
+);
 
 CREATE TABLE public.compute_devices (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid,
+  user_id uuid references public.profiles(id),
   device_name text,
   device_type text check (device_type in ('phone', 'laptop', 'desktop', 'server')),
   ram_gb numeric not null default 0,

@@ -47,7 +47,7 @@ fn register_device(
     owner_devices::lock(table, owner);
     let existing = owner_devices::find(table, owner, &spec.device_name);
     if !existing.has_name && existing.count >= i64::from(max) {
-        Err(DeviceError::TooManyDevices { max }).or_raise()
+        DeviceError::TooManyDevices { max }.raise()
     }
     // Update or insert without ON CONFLICT, which would take a slot number from the sequence on
     // every re-registration. A row removed by hand since it was found is inserted again. An

@@ -2,7 +2,9 @@
 --
 -- The 0.2.0 library keeps each device's type in its shared-memory slot. Where the library is
 -- preloaded, install it and restart PostgreSQL before this update: the worker rebuilds the
--- slots from the table at start, so nothing is lost (see README, "Upgrading").
+-- slots from the table at start, so nothing is lost (see README, "Upgrading"). The library this
+-- script runs with names its own objects with their schema, so the function's search_path is
+-- pg_catalog's alone (as 0.3.0 sets it for every function).
 \echo Use "ALTER EXTENSION compute_devices UPDATE TO '0.2.0'" to load this file. \quit
 
 CREATE TYPE @extschema@.network_stats_by_type AS (
@@ -16,7 +18,7 @@ CREATE TYPE @extschema@.network_stats_by_type AS (
 
 CREATE FUNCTION @extschema@.get_network_stats_by_type() RETURNS SETOF @extschema@.network_stats_by_type
     STRICT STABLE SECURITY DEFINER
-    SET search_path TO pg_catalog, @extschema@, pg_temp
+    SET search_path TO pg_catalog, pg_temp
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'get_network_stats_by_type_wrapper';
 
@@ -31,7 +33,7 @@ CREATE TRIGGER derive_device_columns
 -- The grants a new install gives it (sql/privileges.sql): the totals are public.
 DO $grants$
 DECLARE
-    grantee text;
+    grantee pg_catalog.text;
 BEGIN
     FOR grantee IN
         SELECT 'PUBLIC'
@@ -39,9 +41,9 @@ BEGIN
         SELECT pg_catalog.quote_ident(rolname) FROM pg_catalog.pg_roles
          WHERE rolname OPERATOR(pg_catalog.=) ANY (ARRAY['anon', 'authenticated', 'service_role'])
     LOOP
-        EXECUTE 'REVOKE ALL ON FUNCTION @extschema@.get_network_stats_by_type() FROM ' || grantee;
+        EXECUTE 'REVOKE ALL ON FUNCTION @extschema@.get_network_stats_by_type() FROM ' OPERATOR(pg_catalog.||) grantee;
         IF grantee OPERATOR(pg_catalog.<>) 'PUBLIC' THEN
-            EXECUTE 'GRANT EXECUTE ON FUNCTION @extschema@.get_network_stats_by_type() TO ' || grantee;
+            EXECUTE 'GRANT EXECUTE ON FUNCTION @extschema@.get_network_stats_by_type() TO ' OPERATOR(pg_catalog.||) grantee;
         END IF;
     END LOOP;
 END

@@ -1,12 +1,13 @@
 -- Least privilege, loaded last. Nothing is reachable by PUBLIC. Where Supabase's roles exist,
 -- anon may read the network totals (all together and by device type) and nothing else;
--- authenticated may call the five API functions and read its own rows (row-level security);
+-- authenticated may call the five API functions and read its own rows (row-level security,
+-- whose policy calls caller_user_id());
 -- service_role (the gateway's) may also send heartbeats in batches for any owner. Supabase's default privileges grant new objects
 -- in `public` to these roles, so their grants are revoked first too.
 
 DO $grants$
 DECLARE
-    grantee text;
+    grantee pg_catalog.text;
 BEGIN
     FOR grantee IN
         SELECT 'PUBLIC'
@@ -14,14 +15,16 @@ BEGIN
         SELECT pg_catalog.quote_ident(rolname) FROM pg_catalog.pg_roles
          WHERE rolname OPERATOR(pg_catalog.=) ANY (ARRAY['anon', 'authenticated', 'service_role'])
     LOOP
-        EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices FROM ' || grantee;
-        EXECUTE 'REVOKE ALL ON SEQUENCE @extschema@.compute_devices_slot_seq FROM ' || grantee;
+        EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices FROM ' OPERATOR(pg_catalog.||) grantee;
+        EXECUTE 'REVOKE ALL ON SEQUENCE @extschema@.compute_devices_slot_seq FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON FUNCTION
                      @extschema@.calculate_compute_score(numeric, integer, numeric),
+                     @extschema@.caller_user_id(),
                      @extschema@.derive_device_columns(),
                      @extschema@.forget_device_slots(),
                      @extschema@.sweep_stale_devices(),
                      @extschema@.liveness_status(),
+                     @extschema@.resync_liveness(),
                      @extschema@.send_heartbeats(uuid[], uuid[]),
                      @extschema@.register_device(text, text, numeric, integer, numeric),
                      @extschema@.send_heartbeat(uuid),
@@ -29,10 +32,10 @@ BEGIN
                      @extschema@.get_user_devices(),
                      @extschema@.get_network_stats(),
                      @extschema@.get_network_stats_by_type()
-                 FROM ' || grantee;
+                 FROM ' OPERATOR(pg_catalog.||) grantee;
         IF grantee OPERATOR(pg_catalog.<>) 'PUBLIC' THEN
             EXECUTE 'GRANT EXECUTE ON FUNCTION @extschema@.get_network_stats(),
-                                               @extschema@.get_network_stats_by_type() TO ' || grantee;
+                                               @extschema@.get_network_stats_by_type() TO ' OPERATOR(pg_catalog.||) grantee;
         END IF;
     END LOOP;
 
@@ -42,7 +45,8 @@ BEGIN
             @extschema@.register_device(text, text, numeric, integer, numeric),
             @extschema@.send_heartbeat(uuid),
             @extschema@.deactivate_device(uuid),
-            @extschema@.get_user_devices()
+            @extschema@.get_user_devices(),
+            @extschema@.caller_user_id()
         TO authenticated;
     END IF;
 

@@ -9,7 +9,8 @@ CREATE TABLE @extschema@.compute_devices (
     user_id        uuid        NOT NULL,
     device_name    text        NOT NULL,
     device_type    text        NOT NULL
-                   CHECK (device_type IN ('phone', 'laptop', 'desktop', 'server')),
+                   CHECK (device_type OPERATOR(pg_catalog.=)
+                          ANY (ARRAY['phone', 'laptop', 'desktop', 'server']::pg_catalog.text[])),
     -- register_device allows at most 9 decimals (GB to the byte), which shared memory sums
     -- exactly; it rounds anything finer written here by hand.
     ram_gb         numeric     NOT NULL DEFAULT 0,
@@ -46,14 +47,9 @@ ALTER SEQUENCE @extschema@.compute_devices_slot_seq OWNED BY @extschema@.compute
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.compute_devices', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.compute_devices_slot_seq', '');
 
--- Row-level security: a caller sees only the devices whose owner is the `sub` of the
--- JWT claims PostgREST sets. The API functions check ownership themselves as well.
+-- Row-level security: a caller sees only the devices whose owner is the `sub` of the JWT
+-- claims PostgREST sets (the policy, in sql/policy.sql, reads it as the API functions do).
 ALTER TABLE @extschema@.compute_devices ENABLE ROW LEVEL SECURITY;
-
-CREATE POLICY compute_devices_owner_reads ON @extschema@.compute_devices
-    FOR SELECT
-    USING (user_id = (NULLIF(pg_catalog.current_setting('request.jwt.claims', true), '')::pg_catalog.jsonb
-                      OPERATOR(pg_catalog.->>) 'sub')::uuid);
 
 CREATE TYPE @extschema@.heartbeat AS (
     device_id                 uuid,

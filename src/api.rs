@@ -6,11 +6,13 @@
 //! row-level security.
 
 use crate::auth;
+use crate::catalog;
 use crate::device_ids;
-use crate::errors::{internal_error, DeviceError, OrRaise};
+use crate::errors::{internal_error, internal_failure, require_writable, DeviceError, OrRaise};
 use crate::liveness::{self, is_live};
 use crate::owner_devices;
 use crate::plans;
+use crate::rows;
 use crate::settings;
 use crate::shmem;
 use crate::validate::{required, DeviceSpec};
@@ -22,7 +24,7 @@ type DeviceRow = pgrx::composite_type!('static, "compute_devices");
 
 /// Creates the caller's device of this name, or updates it, and marks it active.
 #[pg_extern(volatile, security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn register_device(
     device_name: Option<&str>,
     device_type: Option<&str>,
@@ -30,6 +32,7 @@ fn register_device(
     cpu_cores: Option<i32>,
     storage_gb: Option<AnyNumeric>,
 ) -> pgrx::composite_type!('static, "compute_devices") {
+    require_writable("register a device");
     let owner = auth::caller_id().or_raise();
     let spec = DeviceSpec::new(device_name, device_type, ram_gb, cpu_cores, storage_gb).or_raise();
     let max = settings::MAX_DEVICES_PER_USER.get();
@@ -68,39 +71,39 @@ fn register_device(
 
 /// Re-registration: the owner's device of this name, with new specs, active and not stopped.
 const UPDATE_DEVICE: &str = "
-    UPDATE compute_devices AS d
+    UPDATE @extschema@.compute_devices AS d
        SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6,
            is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
-     WHERE d.user_id = $1 AND d.device_name = $2
+     WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
  RETURNING d";
 
 /// A new device.
 const INSERT_DEVICE: &str = "
-    INSERT INTO compute_devices AS d
+    INSERT INTO @extschema@.compute_devices AS d
            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active, last_seen)
     VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())
  RETURNING d";
 
 /// Stops the caller's device: inactive until it registers again, whatever heartbeats arrive.
 #[pg_extern(volatile, security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn deactivate_device(
     device_id: Option<pgrx::Uuid>,
 ) -> pgrx::composite_type!('static, "compute_devices") {
+    require_writable("deactivate a device");
     let owner = auth::caller_id().or_raise();
     let device_id = required("device_id", device_id).or_raise();
+    let deactivate = catalog::statement(
+        "UPDATE @extschema@.compute_devices AS d
+            SET is_active = false,
+                deactivated_at = COALESCE(d.deactivated_at, pg_catalog.now()),
+                updated_at = pg_catalog.now()
+          WHERE d.id OPERATOR(pg_catalog.=) $1 AND d.user_id OPERATOR(pg_catalog.=) $2
+      RETURNING d",
+    );
     Spi::connect_mut(|client| {
         client
-            .update(
-                "UPDATE compute_devices AS d
-                    SET is_active = false,
-                        deactivated_at = COALESCE(d.deactivated_at, pg_catalog.now()),
-                        updated_at = pg_catalog.now()
-                  WHERE d.id = $1 AND d.user_id = $2
-              RETURNING d",
-                None,
-                &[device_id.into(), owner.into()],
-            )
+            .update(&*deactivate, None, &[device_id.into(), owner.into()])
             .and_then(only_row::<DeviceRow>)
     })
     .unwrap_or_else(internal_error)
@@ -111,21 +114,24 @@ fn deactivate_device(
 /// The caller's devices, newest first, with is_active as the liveness test sees it now. On the
 /// shared-memory path a device's last heartbeat may be newer than the table's last_seen.
 #[pg_extern(stable)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn get_user_devices() -> SetOfIterator<'static, pgrx::composite_type!('static, "compute_devices")> {
     let owner = auth::caller_id().or_raise();
     let shared = shmem::shared();
     let live_after = liveness::live_after(liveness::transaction_start());
     // (row, live by the table, not stopped, slot). The rows are changed only after SPI is
     // done: anything allocated inside the closure lives in SPI's memory, freed when it returns.
+    let devices = catalog::statement(concat!(
+        "SELECT d, ",
+        is_live!(),
+        ", d.deactivated_at IS NULL, d.slot
+           FROM @extschema@.compute_devices AS d
+          WHERE d.user_id OPERATOR(pg_catalog.=) $2
+          ORDER BY d.created_at DESC, d.id"
+    ));
     let found = Spi::connect(|client| {
         let table = client.select(
-            concat!(
-                "SELECT d, ",
-                is_live!(),
-                ", d.deactivated_at IS NULL, d.slot
-                   FROM compute_devices AS d WHERE d.user_id = $2 ORDER BY d.created_at DESC, d.id"
-            ),
+            &*devices,
             None,
             &[settings::active_window_seconds().into(), owner.into()],
         )?;
@@ -163,8 +169,8 @@ fn get_user_devices() -> SetOfIterator<'static, pgrx::composite_type!('static, "
             Ok(device)
         })
         .collect::<Result<Vec<DeviceRow>, Box<dyn std::error::Error>>>()
-        .unwrap_or_else(|e| panic!("compute_devices internal error: {e}"));
-    SetOfIterator::new(rows)
+        .unwrap_or_else(|e| internal_failure("get_user_devices", e));
+    rows::set_of(rows)
 }
 
 /// The single value of a statement that returns at most one row, or None when it returned none.

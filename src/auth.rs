@@ -1,20 +1,28 @@
 //! Who is calling: the `sub` claim of the JWT claims PostgREST puts in `request.jwt.claims`.
 //! No function takes an owner id as an argument.
+//!
+//! The claims are read in the one grammar the gateway shares (the compute-devices-claims crate):
+//! a JSON object naming each key once, whose `sub` is a uuid written 8-4-4-4-12. The row-level
+//! security policy reads the caller through `caller_user_id()`, so the policy and the functions
+//! agree on every input.
 
-use crate::errors::DeviceError;
+use crate::errors::{DeviceError, OrRaise};
 use pgrx::pg_sys;
+use pgrx::prelude::*;
 use pgrx::Uuid;
-use serde::Deserialize;
 use std::ffi::CStr;
-
-#[derive(Deserialize)]
-struct Claims {
-    sub: Option<serde_json::Value>,
-}
 
 /// The caller's user id, or 42501 when the claims name no user.
 pub fn caller_id() -> Result<Uuid, DeviceError> {
     user_id_from_claims(current_claims().as_deref())
+}
+
+/// The caller's user id, as the row-level security policy on compute_devices reads it: the same
+/// answer as every API function's, and the same 42501 when the claims name no user.
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn caller_user_id() -> Uuid {
+    caller_id().or_raise()
 }
 
 fn current_claims() -> Option<String> {
@@ -33,42 +41,15 @@ fn user_id_from_claims(claims: Option<&str>) -> Result<Uuid, DeviceError> {
             .ok_or(DeviceError::NotAuthenticated(
                 "request.jwt.claims is not set",
             ))?;
-    let claims: Claims = serde_json::from_str(claims)
-        .map_err(|_| DeviceError::NotAuthenticated("request.jwt.claims is not a JSON object"))?;
-    match claims.sub {
-        Some(serde_json::Value::String(sub)) => {
-            parse_uuid(&sub).ok_or(DeviceError::NotAuthenticated("the sub claim is not a uuid"))
-        }
-        Some(_) => Err(DeviceError::NotAuthenticated("the sub claim is not a uuid")),
-        None => Err(DeviceError::NotAuthenticated(
-            "request.jwt.claims has no sub claim",
-        )),
-    }
-}
-
-/// Parses the canonical 8-4-4-4-12 hexadecimal form that JWT issuers put in `sub`.
-fn parse_uuid(text: &str) -> Option<Uuid> {
-    const DASHES: [usize; 4] = [8, 13, 18, 23];
-    if text.len() != 36 || DASHES.iter().any(|&at| text.as_bytes()[at] != b'-') {
-        return None;
-    }
-    let mut digits = text
-        .bytes()
-        .enumerate()
-        .filter(|(at, _)| !DASHES.contains(at))
-        .map(|(_, digit)| char::from(digit).to_digit(16));
-    let mut bytes = [0u8; 16];
-    for byte in &mut bytes {
-        *byte = (digits.next()?? * 16 + digits.next()??) as u8;
-    }
-    Some(Uuid::from_bytes(bytes))
+    compute_devices_claims::caller_id(claims)
+        .map(Uuid::from_bytes)
+        .map_err(|error| DeviceError::NotAuthenticated(error.reason()))
 }
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
     use super::*;
-    use pgrx::prelude::*;
 
     const ALICE: &str = "0b1e4a52-6f0e-4c39-9d4c-2f5a1c7e9b10";
 
@@ -92,6 +73,12 @@ mod tests {
             Some(r#"{"sub":"alice"}"#),
             Some(r#"{"sub":"0b1e4a52-6f0e-4c39-9d4c-2f5a1c7e9b1g"}"#),
             Some(r#"{"sub":"0b1e4a526f0e4c399d4c2f5a1c7e9b10"}"#),
+            Some(r#"{"sub":"{0b1e4a52-6f0e-4c39-9d4c-2f5a1c7e9b10}"}"#),
+            Some(r#"{"sub":"urn:uuid:0b1e4a52-6f0e-4c39-9d4c-2f5a1c7e9b10"}"#),
+            Some(r#"["0b1e4a52-6f0e-4c39-9d4c-2f5a1c7e9b10"]"#),
+            Some(
+                r#"{"sub":"0b1e4a52-6f0e-4c39-9d4c-2f5a1c7e9b10","sub":"8e1d6f5b-4c2a-4f3b-8d7e-2b3c4d5e6f70"}"#,
+            ),
         ] {
             let error = user_id_from_claims(claims).unwrap_err();
             assert_eq!(

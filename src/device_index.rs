@@ -1,7 +1,9 @@
 //! A shared-memory index from device id to owner and slot, so that a heartbeat needs no table
 //! lookup: PostgreSQL's own partitioned shared hash table (pgrx 0.18 has none), one LWLock per
-//! partition. It is filled with the slots (at commit, and by the worker's rebuild) and is only
-//! ever a shortcut: a device it does not know takes the table lookup, which is the authority.
+//! partition. It is filled with the slots (at commit, and by the worker's comparisons with the
+//! table) and is only ever a shortcut: a device it does not know takes the table lookup, which
+//! is the authority. An entry it does know must be right, since a heartbeat trusts it: the
+//! worker removes entries the table no longer has (src/reconcile.rs).
 
 use pgrx::pg_sys;
 use std::ffi::c_void;
@@ -57,7 +59,8 @@ fn with_partition<R>(
 ) -> Option<R> {
     // SAFETY: TABLE and LOCKS are set in the postmaster before backends fork, or stay null
     // when the library was not preloaded. `work` only calls dynahash, which does not error
-    // for HASH_FIND, HASH_REMOVE or HASH_ENTER_NULL, so the lock is always released.
+    // for HASH_FIND, HASH_REMOVE or HASH_ENTER_NULL, and reads a slot's version (`still`), so
+    // the lock is always released.
     unsafe {
         if TABLE.is_null() {
             return None;
@@ -86,10 +89,25 @@ pub fn slot_of(device_id: &[u8; 16], owner: &[u8; 16]) -> Option<u32> {
 
 /// Records a device. When the index is full it is left out, and takes the table lookup.
 pub fn insert(device_id: &[u8; 16], owner: &[u8; 16], slot: u32) {
+    insert_if(device_id, owner, slot, || true);
+}
+
+/// Records a device if `still()` holds when checked under the entry's partition lock, so any
+/// change to the entry made after `still()` would have turned false comes after this one.
+/// Says whether it was recorded.
+pub fn insert_if(
+    device_id: &[u8; 16],
+    owner: &[u8; 16],
+    slot: u32,
+    still: impl FnOnce() -> bool,
+) -> bool {
     with_partition(
         device_id,
         pg_sys::LWLockMode::LW_EXCLUSIVE,
         |table, hash| {
+            if !still() {
+                return false;
+            }
             let mut found = false;
             // SAFETY: under the partition's exclusive lock; HASH_ENTER_NULL returns null when full.
             unsafe {
@@ -101,13 +119,15 @@ pub fn insert(device_id: &[u8; 16], owner: &[u8; 16], slot: u32) {
                     &mut found,
                 )
                 .cast();
-                if let Some(entry) = entry.as_mut() {
+                entry.as_mut().map(|entry| {
                     entry.owner = *owner;
                     entry.slot = slot;
-                }
+                })
             }
+            .is_some()
         },
-    );
+    )
+    .unwrap_or(false)
 }
 
 pub fn remove(device_id: &[u8; 16]) {
@@ -121,25 +141,71 @@ pub fn remove(device_id: &[u8; 16]) {
     );
 }
 
+/// Removes the device's entry if it still says (owner, slot) and `still()` holds, both checked
+/// under the partition lock as in `insert_if`. Says whether it was removed.
+pub fn remove_if(
+    device_id: &[u8; 16],
+    owner: &[u8; 16],
+    slot: u32,
+    still: impl FnOnce() -> bool,
+) -> bool {
+    with_partition(
+        device_id,
+        pg_sys::LWLockMode::LW_EXCLUSIVE,
+        |table, hash| {
+            // SAFETY: under the partition's exclusive lock.
+            let entry = unsafe { search(table, device_id, hash, pg_sys::HASHACTION::HASH_FIND) };
+            let same = entry.is_some_and(|entry| entry.owner == *owner && entry.slot == slot);
+            if !same || !still() {
+                return false;
+            }
+            // SAFETY: as above.
+            unsafe { search(table, device_id, hash, pg_sys::HASHACTION::HASH_REMOVE) };
+            true
+        },
+    )
+    .unwrap_or(false)
+}
+
+/// Visits every entry (device id, owner, slot), with every partition locked shared: heartbeats
+/// go on, index changes wait. `visit` must not use the index.
+pub fn for_each(mut visit: impl FnMut(&[u8; 16], &[u8; 16], u32)) {
+    scan(pg_sys::LWLockMode::LW_SHARED, |_, entry| {
+        visit(&entry.device_id, &entry.owner, entry.slot)
+    });
+}
+
 /// Empties the index (the table was truncated, dropped or recreated).
 pub fn clear() {
-    // SAFETY: every partition lock is held, in order, while the entries are removed.
+    scan(pg_sys::LWLockMode::LW_EXCLUSIVE, |table, entry| {
+        let key = entry.device_id;
+        // SAFETY: under every partition's exclusive lock; dynahash allows removing the entry a
+        // sequential scan just returned.
+        unsafe {
+            let hash = pg_sys::get_hash_value(table, key.as_ptr().cast());
+            search(table, &key, hash, pg_sys::HASHACTION::HASH_REMOVE);
+        }
+    });
+}
+
+/// A sequential scan of every entry, holding every partition lock in `mode`, taken in order.
+fn scan(mode: pg_sys::LWLockMode::Type, mut visit: impl FnMut(*mut pg_sys::HTAB, &Entry)) {
+    // SAFETY: TABLE and LOCKS as in with_partition; every partition lock is held while the scan
+    // runs, and `visit` only calls dynahash (which does not error for HASH_REMOVE).
     unsafe {
         if TABLE.is_null() {
             return;
         }
         for partition in 0..PARTITIONS {
             let lock = &raw mut (*LOCKS.add(partition)).lock;
-            pg_sys::LWLockAcquire(lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+            pg_sys::LWLockAcquire(lock, mode);
         }
         let mut status: pg_sys::HASH_SEQ_STATUS = std::mem::zeroed();
         pg_sys::hash_seq_init(&mut status, TABLE);
         loop {
             let entry: *mut Entry = pg_sys::hash_seq_search(&mut status).cast();
             let Some(entry) = entry.as_ref() else { break };
-            let key = entry.device_id;
-            let hash = pg_sys::get_hash_value(TABLE, key.as_ptr().cast());
-            search(TABLE, &key, hash, pg_sys::HASHACTION::HASH_REMOVE);
+            visit(TABLE, entry);
         }
         for partition in (0..PARTITIONS).rev() {
             let lock = &raw mut (*LOCKS.add(partition)).lock;

@@ -3,6 +3,7 @@
 //! PostgREST maps 42501 to 401/403, 42P01 to 404 and the rest of these to 400. Its custom
 //! `PTxxx` codes cannot be raised here: pgrx reports only the SQLSTATEs PostgreSQL defines.
 
+use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -178,10 +179,94 @@ impl<T> OrRaise<T> for Result<T, DeviceError> {
 /// An SPI failure is never the caller's doing (it means a query or a type in this crate is
 /// wrong), so it is reported as the internal error it is.
 pub fn internal_error<T>(error: pgrx::spi::Error) -> T {
-    panic!("compute_devices internal error: {error}")
+    internal_failure("SPI", error)
 }
 
-/// A table or index of the extension is missing: the installation is broken, not the call.
+/// A table, index or type of the extension is missing: the installation is broken, not the call.
 pub fn missing_object(what: &str) -> ! {
-    panic!("compute_devices internal error: {what} is missing; recreate the extension")
+    internal_failure(
+        "missing object",
+        format!("{what} is missing; recreate the extension"),
+    )
+}
+
+/// Something that cannot go wrong did. What went wrong goes to the server log only (never to a
+/// client, whatever client_min_messages says); the caller gets a short generic message.
+pub fn internal_failure(what: &str, detail: impl std::fmt::Display) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("compute_devices internal error: {what}: {detail}"),
+        "compute_devices",
+    )
+    .report(PgLogLevel::LOG_SERVER_ONLY);
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        "compute_devices internal error",
+        "compute_devices",
+    )
+    .set_hint("The server log has the details.")
+    .report(PgLogLevel::ERROR);
+    unreachable!("an ERROR report does not return")
+}
+
+/// A function that writes refuses to start in a read-only transaction or on a hot standby,
+/// with PostgreSQL's own code for it (PostgREST: 405), before anything else can fail.
+pub fn require_writable(action: &'static str) {
+    // SAFETY: plain reads of the transaction's read-only flag and of the recovery state.
+    let (read_only, replica) = unsafe { (pg_sys::XactReadOnly, pg_sys::RecoveryInProgress()) };
+    if !read_only {
+        return;
+    }
+    let (message, hint) = if replica {
+        (
+            format!("cannot {action}: this server is a read-only replica (in recovery)"),
+            "Send writes to the primary server.",
+        )
+    } else {
+        (
+            format!("cannot {action} in a read-only transaction"),
+            "Call it in a read-write transaction.",
+        )
+    };
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+        message,
+        "compute_devices",
+    )
+    .set_hint(hint)
+    .report(PgLogLevel::ERROR);
+}
+
+/// A transaction whose snapshot predates a concurrent change it must not miss: PostgreSQL's
+/// serialization failure, which clients retry.
+pub fn serialization_failure(message: &'static str) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+        message,
+        "compute_devices",
+    )
+    .set_hint("Retry the transaction.")
+    .report(PgLogLevel::ERROR);
+    unreachable!("an ERROR report does not return")
+}
+
+/// Replaces pgrx's panic hook, which captures a Rust backtrace on every panic and puts it in
+/// the DETAIL of the error a caller receives when RUST_BACKTRACE is set in the server's
+/// environment. Without it no backtrace is taken; a real panic (not an ERROR on its way out)
+/// is written to the server's log with its location, and the caller sees only its message.
+pub fn keep_backtraces_from_callers() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        if let Some(message) = message {
+            let location = info
+                .location()
+                .map(|at| format!(" at {}:{}", at.file(), at.line()))
+                .unwrap_or_default();
+            eprintln!("compute_devices: panic{location}: {message}");
+        }
+    }));
 }

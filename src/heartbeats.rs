@@ -7,10 +7,12 @@
 //! is_active, which are in no index, so the update is HOT.
 
 use crate::auth;
+use crate::catalog;
 use crate::device_index;
-use crate::errors::{internal_error, DeviceError, OrRaise};
+use crate::errors::{internal_error, internal_failure, require_writable, DeviceError, OrRaise};
 use crate::liveness;
 use crate::plans;
+use crate::rows;
 use crate::settings;
 use crate::shmem;
 use crate::validate::required;
@@ -21,31 +23,34 @@ type HeartbeatRow = pgrx::composite_type!('static, "heartbeat");
 type HeartbeatResult = pgrx::composite_type!('static, "heartbeat_result");
 
 /// Each entry with its device's slot and whether it is stopped; no row when the device is not
-/// the owner's. Its result is built as accepted; errors overwrite it. (Multi-argument unnest
-/// is syntax, ROWS FROM, so it cannot be schema-qualified.)
+/// the owner's. Its result is built as accepted; errors overwrite it.
 const LOOKUP: &str = "
-    SELECT b.n::integer, d.slot, d.deactivated_at IS NOT NULL,
-           ROW(b.user_id, b.device_id, true, pg_catalog.now(), $3, NULL, NULL)::heartbeat_result
-      FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS b(user_id, device_id, n)
-      JOIN compute_devices AS d ON d.id = b.device_id AND d.user_id = b.user_id";
+    SELECT b.n::pg_catalog.int4, d.slot, d.deactivated_at IS NOT NULL,
+           ROW(b.user_id, b.device_id, true, pg_catalog.now(), $3,
+               NULL::pg_catalog.text, NULL::pg_catalog.text)::@extschema@.heartbeat_result
+      FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]), pg_catalog.unnest($2::pg_catalog.uuid[]))
+           WITH ORDINALITY AS b(user_id, device_id, n)
+      JOIN @extschema@.compute_devices AS d
+        ON d.id OPERATOR(pg_catalog.=) b.device_id AND d.user_id OPERATOR(pg_catalog.=) b.user_id";
 
 /// send_heartbeat's lookup: the device's slot, whether it is stopped, and the answer.
 /// Scalar parameters let PostgreSQL keep one generic plan; with arrays it plans every call
 /// anew, which costs more than the heartbeat itself.
 const LOOKUP_ONE: &str = "
     SELECT d.slot, d.deactivated_at IS NOT NULL,
-           ROW(d.id, true, pg_catalog.now(), $3)::heartbeat
-      FROM compute_devices AS d
-     WHERE d.id = $1 AND d.user_id = $2";
+           ROW(d.id, true, pg_catalog.now(), $3)::@extschema@.heartbeat
+      FROM @extschema@.compute_devices AS d
+     WHERE d.id OPERATOR(pg_catalog.=) $1 AND d.user_id OPERATOR(pg_catalog.=) $2";
 
 const TABLE_PATH_BEAT: &str = "
-    UPDATE compute_devices SET last_seen = pg_catalog.now(), is_active = true
-     WHERE id = ANY($1::uuid[]) AND deactivated_at IS NULL";
+    UPDATE @extschema@.compute_devices AS d SET last_seen = pg_catalog.now(), is_active = true
+     WHERE d.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.uuid[]) AND d.deactivated_at IS NULL";
 
 /// Records that the caller's device is alive. A stale device comes back; a stopped one does not.
 #[pg_extern(volatile, security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn send_heartbeat(device_id: Option<pgrx::Uuid>) -> pgrx::composite_type!('static, "heartbeat") {
+    require_writable("send a heartbeat");
     let owner = auth::caller_id().or_raise();
     let device_id = required("device_id", device_id).or_raise();
     let shared = shmem::shared();
@@ -99,10 +104,7 @@ fn heartbeat_row(
     device_id: pgrx::Uuid,
     now: i64,
 ) -> Result<HeartbeatRow, Box<dyn std::error::Error>> {
-    // SAFETY: a catalog lookup along the search_path this function pinned (cheaper than
-    // new_composite_type, which parses the name as SQL).
-    let type_oid = unsafe { pg_sys::TypenameGetTypid(c"heartbeat".as_ptr()) };
-    let mut row = PgHeapTuple::new_composite_type_by_oid(type_oid)?;
+    let mut row = PgHeapTuple::new_composite_type_by_oid(catalog::type_oid(c"heartbeat"))?;
     row.set_by_index(1.try_into()?, device_id)?;
     row.set_by_index(2.try_into()?, true)?;
     row.set_by_index(3.try_into()?, TimestampWithTimeZone::try_from(now)?)?;
@@ -113,11 +115,12 @@ fn heartbeat_row(
 /// Heartbeats for many devices at once, each naming its owner. One result per entry, in order:
 /// the heartbeat, or the error code and message send_heartbeat would raise for that device.
 #[pg_extern(volatile, security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn send_heartbeats(
     user_ids: Option<Vec<Option<pgrx::Uuid>>>,
     device_ids: Option<Vec<Option<pgrx::Uuid>>>,
 ) -> SetOfIterator<'static, pgrx::composite_type!('static, "heartbeat_result")> {
+    require_writable("send heartbeats");
     let user_ids = required("user_ids", user_ids).or_raise();
     let device_ids = required("device_ids", device_ids).or_raise();
     let max = settings::MAX_BATCH_SIZE.get();
@@ -144,7 +147,7 @@ fn send_heartbeats(
             }
             result
         });
-    SetOfIterator::new(results.collect::<Vec<_>>())
+    rows::set_of(results.collect())
 }
 
 /// send_heartbeats' work: look every entry up, record the accepted ones, answer each entry.
@@ -229,9 +232,8 @@ fn not_found(
     user_id: Option<pgrx::Uuid>,
     device_id: Option<pgrx::Uuid>,
 ) -> (HeartbeatResult, Option<DeviceError>) {
-    let mut result = PgHeapTuple::new_composite_type("heartbeat_result").unwrap_or_else(|e| {
-        panic!("compute_devices internal error: the heartbeat_result type is missing: {e}")
-    });
+    let mut result = PgHeapTuple::new_composite_type_by_oid(catalog::type_oid(c"heartbeat_result"))
+        .unwrap_or_else(|e| internal_failure("the heartbeat_result type", e));
     set(&mut result, "user_id", user_id);
     set(&mut result, "device_id", device_id);
     let error = match (user_id, device_id) {
@@ -251,7 +253,6 @@ fn refused(mut result: HeartbeatResult) -> HeartbeatResult {
 }
 
 fn set<T: IntoDatum>(row: &mut HeartbeatResult, field: &str, value: Option<T>) {
-    row.set_by_name(field, value).unwrap_or_else(|e| {
-        panic!("compute_devices internal error: heartbeat_result.{field}: {e}")
-    });
+    row.set_by_name(field, value)
+        .unwrap_or_else(|e| internal_failure(&format!("heartbeat_result.{field}"), e));
 }

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod auth;
+mod catalog;
 mod device_ids;
 mod device_index;
 mod errors;
@@ -16,6 +17,8 @@ mod heartbeats;
 mod liveness;
 mod owner_devices;
 mod plans;
+mod reconcile;
+mod rows;
 mod schema;
 mod score;
 mod settings;
@@ -31,6 +34,7 @@ mod worker;
 #[pg_guard]
 #[allow(non_snake_case)]
 pub extern "C-unwind" fn _PG_init() {
+    errors::keep_backtraces_from_callers();
     settings::register();
     shmem::request_when_preloaded();
     worker::register_when_preloaded();

@@ -6,7 +6,8 @@
 //! On the shared-memory path the same test reads the device's slot: registered (not stopped)
 //! and a heartbeat within the window.
 
-use crate::errors::internal_error;
+use crate::catalog;
+use crate::errors::{internal_error, require_writable};
 use crate::settings;
 use crate::shmem;
 use pgrx::prelude::*;
@@ -15,7 +16,8 @@ use pgrx::spi::SpiClient;
 /// The liveness test over a row aliased `d`, with the window in seconds as parameter `$1`.
 macro_rules! is_live {
     () => {
-        "(d.is_active AND d.last_seen > pg_catalog.now() - pg_catalog.make_interval(secs => $1))"
+        "(d.is_active AND d.last_seen OPERATOR(pg_catalog.>) \
+          (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)))"
     };
 }
 pub(crate) use is_live;
@@ -35,14 +37,11 @@ pub fn live_after(now: i64) -> i64 {
 /// Their `deactivated_at` stays NULL: they are stale, not stopped, so a heartbeat revives them.
 /// Only `is_active` is written, so each row update is HOT and the trigger does not fire.
 fn sweep(client: &mut SpiClient<'_>) -> spi::Result<i64> {
-    let swept = client.update(
-        concat!(
-            "UPDATE compute_devices AS d SET is_active = false WHERE d.is_active AND NOT ",
-            is_live!()
-        ),
-        None,
-        &[settings::active_window_seconds().into()],
-    )?;
+    let sweep = catalog::statement(concat!(
+        "UPDATE @extschema@.compute_devices AS d SET is_active = false WHERE d.is_active AND NOT ",
+        is_live!()
+    ));
+    let swept = client.update(&*sweep, None, &[settings::active_window_seconds().into()])?;
     Ok(i64::try_from(swept.len()).unwrap_or(i64::MAX))
 }
 
@@ -50,8 +49,9 @@ fn sweep(client: &mut SpiClient<'_>) -> spi::Result<i64> {
 /// pg_cron). Answers never depend on it; see the module comment. Where shared memory holds the
 /// heartbeats, the table's last_seen lags them and only the worker may judge: this returns 0.
 #[pg_extern(volatile)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn sweep_stale_devices() -> i64 {
+    require_writable("sweep stale devices");
     if shmem::shared().is_some() {
         return 0;
     }

@@ -5,27 +5,23 @@
 //! about a tenth of a registration, nearly all of it setting up and running an aggregate over
 //! a subquery; the index scan alone costs a few microseconds.
 
-use crate::errors::missing_object;
+use crate::catalog;
+use crate::errors::{missing_object, serialization_failure};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-const DEVICE_TABLE: &std::ffi::CStr = c"compute_devices";
 const OWNER_NAME_INDEX: &std::ffi::CStr = c"compute_devices_user_id_device_name_key";
 
 /// The owner's devices as a registration finds them.
+#[derive(Debug, PartialEq, Eq)]
 pub struct OwnerDevices {
     pub count: i64,
     pub has_name: bool,
 }
 
-/// The device table, found along the calling function's pinned search_path.
+/// The device table, in the extension's schema.
 pub fn device_table() -> pg_sys::Oid {
-    // SAFETY: a catalog lookup by name.
-    let table = unsafe { pg_sys::RelnameGetRelid(DEVICE_TABLE.as_ptr()) };
-    if table == pg_sys::InvalidOid {
-        missing_object("the compute_devices table")
-    }
-    table
+    catalog::extension().table
 }
 
 /// Takes the owner's registration lock until the transaction ends: one registration per owner
@@ -47,10 +43,38 @@ pub fn lock(table: pg_sys::Oid, owner: pgrx::Uuid) {
     }
 }
 
-/// How many devices the owner has and whether one is named `name`, as a statement run now
-/// would see them. Call it after `lock`, so that the snapshot is taken after any registration
-/// of the same owner that held the lock has committed.
+/// How many devices the owner has and whether one is named `name`, counting every committed
+/// row. Call it after `lock`, so that any registration of the same owner that held the lock has
+/// committed. Under READ COMMITTED the statements that follow see the same rows; under
+/// REPEATABLE READ and SERIALIZABLE they see the transaction's snapshot, taken before the lock,
+/// so a registration that committed since is a serialization failure (40001) rather than a
+/// device past the limit or a duplicate name.
 pub fn find(table: pg_sys::Oid, owner: pgrx::Uuid, name: &str) -> OwnerDevices {
+    // SAFETY: reads the snapshots PostgreSQL keeps; scan pushes the one it uses.
+    unsafe {
+        let latest = scan(table, owner, name, pg_sys::GetLatestSnapshot());
+        let uses_transaction_snapshot = pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32;
+        if uses_transaction_snapshot
+            && scan(table, owner, name, pg_sys::GetTransactionSnapshot()) != latest
+        {
+            serialization_failure(
+                "could not serialize access due to a concurrent registration by the same owner",
+            )
+        }
+        latest
+    }
+}
+
+/// The owner's devices as `snapshot` sees them, read from the `(user_id, device_name)` index.
+///
+/// # Safety
+/// `snapshot` is one of PostgreSQL's current snapshots, valid for this call.
+unsafe fn scan(
+    table: pg_sys::Oid,
+    owner: pgrx::Uuid,
+    name: &str,
+    snapshot: pg_sys::Snapshot,
+) -> OwnerDevices {
     let mut found = OwnerDevices {
         count: 0,
         has_name: false,
@@ -69,7 +93,7 @@ pub fn find(table: pg_sys::Oid, owner: pgrx::Uuid, name: &str) -> OwnerDevices {
         let index = pg_sys::index_open(index_oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         // The index's second column is device_name: its column number in the table.
         let name_column = (*(*index).rd_index).indkey.values.as_slice(2)[1];
-        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+        pg_sys::PushActiveSnapshot(snapshot);
 
         let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
         pg_sys::ScanKeyInit(

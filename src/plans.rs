@@ -1,6 +1,10 @@
 //! Statements planned once per session. Parsing and planning a short statement costs more
 //! than running it, and heartbeats and registrations are short statements.
+//!
+//! Statements are written with `@extschema@.` before our own objects (see catalog); a plan is
+//! kept for the extension's table it was made for.
 
+use crate::catalog;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
@@ -9,13 +13,13 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 thread_local! {
-    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> =
+    static PLANS: RefCell<HashMap<&'static str, (pg_sys::Oid, Rc<OwnedPreparedStatement>)>> =
         RefCell::new(HashMap::new());
 }
 
 /// Runs a statement that writes, with a plan kept for the session. The argument types are
-/// the arguments' own. PostgreSQL replans it by itself when a table it uses changes (or the
-/// extension is recreated), with the search_path the calling function pinned.
+/// the arguments' own. PostgreSQL replans it by itself when a table it uses changes; a
+/// recreated extension gets plans of its own.
 pub fn execute<'conn>(
     client: &mut SpiClient<'conn>,
     sql: &'static str,
@@ -42,16 +46,19 @@ fn kept_plan(
     args: &[DatumWithOid<'_>],
     writes: bool,
 ) -> spi::Result<Rc<OwnedPreparedStatement>> {
-    if let Some(plan) = PLANS.with_borrow(|plans| plans.get(sql).cloned()) {
+    let extension = catalog::extension();
+    let kept = PLANS.with_borrow(|plans| plans.get(sql).cloned());
+    if let Some((_, plan)) = kept.filter(|(table, _)| *table == extension.table) {
         return Ok(plan);
     }
+    let text = extension.statement(sql);
     let types: Vec<PgOid> = args.iter().map(|arg| PgOid::from(arg.oid())).collect();
     let prepared = if writes {
-        client.prepare_mut(sql, &types)?
+        client.prepare_mut(&*text, &types)?
     } else {
-        client.prepare(sql, &types)?
+        client.prepare(&*text, &types)?
     };
     let plan = Rc::new(prepared.keep());
-    PLANS.with_borrow_mut(|plans| plans.insert(sql, Rc::clone(&plan)));
+    PLANS.with_borrow_mut(|plans| plans.insert(sql, (extension.table, Rc::clone(&plan))));
     Ok(plan)
 }

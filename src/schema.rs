@@ -10,4 +10,10 @@ extension_sql_file!(
     requires = [derive_device_columns, forget_device_slots]
 );
 
+extension_sql_file!(
+    "../sql/policy.sql",
+    name = "policy",
+    requires = [caller_user_id]
+);
+
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);

@@ -16,6 +16,7 @@ pub static MAX_STORAGE_GB: GucSetting<i32> = GucSetting::<i32>::new(10_000_000);
 pub static MAX_DEVICES_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(100);
 pub static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static LAST_SEEN_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub static RECONCILE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300);
 pub static SLOTS: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
 pub static DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
@@ -113,6 +114,16 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
+    GucRegistry::define_int_guc(
+        c"compute_devices.reconcile_interval",
+        c"How often the worker compares the whole table with shared memory and corrects it.",
+        c"Catches rows updated or deleted without the extension's triggers (session_replication_role = replica, disabled triggers, restores); resync_liveness() does it at once. Only used when compute_devices is in shared_preload_libraries.",
+        &RECONCILE_INTERVAL,
+        1,
+        ONE_DAY_SECONDS,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
     // Server-start settings can only be defined while the postmaster preloads the library,
     // which is also the only time the shared memory and the worker that use them exist.
     // SAFETY: a plain flag the postmaster sets while it loads shared_preload_libraries.
@@ -165,6 +176,10 @@ pub fn active_window_micros() -> i64 {
 
 pub fn sweep_interval() -> Duration {
     Duration::from_secs(SWEEP_INTERVAL.get().unsigned_abs().into())
+}
+
+pub fn reconcile_interval() -> Duration {
+    Duration::from_secs(RECONCILE_INTERVAL.get().unsigned_abs().into())
 }
 
 pub fn worker_database() -> String {

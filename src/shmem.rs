@@ -5,15 +5,18 @@
 //! shared_preload_libraries, and it serves the one database the worker is connected to; every
 //! other case takes the table path (`shared()` is None), which stays correct on its own.
 //!
-//! Slots are soft state, rebuilt from the table when the worker starts. Each slot's spec and
-//! state are guarded by a per-slot sequence lock, because they are written by committing
-//! transactions and by the worker's rebuild; `last_beat` only ever moves forward.
+//! Slots are soft state, rebuilt from the table when the worker starts and compared with it
+//! again while it runs (src/reconcile.rs). Each slot's spec and state are guarded by a per-slot
+//! sequence lock, because they are written by committing transactions and by the worker; its
+//! version also lets the worker write a slot only if nothing else has since it looked
+//! (`write_if`). `last_beat` only ever moves forward.
 
 use crate::device_index;
 use crate::settings;
 use crate::validate::DEVICE_TYPES;
 use pgrx::pg_sys;
-use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// What a slot holds. Numbers are stored in the row (nothing else is persisted), so never
 /// renumber them.
@@ -51,6 +54,26 @@ pub struct Spec {
     pub ram_nano_gb: i64,
     pub cpu_cores: i64,
     pub storage_nano_gb: i64,
+}
+
+impl Spec {
+    /// The spec as a slot holds it: cpu_cores is kept in 32 bits, and a negative count (only a
+    /// row written around register_device can have one) as 0.
+    pub fn stored(self) -> Spec {
+        Spec {
+            cpu_cores: u32::try_from(self.cpu_cores).map_or(0, i64::from),
+            ..self
+        }
+    }
+}
+
+/// What a conditional write (`write_if`) requires of the slot when it takes the slot's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Never written: no commit has touched it since startup.
+    Empty,
+    /// Not written since it had this version.
+    Version(u32),
 }
 
 /// A consistent read of one slot.
@@ -173,7 +196,18 @@ struct Header {
     changes: AtomicU64,
     snapshot_seq: AtomicU64,
     snapshot_words: [AtomicU64; SNAPSHOT_WORDS],
+    /// The worker's PGPROC number, so resync_liveness() can wake it; -1 before it starts.
+    worker: AtomicI32,
+    /// resync_liveness() calls so far; each waits for a full comparison that starts after it.
+    resyncs_requested: AtomicU64,
+    /// The calls the latest finished comparison served, and what it corrected (or RESYNC_FAILED).
+    resyncs_served: AtomicU64,
+    resync_corrections: AtomicU64,
+    resync_finished: UnsafeCell<pg_sys::ConditionVariable>,
 }
+
+/// What a comparison that failed (its warning is in the log) reports to resync_liveness().
+pub const RESYNC_FAILED: u64 = u64::MAX;
 
 static mut HEADER: *mut Header = std::ptr::null_mut();
 static mut PREVIOUS_REQUEST_HOOK: Option<unsafe extern "C-unwind" fn()> = None;
@@ -230,6 +264,8 @@ unsafe extern "C-unwind" fn attach() {
         if !found {
             std::ptr::write_bytes(header.cast::<u8>(), 0, size);
             (*header).capacity = capacity;
+            (*header).worker = AtomicI32::new(-1);
+            pg_sys::ConditionVariableInit((*header).resync_finished.get());
         }
         HEADER = header;
         device_index::attach(capacity);
@@ -306,52 +342,82 @@ impl Shared {
         self.header.changes.load(Ordering::Acquire)
     }
 
-    /// Writes state and spec (and a beat, if any). With `only_if_empty`, leaves a slot that
-    /// was already written alone: what the rebuild uses, since committed writes are newer.
-    /// Says whether state and spec were written.
-    pub fn write(
+    /// Writes state and spec (and a beat, if any), whatever the slot held: what a commit does.
+    pub fn write(&self, slot: u32, state: SlotState, spec: Spec, beat: Option<i64>) {
+        self.store(slot, None, state, spec, beat);
+    }
+
+    /// Writes state and spec (and a beat, if any) only if the slot is as `expect`ed when its lock
+    /// is taken: what the worker does with what it read from the table, which a commit since may
+    /// have made out of date (src/reconcile.rs). The slot's new version, or None if it was not
+    /// as expected and is left alone.
+    pub fn write_if(
         &self,
         slot: u32,
+        expect: Expect,
         state: SlotState,
         spec: Spec,
         beat: Option<i64>,
-        only_if_empty: bool,
-    ) -> bool {
-        let Some(entry) = self.slot(slot) else {
-            return false;
+    ) -> Option<u32> {
+        self.store(slot, Some(expect), state, spec, beat)
+    }
+
+    fn store(
+        &self,
+        slot: u32,
+        expect: Option<Expect>,
+        state: SlotState,
+        spec: Spec,
+        beat: Option<i64>,
+    ) -> Option<u32> {
+        let entry = self.slot(slot)?;
+        let locked = lock(entry);
+        let as_expected = match expect {
+            None => true,
+            Some(Expect::Empty) => {
+                SlotState::from_u32(entry.state.load(Ordering::Relaxed)) == SlotState::Empty
+            }
+            Some(Expect::Version(version)) => locked.wrapping_sub(1) == version,
         };
-        let version = lock(entry);
-        let written = !only_if_empty
-            || SlotState::from_u32(entry.state.load(Ordering::Relaxed)) == SlotState::Empty;
-        if written {
-            entry.state.store(state as u32, Ordering::Relaxed);
-            entry.device_type.store(spec.device_type, Ordering::Relaxed);
-            entry.cpu_cores.store(
-                u32::try_from(spec.cpu_cores).unwrap_or(0),
-                Ordering::Relaxed,
-            );
-            entry.ram_nano_gb.store(spec.ram_nano_gb, Ordering::Relaxed);
+        if !as_expected {
+            // Unlocked as it was: nothing changed, so its version does not either.
             entry
-                .storage_nano_gb
-                .store(spec.storage_nano_gb, Ordering::Relaxed);
+                .version
+                .store(locked.wrapping_sub(1), Ordering::Release);
+            return None;
         }
+        let spec = spec.stored();
+        entry.state.store(state as u32, Ordering::Relaxed);
+        entry.device_type.store(spec.device_type, Ordering::Relaxed);
         entry
-            .version
-            .store(version.wrapping_add(1), Ordering::Release);
+            .cpu_cores
+            .store(spec.cpu_cores as u32, Ordering::Relaxed);
+        entry.ram_nano_gb.store(spec.ram_nano_gb, Ordering::Relaxed);
+        entry
+            .storage_nano_gb
+            .store(spec.storage_nano_gb, Ordering::Relaxed);
+        let version = locked.wrapping_add(1);
+        entry.version.store(version, Ordering::Release);
         if let Some(at) = beat {
             entry.last_beat.fetch_max(at, Ordering::Relaxed);
         }
         self.header.high_water.fetch_max(slot + 1, Ordering::AcqRel);
         self.header.changes.fetch_add(1, Ordering::AcqRel);
-        written
+        Some(version)
     }
 
-    /// Marks every written slot deleted (TRUNCATE).
+    /// The slot's version now: odd while a writer holds it.
+    pub fn version(&self, slot: u32) -> Option<u32> {
+        Some(self.slot(slot)?.version.load(Ordering::Acquire))
+    }
+
+    /// Marks every written slot deleted (TRUNCATE), then empties the index: in that order, an
+    /// entry the worker adds meanwhile (src/reconcile.rs) is removed with the others.
     pub fn forget_all(&self) {
-        device_index::clear();
         for slot in 0..self.high_water() {
-            self.write(slot, SlotState::Deleted, Spec::default(), None, false);
+            self.write(slot, SlotState::Deleted, Spec::default(), None);
         }
+        device_index::clear();
     }
 
     /// Empties every slot and the snapshot: the table was dropped or recreated.
@@ -470,6 +536,65 @@ impl Shared {
             };
             return (snapshot.taken_at != 0).then_some(snapshot);
         }
+    }
+}
+
+/// resync_liveness() and the worker: a call asks for a full comparison of the table with the
+/// slots that starts after it, wakes the worker, and waits for it.
+impl Shared {
+    /// The worker says where it is (its PGPROC number), so calls can wake it.
+    pub fn set_worker(&self, procno: i32) {
+        self.header.worker.store(procno, Ordering::Release);
+    }
+
+    /// Asks the worker for a comparison and waits for it (interruptibly): what it corrected, or
+    /// RESYNC_FAILED. None when the worker stops serving this database meanwhile.
+    pub fn resync(&self) -> Option<u64> {
+        let ticket = self.header.resyncs_requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let procno = self.header.worker.load(Ordering::Acquire);
+        let finished = self.header.resync_finished.get();
+        // SAFETY: the worker's PGPROC lives in shared memory as long as the server (a stale
+        // number wakes some other process, which latches allow); the condition variable was
+        // initialised with the header, and an error while sleeping cancels the sleep at abort.
+        unsafe {
+            if let Ok(procno) = usize::try_from(procno) {
+                pg_sys::SetLatch(&raw mut (*(*pg_sys::ProcGlobal).allProcs.add(procno)).procLatch);
+            }
+            pg_sys::ConditionVariablePrepareToSleep(finished);
+        }
+        let result = loop {
+            if self.header.resyncs_served.load(Ordering::Acquire) >= ticket {
+                break Some(self.header.resync_corrections.load(Ordering::Acquire));
+            }
+            if shared().is_none() {
+                break None;
+            }
+            // SAFETY: as above; the timeout notices a worker that stopped serving.
+            unsafe {
+                pg_sys::ConditionVariableTimedSleep(finished, 1000, pg_sys::PG_WAIT_EXTENSION)
+            };
+        };
+        // SAFETY: ends the sleep prepared above.
+        unsafe { pg_sys::ConditionVariableCancelSleep() };
+        result
+    }
+
+    /// The calls a comparison starting now serves, if any are waiting.
+    pub fn resyncs_waiting(&self) -> Option<u64> {
+        let requested = self.header.resyncs_requested.load(Ordering::Acquire);
+        (requested > self.header.resyncs_served.load(Ordering::Acquire)).then_some(requested)
+    }
+
+    /// The worker finished a comparison that started when `requested` calls had been made.
+    pub fn finish_resyncs(&self, requested: u64, corrections: u64) {
+        self.header
+            .resync_corrections
+            .store(corrections, Ordering::Release);
+        self.header
+            .resyncs_served
+            .fetch_max(requested, Ordering::AcqRel);
+        // SAFETY: initialised with the header.
+        unsafe { pg_sys::ConditionVariableBroadcast(self.header.resync_finished.get()) };
     }
 }
 

@@ -99,9 +99,15 @@ pub fn device_written(row: DeviceRow) {
 }
 
 /// GB in billionths: exact for what register_device accepts (at most 9 decimals), rounded
-/// for finer values written by hand.
+/// for finer values written by hand, and saturated (NaN as the most) as the worker's SQL does
+/// when it reads rows (src/reconcile.rs), so both put the same number in the slot.
 pub fn nano_gb(gb: AnyNumeric) -> i64 {
-    i64::try_from(gb * AnyNumeric::from(1_000_000_000)).unwrap_or(i64::MAX)
+    let negative = gb < AnyNumeric::from(0);
+    i64::try_from(gb * AnyNumeric::from(1_000_000_000)).unwrap_or(if negative {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 /// AFTER DELETE (per row) and AFTER TRUNCATE: the slots of removed rows stop counting.
@@ -187,6 +193,10 @@ unsafe extern "C-unwind" fn on_subtransaction_event(
     });
 }
 
+/// Each slot is written before its index entries change. The worker corrects index entries
+/// only while the slot's version is the one it compared (checked under the entry's partition
+/// lock, src/reconcile.rs), so an entry it adds from an older row is either seen by the removal
+/// below, or not added because this write changed the version first.
 fn apply(queue: Vec<Queued>) {
     let Some(shared) = shmem::shared() else {
         return;
@@ -203,14 +213,18 @@ fn apply(queue: Vec<Queued>) {
                 previous_id,
             } => {
                 if let Some(previous_id) = previous_id {
+                    // Before the write too, so no heartbeat under the old id reaches the slot.
                     device_index::remove(&previous_id);
                 }
-                shared.write(slot, state, spec, beat, false);
+                shared.write(slot, state, spec, beat);
+                if let Some(previous_id) = previous_id {
+                    device_index::remove(&previous_id);
+                }
                 device_index::insert(&device_id, &owner, slot);
             }
             SlotWrite::Forget { slot, device_id } => {
+                shared.write(slot, SlotState::Deleted, Spec::default(), None);
                 device_index::remove(&device_id);
-                shared.write(slot, SlotState::Deleted, Spec::default(), None, false);
             }
             SlotWrite::ForgetAll => shared.forget_all(),
         }

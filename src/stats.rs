@@ -6,8 +6,10 @@
 //! restarting) or used another active window, they sum the slots themselves; before the slots
 //! are rebuilt after a start, and on the table path, they sum the table.
 
-use crate::errors::internal_error;
+use crate::catalog;
+use crate::errors::{internal_error, internal_failure};
 use crate::liveness::{self, is_live};
+use crate::rows;
 use crate::score;
 use crate::settings;
 use crate::shmem::{self, Shared, Snapshot, Sums, Totals};
@@ -23,12 +25,12 @@ const MAX_SNAPSHOT_AGE_MICROS: i64 = 2_000_000;
 /// Exactly one row, zeros on an empty network. SECURITY DEFINER because it sums every owner's
 /// devices, which no caller may read row by row; it returns only totals.
 #[pg_extern(stable, security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn get_network_stats() -> pgrx::composite_type!('static, "network_stats") {
     match shmem::shared().filter(Shared::is_ready) {
         Some(shared) => {
             let stats = to_row(c"network_stats", None, &current_totals(&shared).all());
-            stats.unwrap_or_else(|e| panic!("compute_devices internal error: network_stats: {e}"))
+            stats.unwrap_or_else(|e| internal_failure("network_stats", e))
         }
         None => sum_the_table(),
     }
@@ -37,7 +39,7 @@ fn get_network_stats() -> pgrx::composite_type!('static, "network_stats") {
 /// One row per device type (phone, laptop, desktop, server, in that order), zeros included, so
 /// a chart keeps its bars. The rows add up to get_network_stats. SECURITY DEFINER as above.
 #[pg_extern(stable, security_definer)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn get_network_stats_by_type(
 ) -> SetOfIterator<'static, pgrx::composite_type!('static, "network_stats_by_type")> {
     let rows = match shmem::shared().filter(Shared::is_ready) {
@@ -47,13 +49,12 @@ fn get_network_stats_by_type(
                 .iter()
                 .zip(&totals.by_type)
                 .map(|(name, sums)| to_row(c"network_stats_by_type", Some(name), sums));
-            rows.collect::<Result<Vec<_>, _>>().unwrap_or_else(|e| {
-                panic!("compute_devices internal error: network_stats_by_type: {e}")
-            })
+            rows.collect::<Result<Vec<_>, _>>()
+                .unwrap_or_else(|e| internal_failure("network_stats_by_type", e))
         }
         None => sum_the_table_by_type(),
     };
-    SetOfIterator::new(rows)
+    rows::set_of(rows)
 }
 
 /// The snapshot if it is current, or a count of the slots now (which the next caller can use).
@@ -85,42 +86,50 @@ fn current_totals(shared: &Shared) -> Totals {
     }
 }
 
+/// Reads only (SPI's read-only mode), so a stats call takes no transaction id: it works in a
+/// read-only transaction and on a hot standby, and its commit writes no WAL.
 fn sum_the_table() -> NetworkStats {
-    Spi::get_one_with_args(
-        concat!(
-            "SELECT ROW(pg_catalog.count(*),
-                        COALESCE(pg_catalog.sum(d.ram_gb), 0),
-                        COALESCE(pg_catalog.sum(d.cpu_cores), 0),
-                        COALESCE(pg_catalog.sum(d.storage_gb), 0),
-                        COALESCE(pg_catalog.sum(d.compute_score), 0))::network_stats
-               FROM compute_devices AS d
-              WHERE ",
-            is_live!()
-        ),
-        &[settings::active_window_seconds().into()],
-    )
+    let sums = catalog::statement(concat!(
+        "SELECT ROW(pg_catalog.count(*),
+                    COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
+                    COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
+                    COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
+                    COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric)
+                   )::@extschema@.network_stats
+           FROM @extschema@.compute_devices AS d
+          WHERE ",
+        is_live!()
+    ));
+    Spi::connect(|client| {
+        client
+            .select(&*sums, Some(1), &[settings::active_window_seconds().into()])?
+            .first()
+            .get_one::<NetworkStats>()
+    })
     .unwrap_or_else(internal_error)
     .expect("an aggregate without GROUP BY returns one row")
 }
 
 fn sum_the_table_by_type() -> Vec<NetworkStatsByType> {
     let types: Vec<&str> = DEVICE_TYPES.to_vec();
+    let sums = catalog::statement(concat!(
+        "SELECT ROW(t.device_type,
+                    pg_catalog.count(d.id),
+                    COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
+                    COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
+                    COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
+                    COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric)
+                   )::@extschema@.network_stats_by_type
+           FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
+           LEFT JOIN @extschema@.compute_devices AS d
+                  ON d.device_type OPERATOR(pg_catalog.=) t.device_type AND ",
+        is_live!(),
+        " GROUP BY t.device_type, t.position
+          ORDER BY t.position"
+    ));
     Spi::connect(|client| {
         let rows = client.select(
-            concat!(
-                "SELECT ROW(t.device_type,
-                            pg_catalog.count(d.id),
-                            COALESCE(pg_catalog.sum(d.ram_gb), 0),
-                            COALESCE(pg_catalog.sum(d.cpu_cores), 0),
-                            COALESCE(pg_catalog.sum(d.storage_gb), 0),
-                            COALESCE(pg_catalog.sum(d.compute_score), 0))::network_stats_by_type
-                   FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
-                   LEFT JOIN compute_devices AS d
-                          ON d.device_type OPERATOR(pg_catalog.=) t.device_type AND ",
-                is_live!(),
-                " GROUP BY t.device_type, t.position
-                  ORDER BY t.position"
-            ),
+            &*sums,
             None,
             &[settings::active_window_seconds().into(), types.into()],
         )?;
@@ -140,10 +149,7 @@ fn to_row(
     let ram_gb = gb(sums.ram_nano_gb)?;
     let storage_gb = gb(sums.storage_nano_gb)?;
     let cpu_cores = AnyNumeric::from(sums.cpu_cores);
-    // SAFETY: a catalog lookup along the search_path this function pinned (cheaper than
-    // new_composite_type, which parses the name as SQL).
-    let type_oid = unsafe { pg_sys::TypenameGetTypid(type_name.as_ptr()) };
-    let mut row = PgHeapTuple::new_composite_type_by_oid(type_oid)?;
+    let mut row = PgHeapTuple::new_composite_type_by_oid(catalog::type_oid(type_name))?;
     let mut column = 1;
     if let Some(device_type) = device_type {
         row.set_by_index(column.try_into()?, device_type)?;

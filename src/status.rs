@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 /// One row: `path` is 'shared memory' when heartbeats go to slots served by the worker,
 /// otherwise 'table'.
 #[pg_extern(volatile)]
-#[search_path(pg_catalog, @extschema@, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::type_complexity)]
 fn liveness_status() -> TableIterator<
     'static,

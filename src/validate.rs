@@ -56,7 +56,9 @@ pub fn required<T>(field: &'static str, value: Option<T>) -> Result<T, DeviceErr
     value.ok_or(DeviceError::NullArgument { field })
 }
 
-/// Trimmed, non-empty, at most 64 characters, no control characters.
+/// Trimmed, at most 64 characters, visible text: no control characters, and no format or
+/// other invisible characters (zero-width, bidirectional overrides, line and paragraph
+/// separators, noncharacters), which would let two names look alike or a name look empty.
 fn device_name_of(name: &str) -> Result<String, DeviceError> {
     let name = name.trim();
     if name.is_empty() {
@@ -69,6 +71,12 @@ fn device_name_of(name: &str) -> Result<String, DeviceError> {
             reason: "must not contain control characters",
         });
     }
+    if name.chars().any(is_invisible) {
+        return Err(DeviceError::InvalidDeviceName {
+            reason: "must not contain format or invisible characters (such as zero-width, \
+                     bidirectional, line or paragraph separators, or noncharacters)",
+        });
+    }
     let length = name.chars().count();
     if length > MAX_DEVICE_NAME_CHARS {
         return Err(DeviceError::DeviceNameTooLong {
@@ -77,6 +85,48 @@ fn device_name_of(name: &str) -> Result<String, DeviceError> {
         });
     }
     Ok(name.to_string())
+}
+
+/// Characters that show nothing: Unicode's format characters (general category Cf), its
+/// default-ignorable code points, the line and paragraph separators (Zl, Zp), and the
+/// noncharacters. Ranges from the Unicode 15.1 character database.
+fn is_invisible(c: char) -> bool {
+    const INVISIBLE: [(u32, u32); 27] = [
+        (0x00AD, 0x00AD), // soft hyphen
+        (0x034F, 0x034F), // combining grapheme joiner
+        (0x0600, 0x0605), // Arabic number signs
+        (0x061C, 0x061C), // Arabic letter mark
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x115F, 0x1160), // Hangul fillers
+        (0x17B4, 0x17B5),
+        (0x180B, 0x180F), // Mongolian variation selectors and vowel separator
+        (0x200B, 0x200F), // zero-width space, joiners, directional marks
+        (0x2028, 0x2029), // line and paragraph separators
+        (0x202A, 0x202E), // bidirectional embeddings and overrides
+        (0x2060, 0x206F), // word joiner, invisible operators, bidirectional isolates
+        (0x3164, 0x3164), // Hangul filler
+        (0xFDD0, 0xFDEF), // noncharacters
+        (0xFE00, 0xFE0F), // variation selectors
+        (0xFEFF, 0xFEFF), // zero-width no-break space (BOM)
+        (0xFFA0, 0xFFA0), // halfwidth Hangul filler
+        (0xFFF0, 0xFFFB), // interlinear annotations and unassigned specials
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F), // Egyptian hieroglyph format controls
+        (0x1BCA0, 0x1BCA3), // shorthand format controls
+        (0x1D173, 0x1D17A), // musical symbol format controls
+        (0xE0000, 0xE0FFF), // tags and variation selectors supplement
+    ];
+    let code = u32::from(c);
+    // U+FFFE and U+FFFF of every plane are noncharacters too.
+    let plane_end = code & 0xFFFE == 0xFFFE;
+    plane_end
+        || INVISIBLE
+            .iter()
+            .any(|(first, last)| (*first..=*last).contains(&code))
 }
 
 fn device_type_of(device_type: &str) -> Result<String, DeviceError> {
@@ -123,7 +173,7 @@ fn bounded_numeric(
     if whole.starts_with('-') || above_max {
         return Err(DeviceError::SpecOutOfRange {
             field,
-            value: text,
+            value: shortened(&text),
             min: "0".to_string(),
             max: max.to_string(),
         });
@@ -134,7 +184,23 @@ fn bounded_numeric(
             max: MAX_GB_DECIMALS,
         });
     }
-    Ok(value)
+    if decimals == fraction.len() {
+        return Ok(value);
+    }
+    // Stored without trailing zeros: `1.000` is `1`, so no caller can make the sums (whose
+    // scale is the largest of their terms') longer for every reader.
+    let trimmed = &text[..whole.len() + if decimals > 0 { 1 + decimals } else { 0 }];
+    Ok(AnyNumeric::try_from(trimmed).expect("a prefix of a numeric's text is a numeric"))
+}
+
+/// A number's text cut to a length fit for an error message.
+fn shortened(text: &str) -> String {
+    const MOST: usize = 40;
+    if text.len() <= MOST {
+        text.to_string()
+    } else {
+        format!("{}... ({} characters)", &text[..MOST], text.len())
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -2,19 +2,23 @@
 //!
 //! It exists only when the library is in shared_preload_libraries. At start (and whenever the
 //! extension's table is recreated) it rebuilds the slots from the table, then serves
-//! `compute_devices.database`. Every second it counts the slots into the network totals
-//! snapshot. Every `sweep_interval` it writes back to the table what heartbeats changed: devices
-//! gone stale or revived, and each live device's last_seen once per `last_seen_flush_interval`.
-//! Those writes touch only is_active and last_seen, so they are HOT updates and fire no trigger.
+//! `compute_devices.database`. Every second it takes in rows written around the triggers into
+//! newly numbered slots, and counts the slots into the network totals snapshot. Every
+//! `reconcile_interval`, or when resync_liveness() asks, it compares the whole table with the
+//! slots (src/reconcile.rs). Every `sweep_interval` it writes back to the table what heartbeats
+//! changed: devices gone stale or revived, and each live device's last_seen once per
+//! `last_seen_flush_interval`. Those writes touch only is_active and last_seen, so they are HOT
+//! updates and fire no trigger.
 //!
-//! Each step is one short transaction; in a database without the extension it idles. SIGHUP
-//! reloads the settings, SIGTERM stops it, and after a crash the postmaster starts it again.
+//! Each step is one short transaction; a tick in which nothing changed is one read-only
+//! transaction that takes no transaction id. In a database without the extension it idles.
+//! SIGHUP reloads the settings, SIGTERM stops it, and after a crash the postmaster starts it again.
 
-use crate::device_index;
+use crate::catalog;
 use crate::liveness;
+use crate::reconcile::{self, Compared, NewRows};
 use crate::settings;
-use crate::shmem::{self, Shared, SlotState, SlotView, Snapshot, Spec};
-use crate::validate;
+use crate::shmem::{self, Shared, SlotState, SlotView, Snapshot};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -24,8 +28,8 @@ const RESTART_AFTER_CRASH: Duration = Duration::from_secs(10);
 const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long after a failed rebuild the worker tries again.
 const REBUILD_RETRY: Duration = Duration::from_secs(10);
-/// Rows per write-back transaction, and per fetch while rebuilding.
-const BATCH_ROWS: usize = 10_000;
+/// Rows per write-back transaction, and per fetch while reading the table.
+pub(crate) const BATCH_ROWS: usize = 10_000;
 
 pub fn register_when_preloaded() {
     // SAFETY: a plain flag the postmaster sets while it loads shared_preload_libraries.
@@ -43,12 +47,12 @@ pub fn register_when_preloaded() {
 
 /// What the worker believes the table says about a slot's device, so it writes only changes.
 #[derive(Clone, Copy, Default)]
-struct TableView {
+pub(crate) struct TableView {
     /// The slot version this belief follows; a registration or deactivation (which wrote the
     /// row itself) changes the version, and the belief is taken from the slot again.
-    version: Option<u32>,
-    is_active: bool,
-    last_seen: i64,
+    pub(crate) version: Option<u32>,
+    pub(crate) is_active: bool,
+    pub(crate) last_seen: i64,
 }
 
 /// One row to write back: slot, is_active, last_seen.
@@ -61,10 +65,14 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
     let database = settings::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     let shared = shmem::attached().expect("the worker runs only where shared memory was set up");
+    // SAFETY: MyProc is this worker's PGPROC once it is connected.
+    shared.set_worker(unsafe { (*pg_sys::MyProc).pgprocno });
     log!("compute_devices sweeper started in database \"{database}\"");
 
     let mut served_table = None;
     let mut table_views = Vec::new();
+    let mut new_rows = NewRows::default();
+    let mut compared_at = Instant::now();
     let mut flush_cursor = FlushCursor::default();
     let mut last_write_back = Instant::now();
     let mut reported_missing_extension = false;
@@ -74,11 +82,13 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
             // SAFETY: the documented way for a worker to reload postgresql.conf after SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
-        let table = match in_transaction(|_, table| Ok(table)) {
-            Outcome::Done(table) => Some(table),
+        let checked =
+            in_transaction(|client, table| Ok((table, new_rows.observe(client, &shared, table)?)));
+        let (table, seen) = match checked {
+            Outcome::Done((table, seen)) => (Some(table), seen),
             // Logged; a failed check says nothing about the table, so keep serving it.
             Outcome::Failed => continue,
-            Outcome::ExtensionMissing => None,
+            Outcome::ExtensionMissing => (None, None),
         };
         if table.is_none() {
             if served_table.take().is_some() {
@@ -102,12 +112,45 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
             shared.serve_database(pg_sys::Oid::INVALID);
             shared.clear();
             served_table = None;
-            let Some(views) = start_serving(&shared) else {
+            table_views.clear();
+            if !start_serving(&shared, &mut table_views) {
                 retry_rebuild_at = Instant::now() + REBUILD_RETRY;
                 continue;
-            };
-            table_views = views;
+            }
             served_table = table;
+            new_rows = NewRows::default();
+            compared_at = Instant::now();
+        } else if let Some(seen) = seen {
+            match new_rows.take_in(&shared, seen, &mut table_views) {
+                Outcome::Done(None) => {
+                    // A row's slot does not fit: back to the table path, as a rebuild would be.
+                    shared.serve_database(pg_sys::Oid::INVALID);
+                    served_table = None;
+                    retry_rebuild_at = Instant::now() + REBUILD_RETRY;
+                    continue;
+                }
+                Outcome::Done(Some(taken)) if taken > 0 => {
+                    log!(
+                        "compute_devices sweeper: took in {taken} new rows missing from shared \
+                         memory (written without the extension's triggers)"
+                    );
+                }
+                _ => {}
+            }
+        }
+        if shared.resyncs_waiting().is_some()
+            || compared_at.elapsed() >= settings::reconcile_interval()
+        {
+            compared_at = Instant::now();
+            match compare(&shared, &mut table_views) {
+                Outcome::Done(None) => {
+                    served_table = None;
+                    retry_rebuild_at = Instant::now() + REBUILD_RETRY;
+                    continue;
+                }
+                Outcome::Done(Some(compared)) => report(&compared),
+                _ => {}
+            }
         }
 
         // Half a tick early rather than a whole tick late: ticks are a second apart, give or take.
@@ -143,39 +186,81 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
     log!("compute_devices sweeper stopped");
 }
 
-/// Claims the slots for this database and rebuilds them; backends use them from the claim on,
-/// so a registration committing meanwhile is either in the rebuild's snapshot or in its slot.
-fn start_serving(shared: &Shared) -> Option<Vec<TableView>> {
+/// Claims the slots for this database and rebuilds them: a full comparison with empty slots.
+/// Backends use the slots from the claim on, so a registration committing meanwhile is either
+/// in the comparison's snapshot or in its slot.
+fn start_serving(shared: &Shared, views: &mut Vec<TableView>) -> bool {
     // SAFETY: MyDatabaseId is set once the worker is connected.
     shared.serve_database(unsafe { pg_sys::MyDatabaseId });
-    match in_transaction(|client, _| rebuild(client, shared)) {
-        Outcome::Done(Some(views)) => {
+    match compare(shared, views) {
+        Outcome::Done(Some(compared)) => {
             shared.set_ready(true);
             log!(
-                "compute_devices sweeper: rebuilt {} device slots",
-                views.len()
+                "compute_devices sweeper: rebuilt {} device slots in {} ms",
+                compared.rows,
+                compared.took.as_millis()
             );
-            Some(views)
+            true
         }
         _ => {
             // Retried later, after clearing the slots first.
             shared.serve_database(pg_sys::Oid::INVALID);
-            None
+            false
         }
     }
 }
 
+/// A full comparison of the table with the slots, which also answers the resync_liveness()
+/// calls made before it began. When a row's slot does not fit (Done(None)), the database is no
+/// longer served from shared memory, before the callers are answered.
+fn compare(shared: &Shared, views: &mut Vec<TableView>) -> Outcome<Option<Compared>> {
+    let waiting = shared.resyncs_waiting();
+    let compared = reconcile::compare_all(shared, views);
+    let corrections = match &compared {
+        Outcome::Done(Some(compared)) => compared.corrections,
+        Outcome::Done(None) => {
+            shared.serve_database(pg_sys::Oid::INVALID);
+            0
+        }
+        _ => shmem::RESYNC_FAILED,
+    };
+    if let Some(requested) = waiting {
+        shared.finish_resyncs(requested, corrections);
+    }
+    compared
+}
+
+fn report(compared: &Compared) {
+    if compared.corrections > 0 {
+        log!(
+            "compute_devices sweeper: compared {} rows with shared memory in {} ms; {} corrections \
+             (rows written without the triggers)",
+            compared.rows,
+            compared.took.as_millis(),
+            compared.corrections
+        );
+    } else {
+        debug1!(
+            "compute_devices sweeper: compared {} rows with shared memory in {} ms",
+            compared.rows,
+            compared.took.as_millis()
+        );
+    }
+}
+
 /// What one of the worker's transactions came to.
-enum Outcome<R> {
+pub(crate) enum Outcome<R> {
     Done(R),
     ExtensionMissing,
     /// The transaction failed; the warning is logged.
     Failed,
 }
 
-/// Runs one transaction with the search_path pinned to the extension's schema, handing the
-/// work the extension table's oid.
-fn in_transaction<R>(work: impl FnOnce(&mut SpiClient<'_>, u32) -> spi::Result<R>) -> Outcome<R>
+/// Runs one transaction with the search_path pinned to pg_catalog (our own objects are named
+/// with their schema), handing the work the extension table's oid.
+pub(crate) fn in_transaction<R>(
+    work: impl FnOnce(&mut SpiClient<'_>, u32) -> spi::Result<R>,
+) -> Outcome<R>
 where
     R: 'static,
 {
@@ -193,89 +278,16 @@ where
     })
 }
 
-/// The extension table's oid, after pointing this transaction's search_path at its schema.
+/// The extension table's oid, after pinning this transaction's search_path: the worker runs as
+/// the bootstrap superuser, so nothing anyone creates may resolve in its statements. A select,
+/// not an update: SPI would give the transaction an id (and its commit a WAL flush) for nothing.
 fn extension_table(client: &mut SpiClient<'_>) -> spi::Result<Option<u32>> {
-    let found = client.update(
-        "SELECT pg_catalog.set_config('search_path',
-                    'pg_catalog, ' || pg_catalog.quote_ident(n.nspname) || ', pg_temp', true),
-                c.oid::pg_catalog.int8
-           FROM pg_catalog.pg_extension AS e
-           JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
-           JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = 'compute_devices'
-          WHERE e.extname = 'compute_devices'",
+    client.select(
+        "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)",
         None,
         &[],
     )?;
-    if found.is_empty() {
-        return Ok(None);
-    }
-    let oid = found.first().get::<i64>(2)?;
-    Ok(oid.and_then(|oid| u32::try_from(oid).ok()))
-}
-
-/// Fills every slot (and its index entry) that no commit has written yet from the table, and
-/// returns what the table says of each. None (and a warning) when the table has more devices than slots.
-fn rebuild(client: &mut SpiClient<'_>, shared: &Shared) -> spi::Result<Option<Vec<TableView>>> {
-    let mut views = Vec::new();
-    let mut cursor = client.open_cursor(
-        "SELECT slot, deactivated_at IS NOT NULL, is_active, last_seen,
-                (ram_gb * 1000000000)::pg_catalog.int8, cpu_cores,
-                (storage_gb * 1000000000)::pg_catalog.int8, id, user_id, device_type
-           FROM compute_devices",
-        &[],
-    );
-    loop {
-        let rows = cursor.fetch(BATCH_ROWS as _)?;
-        if rows.is_empty() {
-            return Ok(Some(views));
-        }
-        for row in rows {
-            let slot = row.get::<i32>(1)?.unwrap_or(-1);
-            let Some(slot) = u32::try_from(slot).ok().filter(|s| *s < shared.capacity()) else {
-                warning!(
-                    "compute_devices: device slot {slot} does not fit in compute_devices.slots ({}); \
-                     heartbeats stay in the table until it is raised",
-                    shared.capacity()
-                );
-                return Ok(None);
-            };
-            let stopped = row.get::<bool>(2)?.unwrap_or(false);
-            let is_active = row.get::<bool>(3)?.unwrap_or(false);
-            let last_seen = row
-                .get::<TimestampWithTimeZone>(4)?
-                .map_or(0, TimestampWithTimeZone::into_inner);
-            let spec = Spec {
-                device_type: validate::device_type_position(
-                    &row.get::<String>(10)?.unwrap_or_default(),
-                ),
-                ram_nano_gb: row.get::<i64>(5)?.unwrap_or(0),
-                cpu_cores: i64::from(row.get::<i32>(6)?.unwrap_or(0)),
-                storage_nano_gb: row.get::<i64>(7)?.unwrap_or(0),
-            };
-            let state = if stopped {
-                SlotState::Stopped
-            } else {
-                SlotState::Registered
-            };
-            if shared.write(slot, state, spec, is_active.then_some(last_seen), true) {
-                if let (Some(id), Some(owner)) =
-                    (row.get::<pgrx::Uuid>(8)?, row.get::<pgrx::Uuid>(9)?)
-                {
-                    device_index::insert(id.as_bytes(), owner.as_bytes(), slot);
-                }
-            }
-            let version = shared.read(slot).map(|view| view.version);
-            let index = slot as usize;
-            if views.len() <= index {
-                views.resize(index + 1, TableView::default());
-            }
-            views[index] = TableView {
-                version,
-                is_active,
-                last_seen,
-            };
-        }
-    }
+    Ok(catalog::find().map(|extension| extension.table.to_u32()))
 }
 
 /// The worker's belief about a slot's row, renewed when someone else rewrote the slot.
@@ -353,11 +365,13 @@ fn change_for(
 }
 
 const WRITE_BACK: &str = "
-    UPDATE compute_devices AS d
+    UPDATE @extschema@.compute_devices AS d
        SET is_active = c.is_active, last_seen = GREATEST(d.last_seen, c.last_seen)
-      FROM unnest($1::integer[], $2::boolean[], $3::timestamptz[])
+      FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]),
+                      pg_catalog.unnest($2::pg_catalog.bool[]),
+                      pg_catalog.unnest($3::pg_catalog.timestamptz[]))
            AS c(slot, is_active, last_seen)
-     WHERE d.slot = c.slot AND d.deactivated_at IS NULL";
+     WHERE d.slot OPERATOR(pg_catalog.=) c.slot AND d.deactivated_at IS NULL";
 
 /// Writes the changes in short transactions, and remembers what each one wrote. Each
 /// transaction takes every STRIDE-th slot only: a page holds a few dozen consecutive slots, and
@@ -376,7 +390,7 @@ fn write_back(changes: &mut [Change], views: &mut [TableView]) {
             .collect();
         let written = in_transaction(move |client, _| {
             client.update(
-                WRITE_BACK,
+                &*catalog::statement(WRITE_BACK),
                 None,
                 &[slots.into(), active.into(), seen.into()],
             )?;

@@ -13,6 +13,8 @@ fn test_db(_test_name: &str) -> TestDb {
 
 #[path = "api/cases.rs"]
 mod cases;
+#[path = "api/trust.rs"]
+mod trust;
 
 const WINDOW_SECONDS: i32 = 3;
 

@@ -9,3 +9,5 @@ fn test_db(test_name: &str) -> common::TestDb {
 
 #[path = "api/cases.rs"]
 mod cases;
+#[path = "api/trust.rs"]
+mod trust;

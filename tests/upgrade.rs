@@ -1,33 +1,40 @@
 //! Updating from the previous version: `ALTER EXTENSION compute_devices UPDATE` gives the same
 //! schema as a new install (objects, function definitions and settings, privileges, types,
 //! triggers, indexes, constraints, policies), keeps the device rows, and the new functions work.
-//! Each release's install script is kept in tests/upgrade/ for this.
+//! Each release's install script is kept in tests/upgrade/ for this, and every release is updated
+//! from.
 
 mod common;
 
-use common::{create_postgrest_roles, Caller, TestDb, ALICE, GOOD_SPECS};
+use common::{create_postgrest_roles, Caller, PreviousVersionInstalled, TestDb, ALICE, GOOD_SPECS};
 use postgres::Client;
-use std::path::PathBuf;
-use std::process::Command;
-
-const PREVIOUS: &str = "0.1.0";
 
 #[test]
-fn updating_from_the_previous_version_gives_a_new_installs_schema_and_keeps_the_rows() {
-    let _previous = PreviousVersionInstalled::new();
+fn updating_from_0_1_0_gives_a_new_installs_schema_and_keeps_the_rows() {
+    updating_gives_a_new_installs_schema_and_keeps_the_rows("0.1.0");
+}
 
-    let mut fresh = TestDb::empty("upgrade_fresh", vec![]);
+#[test]
+fn updating_from_0_2_0_gives_a_new_installs_schema_and_keeps_the_rows() {
+    updating_gives_a_new_installs_schema_and_keeps_the_rows("0.2.0");
+}
+
+fn updating_gives_a_new_installs_schema_and_keeps_the_rows(previous: &str) {
+    let _previous = PreviousVersionInstalled::new(previous);
+    let suffix = previous.replace('.', "_");
+
+    let mut fresh = TestDb::empty(&format!("upgrade_fresh_{suffix}"), vec![]);
     create_postgrest_roles(&mut fresh.superuser);
     fresh
         .superuser
         .batch_execute("CREATE EXTENSION compute_devices")
         .unwrap();
 
-    let mut updated = TestDb::empty("upgrade_updated", vec![]);
+    let mut updated = TestDb::empty(&format!("upgrade_updated_{suffix}"), vec![]);
     updated
         .superuser
         .batch_execute(&format!(
-            "CREATE EXTENSION compute_devices VERSION '{PREVIOUS}'"
+            "CREATE EXTENSION compute_devices VERSION '{previous}'"
         ))
         .unwrap();
     let mut api = updated.postgrest();
@@ -53,7 +60,7 @@ fn updating_from_the_previous_version_gives_a_new_installs_schema_and_keeps_the_
         })
         .collect();
     assert_eq!(versions[0], versions[1], "updated to the current version");
-    assert_ne!(versions[1], PREVIOUS);
+    assert_ne!(versions[1], previous);
 
     let expected = schema(&mut fresh.superuser);
     let actual = schema(&mut updated.superuser);
@@ -64,9 +71,12 @@ fn updating_from_the_previous_version_gives_a_new_installs_schema_and_keeps_the_
         assert!(expected.contains(line), "not in a new install: {line}");
     }
 
-    // The device survived, and the new function counts it, for anon as for anyone.
+    // The device survived, the functions count it, for anon as for anyone, and its owner reads
+    // it through the updated policy.
     let mut api = updated.postgrest();
     assert!(api.heartbeat(Caller::User(ALICE), &id).is_ok());
+    let own = api.user_devices(Caller::User(ALICE)).unwrap();
+    assert_eq!(own.len(), 1);
     let by_type = api.stats_by_type(Caller::Anon).unwrap();
     let desktop = by_type.iter().find(|(t, _)| t == "desktop").unwrap();
     assert_eq!(desktop.1 .0, 1, "{by_type:?}");
@@ -105,43 +115,4 @@ fn schema(client: &mut Client) -> Vec<String> {
         .collect();
     lines.sort();
     lines
-}
-
-/// The previous version's install script in the server's extension directory, for as long as
-/// the test runs (`cargo pgrx install` puts only the current version's there).
-struct PreviousVersionInstalled(PathBuf);
-
-impl PreviousVersionInstalled {
-    fn new() -> PreviousVersionInstalled {
-        let sharedir = Command::new("pg_config")
-            .arg("--sharedir")
-            .output()
-            .unwrap();
-        let sharedir = String::from_utf8(sharedir.stdout).unwrap();
-        let name = format!("compute_devices--{PREVIOUS}.sql");
-        let target = PathBuf::from(sharedir.trim()).join("extension").join(&name);
-        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upgrade/").to_string() + &name;
-        as_root(&["cp", &source, target.to_str().unwrap()]);
-        PreviousVersionInstalled(target)
-    }
-}
-
-impl Drop for PreviousVersionInstalled {
-    fn drop(&mut self) {
-        as_root(&["rm", "-f", self.0.to_str().unwrap()]);
-    }
-}
-
-/// The extension directory belongs to root: as cargo pgrx install does, use sudo unless root.
-fn as_root(command: &[&str]) {
-    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-    let mut run = if root {
-        Command::new(command[0])
-    } else {
-        let mut sudo = Command::new("sudo");
-        sudo.arg(command[0]);
-        sudo
-    };
-    let status = run.args(&command[1..]).status().unwrap();
-    assert!(status.success(), "{command:?}");
 }

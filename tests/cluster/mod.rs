@@ -52,22 +52,35 @@ impl Cluster {
     }
 
     fn command(&self, program: &str) -> Command {
+        self.command_with_env(program, &[])
+    }
+
+    /// `program` with these variables in its environment (sudo would drop them: `env` sets them).
+    fn command_with_env(&self, program: &str, env: &[(&str, &str)]) -> Command {
         let program = self.bin.join(program);
-        if is_root() {
+        let mut command = if is_root() {
             let mut command = Command::new("sudo");
-            command.args(["-u", "postgres"]).arg(program);
+            command.args(["-u", "postgres", "env"]);
             command
         } else {
-            Command::new(program)
-        }
+            Command::new("env")
+        };
+        command.args(env.iter().map(|(name, value)| format!("{name}={value}")));
+        command.arg(program);
+        command
     }
 
     /// Starts the server; after a crash, old backends may hold the shared memory for a moment.
     pub fn start(&self) {
+        self.start_with_env(&[]);
+    }
+
+    /// Starts the server with these variables in its environment.
+    pub fn start_with_env(&self, env: &[(&str, &str)]) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let started = self
-                .command("pg_ctl")
+                .command_with_env("pg_ctl", env)
                 .args(["-w", "-l"])
                 .arg(self.data.join("server.log"))
                 .arg("-D")

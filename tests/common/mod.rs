@@ -6,6 +6,8 @@
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -381,3 +383,43 @@ pub fn sqlstate_of<T: std::fmt::Debug>(result: Result<T, postgres::Error>) -> (S
 pub const ALICE: &str = "11111111-1111-4111-8111-111111111111";
 pub const BOB: &str = "22222222-2222-4222-8222-222222222222";
 pub const GOOD_SPECS: (&str, i32, &str) = ("16", 8, "512");
+
+/// A previous version's install script (kept in tests/upgrade/) in the server's extension
+/// directory, for as long as this lives: `cargo pgrx install` puts only the current version's
+/// there.
+pub struct PreviousVersionInstalled(PathBuf);
+
+impl PreviousVersionInstalled {
+    pub fn new(previous: &str) -> PreviousVersionInstalled {
+        let sharedir = Command::new("pg_config")
+            .arg("--sharedir")
+            .output()
+            .unwrap();
+        let sharedir = String::from_utf8(sharedir.stdout).unwrap();
+        let name = format!("compute_devices--{previous}.sql");
+        let target = PathBuf::from(sharedir.trim()).join("extension").join(&name);
+        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upgrade/").to_string() + &name;
+        as_root(&["cp", &source, target.to_str().unwrap()]);
+        PreviousVersionInstalled(target)
+    }
+}
+
+impl Drop for PreviousVersionInstalled {
+    fn drop(&mut self) {
+        as_root(&["rm", "-f", self.0.to_str().unwrap()]);
+    }
+}
+
+/// The extension directory belongs to root: as cargo pgrx install does, use sudo unless root.
+fn as_root(command: &[&str]) {
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let mut run = if root {
+        Command::new(command[0])
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.arg(command[0]);
+        sudo
+    };
+    let status = run.args(&command[1..]).status().unwrap();
+    assert!(status.success(), "{command:?}");
+}

@@ -1,0 +1,132 @@
+//! Where the extension's own objects are, found without the search_path.
+//!
+//! Every function of the extension pins `search_path = pg_catalog, pg_temp`, so that nothing
+//! another role creates, even in the extension's own schema, can stand in for a function,
+//! operator or type our SQL names (the class of CVE-2018-1058). Our SQL therefore names our own
+//! objects with their schema: statements are written with `@extschema@.` as in the sql/
+//! scripts, and `statement` puts the extension's quoted schema there; operators are written
+//! `OPERATOR(pg_catalog.=)` and types `pg_catalog.int4`.
+//!
+//! The schema is found once a backend and then checked with one syscache probe a call: the
+//! table is still there, in that schema. A dropped and recreated extension is found again.
+
+use crate::errors::missing_object;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::rc::Rc;
+
+/// Where the extension lives now.
+#[derive(Clone)]
+pub struct Extension {
+    pub schema: pg_sys::Oid,
+    /// The device table.
+    pub table: pg_sys::Oid,
+    /// The schema's name, quoted for SQL.
+    quoted_schema: Rc<str>,
+    /// Statements with `@extschema@` replaced, by their text.
+    statements: Rc<RefCell<HashMap<&'static str, Rc<str>>>>,
+}
+
+thread_local! {
+    static FOUND: RefCell<Option<Extension>> = const { RefCell::new(None) };
+}
+
+/// The extension's schema and table, or None when the extension is not installed in this
+/// database. Needs a transaction.
+pub fn find() -> Option<Extension> {
+    let cached = FOUND.with_borrow(Clone::clone);
+    if let Some(extension) = cached.filter(Extension::is_current) {
+        return Some(extension);
+    }
+    let found = look_up();
+    FOUND.with_borrow_mut(|cached| cached.clone_from(&found));
+    found
+}
+
+/// The extension, which an API function runs inside of: missing only in a broken installation.
+pub fn extension() -> Extension {
+    find().unwrap_or_else(|| missing_object("the compute_devices table"))
+}
+
+/// `sql` with `@extschema@` replaced by the extension's quoted schema, made once a backend.
+pub fn statement(sql: &'static str) -> Rc<str> {
+    extension().statement(sql)
+}
+
+/// The oid of the extension's type `name`, found in its schema only.
+pub fn type_oid(name: &CStr) -> pg_sys::Oid {
+    extension().type_oid(name)
+}
+
+impl Extension {
+    /// Still this extension's: its table exists, in the schema found.
+    fn is_current(&self) -> bool {
+        // SAFETY: a syscache lookup by oid; InvalidOid when the table is gone.
+        unsafe { pg_sys::get_rel_namespace(self.table) == self.schema }
+    }
+
+    pub fn statement(&self, sql: &'static str) -> Rc<str> {
+        let mut statements = self.statements.borrow_mut();
+        let made = statements
+            .entry(sql)
+            .or_insert_with(|| Rc::from(sql.replace("@extschema@", &self.quoted_schema)));
+        Rc::clone(made)
+    }
+
+    pub fn type_oid(&self, name: &CStr) -> pg_sys::Oid {
+        // SAFETY: a syscache lookup of (name, namespace), as TypenameNspGetTypid does.
+        let oid = unsafe {
+            pg_sys::GetSysCacheOid(
+                pg_sys::SysCacheIdentifier::TYPENAMENSP as i32,
+                pg_sys::Anum_pg_type_oid as pg_sys::AttrNumber,
+                pg_sys::Datum::from(name.as_ptr()),
+                pg_sys::Datum::from(self.schema),
+                pg_sys::Datum::from(0),
+                pg_sys::Datum::from(0),
+            )
+        };
+        if oid == pg_sys::InvalidOid {
+            missing_object(&format!("the type {}", name.to_string_lossy()))
+        }
+        oid
+    }
+}
+
+/// Reads the catalogs: every name in this statement is pg_catalog's.
+fn look_up() -> Option<Extension> {
+    let row = Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT n.oid, pg_catalog.quote_ident(n.nspname), c.oid
+               FROM pg_catalog.pg_extension AS e
+               JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+               JOIN pg_catalog.pg_class AS c
+                 ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
+                AND c.relname OPERATOR(pg_catalog.=) 'compute_devices'::pg_catalog.name
+              WHERE e.extname OPERATOR(pg_catalog.=) 'compute_devices'::pg_catalog.name",
+            None,
+            &[],
+        )?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let row = rows.first();
+        Ok(Some((
+            row.get::<pg_sys::Oid>(1)?,
+            row.get::<String>(2)?,
+            row.get::<pg_sys::Oid>(3)?,
+        )))
+    })
+    .unwrap_or_else(crate::errors::internal_error)?;
+    let (Some(schema), Some(quoted_schema), Some(table)) = row else {
+        return None;
+    };
+    Some(Extension {
+        schema,
+        table,
+        quoted_schema: Rc::from(quoted_schema),
+        statements: Rc::default(),
+    })
+}

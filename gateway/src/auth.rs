@@ -1,9 +1,12 @@
 //! Who is calling: the verified claims of the request's Bearer token, as PostgREST reads them.
 //! A request without a token is the anon role. Every token failure is a 401 that never reaches
-//! the database.
+//! the database. The claims are read in the grammar the extension reads `request.jwt.claims`
+//! in (`compute-devices-claims`): one JSON object, no key named twice, and a `sub` that names
+//! a caller only in the uuid's canonical form.
 
 use crate::errors::ApiError;
 use axum::http::HeaderMap;
+use compute_devices_claims::Claims;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Map, Value};
@@ -15,7 +18,8 @@ pub struct Identity {
     pub role: String,
     /// `request.jwt.claims`, as JSON text.
     pub claims: String,
-    /// The `sub` claim, when it is a uuid: the owner the extension will see.
+    /// The `sub` claim, when it is a canonical uuid: the owner the extension will see. Any
+    /// other `sub` is None here and a 42501 in the extension, whichever way the call goes.
     pub user_id: Option<uuid::Uuid>,
     /// Whether a token was given: PostgREST answers 42501 with 401 without one, 403 with one.
     pub has_token: bool,
@@ -48,7 +52,7 @@ impl Verifier {
         let validations = [Algorithm::HS256]
             .into_iter()
             .chain(PUBLIC_KEY_ALGORITHMS)
-            .map(|algorithm| (algorithm, validation(algorithm, audience)))
+            .map(|algorithm| (algorithm, validation(algorithm)))
             .collect();
         Ok(Verifier {
             secret: secret.map(|secret| DecodingKey::from_secret(secret.as_bytes())),
@@ -90,10 +94,9 @@ impl Verifier {
                 ))
             }
         };
-        let user_id = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .and_then(|sub| uuid::Uuid::parse_str(sub).ok());
+        let user_id = compute_devices_claims::subject(&claims)
+            .ok()
+            .map(uuid::Uuid::from_bytes);
         Ok(Identity {
             role,
             claims: Value::Object(claims).to_string(),
@@ -148,32 +151,76 @@ impl Verifier {
             .find(|(algorithm, _)| *algorithm == header.alg)
             .map(|(_, validation)| validation)
             .expect("every algorithm with a key has its validation");
-        jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)
-            .map(|data| data.claims)
-            .map_err(|error| token_error(&error, &self.audience))
+        let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
+            .map(|data| data.claims.0)
+            .map_err(|error| token_error(&error))?;
+        check_claims(&claims, now(), &self.audience)?;
+        Ok(claims)
     }
 }
 
-/// PostgREST's checks: exp and nbf when present, and aud when present; no claim is required.
-fn validation(algorithm: Algorithm, audience: &str) -> Validation {
+/// The signature and algorithm only: jsonwebtoken skips an `exp`, `nbf` or `aud` it cannot read
+/// (a string `exp`, a negative one, an `aud` of 5), so `check_claims` checks those instead.
+fn validation(algorithm: Algorithm) -> Validation {
     let mut validation = Validation::new(algorithm);
     validation.required_spec_claims.clear();
-    validation.validate_nbf = true;
-    validation.leeway = 0;
-    validation.set_audience(&[audience]);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
     validation
 }
 
-fn token_error(error: &jsonwebtoken::errors::Error, audience: &str) -> ApiError {
+/// PostgREST's checks of `exp`, `nbf` and `aud`, each when present (no claim is required), with
+/// its PGRST303 answers. `exp` and `nbf` must be numbers (seconds since 1970, no leeway); `aud`
+/// a string or an array of strings naming `audience`. As in PostgREST a null `aud` counts as
+/// absent; unlike PostgREST an empty array names no audience and is refused (as before).
+fn check_claims(claims: &Map<String, Value>, now: i64, audience: &str) -> Result<(), ApiError> {
+    let refused = |message: String| ApiError::unauthorized("PGRST303", message);
+    let seconds = |name: &str| match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(seconds)) => Ok(seconds.as_f64()),
+        Some(_) => Err(refused(format!("The JWT '{name}' claim must be a number"))),
+    };
+    if seconds("exp")?.is_some_and(|exp| exp < now as f64) {
+        return Err(refused("JWT expired".to_string()));
+    }
+    if seconds("nbf")?.is_some_and(|nbf| nbf > now as f64) {
+        return Err(refused("JWT not yet valid".to_string()));
+    }
+    let names_audience = match claims.get("aud") {
+        None | Some(Value::Null) => true,
+        Some(Value::String(aud)) => aud == audience,
+        Some(Value::Array(auds)) if auds.iter().all(Value::is_string) => {
+            auds.iter().any(|aud| aud == audience)
+        }
+        Some(_) => {
+            return Err(refused(
+                "The JWT 'aud' claim must be a string or an array of strings".to_string(),
+            ))
+        }
+    };
+    if names_audience {
+        Ok(())
+    } else {
+        Err(refused(format!("JWT audience is not {audience:?}")))
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
+}
+
+fn token_error(error: &jsonwebtoken::errors::Error) -> ApiError {
     use jsonwebtoken::errors::ErrorKind;
     match error.kind() {
-        ErrorKind::ExpiredSignature => ApiError::unauthorized("PGRST303", "JWT expired"),
-        ErrorKind::ImmatureSignature => ApiError::unauthorized("PGRST303", "JWT not yet valid"),
-        ErrorKind::InvalidAudience => {
-            ApiError::unauthorized("PGRST303", format!("JWT audience is not {audience:?}"))
-        }
         ErrorKind::InvalidSignature => {
             ApiError::unauthorized("PGRST301", "JWT signature does not match")
+        }
+        // The signature held, but the payload is not one JSON object without duplicate keys.
+        ErrorKind::Json(_) => {
+            ApiError::unauthorized("PGRST303", format!("Parsing claims failed: {error}"))
         }
         _ => ApiError::unauthorized("PGRST301", format!("JWT is invalid: {error}")),
     }
@@ -203,4 +250,75 @@ fn read_jwks(path: &Path) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)
             Ok((jwk.common.key_id.clone(), algorithm, key))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn check(claims: Value) -> Result<(), String> {
+        check_claims(claims.as_object().unwrap(), NOW, "authenticated")
+            .map_err(|error| format!("{} {}", error.code, error.message))
+    }
+
+    #[test]
+    fn registered_claims_of_the_right_type_are_checked_by_value() {
+        assert_eq!(check(json!({})), Ok(()));
+        assert_eq!(check(json!({"exp": NOW, "nbf": NOW, "aud": null})), Ok(()));
+        assert_eq!(
+            check(json!({"exp": NOW as f64 + 0.5, "aud": ["x", "authenticated"]})),
+            Ok(())
+        );
+        assert_eq!(
+            check(json!({"exp": NOW - 1})),
+            Err("PGRST303 JWT expired".into())
+        );
+        assert_eq!(
+            check(json!({"exp": -1})),
+            Err("PGRST303 JWT expired".into())
+        );
+        assert_eq!(
+            check(json!({"nbf": NOW + 1})),
+            Err("PGRST303 JWT not yet valid".into())
+        );
+        for aud in [json!("x"), json!([]), json!(["x"])] {
+            let refused = check(json!({ "aud": aud })).unwrap_err();
+            assert!(
+                refused.starts_with("PGRST303 JWT audience is not"),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn registered_claims_of_another_type_are_refused() {
+        let cases = [
+            (json!({"exp": "soon"}), "'exp' claim must be a number"),
+            (json!({"exp": null}), "'exp' claim must be a number"),
+            (json!({"exp": [NOW + 60]}), "'exp' claim must be a number"),
+            (json!({"nbf": true}), "'nbf' claim must be a number"),
+            (json!({"nbf": {"at": 0}}), "'nbf' claim must be a number"),
+            (
+                json!({"aud": 5}),
+                "'aud' claim must be a string or an array of strings",
+            ),
+            (
+                json!({"aud": ["authenticated", 5]}),
+                "'aud' claim must be a string",
+            ),
+            (
+                json!({"aud": {"authenticated": true}}),
+                "'aud' claim must be a string",
+            ),
+        ];
+        for (claims, says) in cases {
+            let refused = check(claims.clone()).unwrap_err();
+            assert!(
+                refused.starts_with("PGRST303 ") && refused.contains(says),
+                "{claims}: {refused}"
+            );
+        }
+    }
 }

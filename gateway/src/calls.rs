@@ -4,13 +4,13 @@
 use crate::auth::Identity;
 use crate::db;
 use crate::errors::ApiError;
-use crate::functions::{self, Function};
+use crate::functions::{self, Args, Function};
 use crate::heartbeats::Heartbeats;
 use crate::stats::Stats;
 use deadpool_postgres::Pool;
-use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio_postgres::types::Json;
 
 pub struct Calls {
     pool: Pool,
@@ -53,18 +53,20 @@ impl Calls {
         &self,
         identity: &Identity,
         function: &Function,
-        args: Map<String, Value>,
+        args: Args,
     ) -> Result<Arc<str>, ApiError> {
         if function.name == "get_network_stats" {
             return self.stats.get().await;
         }
         if function.name == "send_heartbeat" && identity.role == self.authenticated_role {
+            // The device id in the one grammar the owner's `sub` is read in: canonical only.
             let device_id = args
                 .get("device_id")
-                .and_then(Value::as_str)
-                .and_then(|id| uuid::Uuid::parse_str(id).ok());
-            // Anything the batch cannot carry (no owner, no valid id) goes the direct way, and
-            // the extension gives its own error.
+                .and_then(|id| serde_json::from_str::<String>(id.get()).ok())
+                .and_then(|id| compute_devices_claims::parse_uuid(&id))
+                .map(uuid::Uuid::from_bytes);
+            // Anything the batch cannot carry (no owner, no canonical id) goes the direct way,
+            // and the extension gives its own error.
             if let (Some(user_id), Some(device_id)) = (identity.user_id, device_id) {
                 return self
                     .heartbeats
@@ -74,11 +76,11 @@ impl Calls {
             }
         }
         let statement = &self.statements[function.name];
-        let args = serde_json::Value::Object(args);
         let row = if function.args.is_empty() {
             db::run(&self.pool, identity, statement, &[]).await?
         } else {
-            db::run(&self.pool, identity, statement, &[&args]).await?
+            // One json parameter, written from the arguments' own texts.
+            db::run(&self.pool, identity, statement, &[&Json(&args)]).await?
         };
         Ok(Arc::from(row.unwrap_or_else(|| "null".to_string())))
     }

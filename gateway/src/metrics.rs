@@ -2,6 +2,7 @@
 //! heartbeat batch sizes. Served at `/metrics`.
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use deadpool_postgres::Pool;
@@ -30,24 +31,37 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .map_err(|error| error.to_string())
 }
 
-/// Counts and times every request under its route pattern (not its path: ids are unbounded).
+/// Counts and times every request. Every label comes from a bounded set, whatever callers send:
+/// the route pattern (not the path: ids are unbounded), or "unmatched"; the method, or "other"
+/// for one HTTP does not define (a caller may invent any); and the status the gateway answered.
 pub async fn track(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let labels = [
         ("route", route),
-        ("method", method),
+        ("method", method.to_string()),
         ("status", response.status().as_u16().to_string()),
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The method's label: one of the nine HTTP defines, or "other".
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "CONNECT", "PATCH", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("other")
 }
 
 pub async fn render(State((handle, pool)): State<(PrometheusHandle, Pool)>) -> impl IntoResponse {

@@ -4,14 +4,13 @@
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::errors::ApiError;
-use crate::functions;
+use crate::functions::{self, Args};
 use crate::rpc::json_object;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// An error in the seed's envelope.
@@ -47,7 +46,7 @@ pub async fn network_stats_by_type(
 /// The public totals: any caller, and a second of caching.
 async fn network_totals(state: &AppState, headers: &HeaderMap, name: &str) -> Answer {
     let identity = state.verifier.identify(headers)?;
-    let mut response = call(state, &identity, name, Map::new()).await?;
+    let mut response = call(state, &identity, name, Args::new()).await?;
     crate::app::cache_briefly(&mut response);
     Ok(response)
 }
@@ -88,11 +87,11 @@ pub async fn deactivate(
 /// GET /api/v1/network/devices: the caller's devices.
 pub async fn user_devices(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Answer {
     let identity = signed_in(&state, &headers)?;
-    call(&state, &identity, "get_user_devices", Map::new()).await
+    call(&state, &identity, "get_user_devices", Args::new()).await
 }
 
-fn device(device_id: String) -> Map<String, Value> {
-    Map::from_iter([("device_id".to_string(), Value::String(device_id))])
+fn device(device_id: String) -> Args {
+    Args::from([("device_id".to_string(), functions::string_arg(&device_id))])
 }
 
 /// These routes need a Bearer token: without one, 401 before the database.
@@ -109,12 +108,7 @@ fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError
     }
 }
 
-async fn call(
-    state: &AppState,
-    identity: &Identity,
-    name: &str,
-    args: Map<String, Value>,
-) -> Answer {
+async fn call(state: &AppState, identity: &Identity, name: &str, args: Args) -> Answer {
     let function = functions::find(name).expect("an API function");
     let data = state.calls.call(identity, function, args).await?;
     let body = format!("{{\"success\":true,\"data\":{data}}}");

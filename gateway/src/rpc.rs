@@ -3,13 +3,13 @@
 
 use crate::app::AppState;
 use crate::errors::ApiError;
-use crate::functions::{self, Function};
+use crate::functions::{self, Args, Function};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -56,7 +56,7 @@ pub async fn get(
     }
     let args = query
         .into_iter()
-        .map(|(key, value)| (key, Value::String(value)))
+        .map(|(key, value)| (key, functions::string_arg(&value)))
         .collect();
     call(&state, &headers, function, args).await
 }
@@ -65,7 +65,7 @@ async fn call(
     state: &AppState,
     headers: &HeaderMap,
     function: &'static Function,
-    args: Map<String, Value>,
+    args: Args,
 ) -> Result<Response, RpcError> {
     function
         .check_args(&args)
@@ -94,22 +94,65 @@ fn json_response(function: &Function, body: String) -> Response {
     response
 }
 
-/// The request body as a JSON object; an empty body is no arguments.
-pub fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+/// The request body as a JSON object of named arguments, each value kept as its text; an empty
+/// body is no arguments.
+pub fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Args, ApiError> {
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         ApiError::new(status, "PGRST102", rejection.body_text())
     })?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+        return Ok(Args::new());
     }
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(args)) => Ok(args),
-        Ok(_) => Err(ApiError::bad_body(
+    let not_json = |error: serde_json::Error| {
+        ApiError::bad_body(format!("the body is not valid JSON: {error}"))
+    };
+    let body = serde_json::from_slice::<&RawValue>(&body).map_err(not_json)?;
+    if !body.get().starts_with('{') {
+        return Err(ApiError::bad_body(
             "the body must be a JSON object of named arguments",
-        )),
-        Err(error) => Err(ApiError::bad_body(format!(
-            "the body is not valid JSON: {error}"
-        ))),
+        ));
+    }
+    serde_json::from_str(body.get()).map_err(not_json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(body: &str) -> Result<Args, ApiError> {
+        json_object(Ok(Bytes::from(body.to_string())))
+    }
+
+    #[test]
+    fn every_argument_keeps_its_text() {
+        let args = args(" \n{\"ram_gb\": 65536.00000000000000000001, \"ids\": [1e2, \"a\\u0062\"], \"n\": null} ")
+            .unwrap();
+        assert_eq!(args["ram_gb"].get(), "65536.00000000000000000001");
+        // The object the statement reads, as its parameter is written.
+        assert_eq!(
+            serde_json::to_string(&args).unwrap(),
+            r#"{"ids":[1e2, "a\u0062"],"n":null,"ram_gb":65536.00000000000000000001}"#
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_one_json_object_is_refused() {
+        assert!(args("  ").unwrap().is_empty());
+        for body in [
+            "[1, 2]",
+            "42",
+            "\"x\"",
+            "{\"a\": 1",
+            "{\"a\": 1} {}",
+            "{oops",
+        ] {
+            let error = args(body).unwrap_err();
+            assert_eq!(
+                (error.status.as_u16(), error.code.as_str()),
+                (400, "PGRST102"),
+                "{body}"
+            );
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! The gateway end to end: the real binary in front of a real PostgreSQL with the extension.
-//! Every route as owner, as another user and anonymously; every token failure; bad bodies;
-//! coalesced heartbeats; health, metrics and CORS.
+//! Every route as owner, as another user and anonymously; every token failure; a `sub` the
+//! extension refuses, refused alike on every route; bad bodies; numbers passed exactly;
+//! coalesced heartbeats; health, metrics (with bounded labels) and CORS.
 
 mod common;
 
-use common::{token, token_with, Gateway, ALICE, BOB};
+use common::{token, token_with, token_with_payload, Gateway, ALICE, BOB};
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
@@ -17,7 +18,7 @@ fn the_gateway_end_to_end() {
     let _cluster = common::cluster("gateway-e2e", PORT);
     let gateway = Gateway::start(PORT, &[]);
     type Scenario = fn(&Gateway);
-    let scenarios: [(&str, Scenario); 11] = [
+    let scenarios: [(&str, Scenario); 14] = [
         (
             "stats",
             stats_are_public_with_the_seeds_envelope_and_cache_control,
@@ -32,8 +33,13 @@ fn the_gateway_end_to_end() {
             anonymous_callers_get_401_from_every_protected_route,
         ),
         ("tokens", every_token_failure_is_a_401_that_changes_nothing),
+        (
+            "claims grammar",
+            a_sub_the_extension_refuses_is_refused_alike_on_every_route,
+        ),
         ("jwks", es256_and_rs256_tokens_verify_with_the_jwks_file),
         ("bodies", bad_bodies_get_4xx_and_change_nothing),
+        ("numbers", numbers_reach_the_database_as_written),
         (
             "coalescing",
             coalesced_heartbeats_answer_each_device_on_its_own,
@@ -41,6 +47,10 @@ fn the_gateway_end_to_end() {
         ("rpc", rpc_speaks_postgrest),
         ("page", the_network_page_and_its_assets_are_served),
         ("service", health_metrics_and_cors),
+        (
+            "metrics labels",
+            metrics_labels_stay_bounded_whatever_callers_send,
+        ),
     ];
     for (name, scenario) in scenarios {
         eprintln!("scenario: {name}");
@@ -61,6 +71,15 @@ fn table() -> String {
 
 fn user(n: u32) -> String {
     format!("{n:08}-0000-4000-8000-000000000000")
+}
+
+/// The error code of either face's error body: PostgREST's, or the seed's envelope.
+fn code_of(answer: &Value) -> Value {
+    answer
+        .get("code")
+        .or_else(|| answer["error"].get("code"))
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 fn stats_are_public_with_the_seeds_envelope_and_cache_control(gateway: &Gateway) {
@@ -283,31 +302,112 @@ fn every_token_failure_is_a_401_that_changes_nothing(gateway: &Gateway) {
     let mut bad_signature = good.clone();
     bad_signature.truncate(good.len() - 4);
     bad_signature.push_str("AAAA");
+    let signed = |extra: Value| token_with(Algorithm::HS256, claims(extra));
+    let good_claims = claims(json!({})).to_string();
     let failures = [
         (
             "expired",
-            token_with(
-                Algorithm::HS256,
-                claims(json!({"exp": common::expires_in(-10)})),
-            ),
+            signed(json!({"exp": common::expires_in(-10)})),
             "JWT expired",
+            "PGRST303",
         ),
-        ("bad signature", bad_signature, "signature"),
+        // jsonwebtoken skips an exp it cannot read as an unsigned number.
+        (
+            "negative exp",
+            signed(json!({"exp": -1})),
+            "JWT expired",
+            "PGRST303",
+        ),
+        (
+            "not yet valid",
+            signed(json!({"nbf": common::expires_in(600)})),
+            "JWT not yet valid",
+            "PGRST303",
+        ),
+        ("bad signature", bad_signature, "signature", "PGRST301"),
         (
             "wrong audience",
-            token_with(Algorithm::HS256, claims(json!({"aud": "someone-else"}))),
+            signed(json!({"aud": "someone-else"})),
             "audience",
+            "PGRST303",
+        ),
+        // Claims of the wrong JSON type, which jsonwebtoken would skip, as PostgREST refuses them.
+        (
+            "exp a string",
+            signed(json!({"exp": "soon"})),
+            "The JWT 'exp' claim must be a number",
+            "PGRST303",
+        ),
+        (
+            "exp null",
+            signed(json!({"exp": null})),
+            "The JWT 'exp' claim must be a number",
+            "PGRST303",
+        ),
+        (
+            "nbf a boolean",
+            signed(json!({"nbf": true})),
+            "The JWT 'nbf' claim must be a number",
+            "PGRST303",
+        ),
+        (
+            "aud a number",
+            signed(json!({"aud": 5})),
+            "The JWT 'aud' claim must be a string or an array of strings",
+            "PGRST303",
+        ),
+        (
+            "aud an array with a number",
+            signed(json!({"aud": ["authenticated", 5]})),
+            "The JWT 'aud' claim must be a string or an array of strings",
+            "PGRST303",
+        ),
+        (
+            "aud an array of objects",
+            signed(json!({"aud": [{"name": "authenticated"}]})),
+            "The JWT 'aud' claim must be a string or an array of strings",
+            "PGRST303",
+        ),
+        // Claims that are not one JSON object naming each key once.
+        (
+            "role named twice",
+            token_with_payload(&good_claims.replacen('{', "{\"role\":\"service_role\",", 1)),
+            "Parsing claims failed",
+            "PGRST303",
+        ),
+        (
+            "a key named twice in a nested object",
+            token_with_payload(&good_claims.replacen('{', "{\"app\":{\"k\":1,\"k\":2},", 1)),
+            "Parsing claims failed",
+            "PGRST303",
+        ),
+        (
+            "claims an array",
+            token_with_payload(&format!("[{good_claims}]")),
+            "Parsing claims failed",
+            "PGRST303",
         ),
         (
             "algorithm not configured",
             token_with(Algorithm::HS512, claims(json!({}))),
             "not configured",
+            "PGRST301",
         ),
-        ("malformed", "not.a.token".to_string(), "malformed"),
-        ("not even three parts", "garbage".to_string(), "malformed"),
+        (
+            "malformed",
+            "not.a.token".to_string(),
+            "malformed",
+            "PGRST301",
+        ),
+        (
+            "not even three parts",
+            "garbage".to_string(),
+            "malformed",
+            "PGRST301",
+        ),
     ];
     let before = table();
-    for (failure, bad, says) in failures {
+    for (failure, bad, says, code) in failures {
         let (status, answer) = gateway.post(
             &format!("/api/v1/network/devices/{id}/deactivate"),
             Some(&bad),
@@ -316,13 +416,14 @@ fn every_token_failure_is_a_401_that_changes_nothing(gateway: &Gateway) {
         assert_eq!(status, 401, "{failure}: {answer}");
         let message = answer["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{failure}: {message}");
+        assert_eq!(code_of(&answer), json!(code), "{failure}");
         let (status, answer) = gateway.post(
             "/rpc/deactivate_device",
             Some(&bad),
             &json!({"device_id": id}).to_string(),
         );
         assert_eq!(status, 401, "{failure} over rpc: {answer}");
-        assert!(answer["code"].as_str().unwrap().starts_with("PGRST30"));
+        assert_eq!(code_of(&answer), json!(code), "{failure} over rpc");
         // Even the public route refuses a bad token rather than treating it as anonymous.
         let (status, _) = gateway.get("/api/v1/network/stats", Some(&bad));
         assert_eq!(status, 401, "{failure} on stats");
@@ -437,8 +538,7 @@ fn bad_bodies_get_4xx_and_change_nothing(gateway: &Gateway) {
             "{path} {}: {answer}",
             &body[..body.len().min(80)]
         );
-        let got_code = answer.get("code").or_else(|| answer["error"].get("code"));
-        assert_eq!(got_code, Some(&json!(code)), "{path}: {answer}");
+        assert_eq!(code_of(&answer), json!(code), "{path}: {answer}");
     }
     // A function that changes data cannot be called with GET.
     let (status, _) = gateway.get("/rpc/register_device?device_name=x", Some(&alice));
@@ -557,4 +657,257 @@ fn health_metrics_and_cors(gateway: &Gateway) {
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
     let (status, answer) = gateway.get("/no/such/route", None);
     assert_eq!(status, 404, "{answer}");
+}
+
+/// The extension reads `sub` only in the uuid's canonical form; the gateway reads it in the same
+/// grammar, so a heartbeat (which the gateway batches under the token's `sub`) is refused
+/// exactly as every other route refuses the same token. A device id is batched only in
+/// canonical form too; any other goes the direct way and gets the database's own answer.
+fn a_sub_the_extension_refuses_is_refused_alike_on_every_route(gateway: &Gateway) {
+    let owner = user(200);
+    let id = gateway.register(&token(&owner), "claims grammar");
+    let payload = |sub: Value| {
+        json!({"sub": sub, "role": "authenticated", "aud": "authenticated", "exp": common::expires_in(600)})
+            .to_string()
+    };
+    let routes = |bearer: &str| -> Vec<(String, u16, Value)> {
+        let device = json!({"device_id": id}).to_string();
+        let register = json!({"device_name": "claims grammar", "device_type": "laptop", "ram_gb": 16, "cpu_cores": 8, "storage_gb": 512}).to_string();
+        [
+            (
+                "POST",
+                format!("/api/v1/network/devices/{id}/heartbeat"),
+                "",
+            ),
+            ("POST", "/rpc/send_heartbeat".to_string(), device.as_str()),
+            (
+                "POST",
+                "/api/v1/network/devices/register".to_string(),
+                register.as_str(),
+            ),
+            (
+                "POST",
+                "/rpc/register_device".to_string(),
+                register.as_str(),
+            ),
+            ("GET", "/api/v1/network/devices".to_string(), ""),
+            ("GET", "/rpc/get_user_devices".to_string(), ""),
+        ]
+        .into_iter()
+        .map(|(method, path, body)| {
+            let (status, answer) = if method == "GET" {
+                gateway.get(&path, Some(bearer))
+            } else {
+                gateway.post(&path, Some(bearer), body)
+            };
+            (path, status, code_of(&answer))
+        })
+        .collect()
+    };
+
+    // The canonical form in upper case is the same owner everywhere, and the heartbeat is batched.
+    let upper = token_with_payload(&payload(json!(owner.to_uppercase())));
+    let batches = gateway.heartbeat_batches();
+    for (path, status, code) in routes(&upper) {
+        assert_eq!(status, 200, "upper-case sub on {path}: {code}");
+    }
+    assert_eq!(
+        gateway.heartbeat_batches().1 - batches.1,
+        2.0,
+        "both heartbeats of the upper-case sub were batched"
+    );
+
+    let simple = owner.replace('-', "");
+    let refused_by_the_extension = [
+        ("without dashes", payload(json!(simple))),
+        ("in braces", payload(json!(format!("{{{owner}}}")))),
+        ("as urn:uuid:", payload(json!(format!("urn:uuid:{owner}")))),
+        ("with a space", payload(json!(format!(" {owner}")))),
+        ("a number", payload(json!(42))),
+        ("null", payload(Value::Null)),
+        ("missing", json!({"role": "authenticated"}).to_string()),
+    ];
+    let before = table();
+    for (form, claims) in refused_by_the_extension {
+        for (path, status, code) in routes(&token_with_payload(&claims)) {
+            assert_eq!(
+                (status, code),
+                (403, json!("42501")),
+                "sub {form} on {path}"
+            );
+        }
+    }
+    // Refused by the gateway itself, on every route alike: a sub named twice, even with one
+    // value; and a sub that is an array or an object, which jsonwebtoken cannot parse its way
+    // past (it reads `sub` as a string and stops at the bracket).
+    let twice = payload(json!(owner)).replacen('{', &format!("{{\"sub\":\"{owner}\","), 1);
+    for (form, claims) in [
+        ("named twice", twice),
+        ("an array", payload(json!([owner]))),
+        ("an object", payload(json!({ "id": owner }))),
+    ] {
+        for (path, status, code) in routes(&token_with_payload(&claims)) {
+            assert_eq!(
+                (status, code),
+                (401, json!("PGRST303")),
+                "sub {form} on {path}"
+            );
+        }
+    }
+    assert_eq!(table(), before);
+
+    // Device ids: a canonical one in upper case is batched; braces go direct and PostgreSQL
+    // reads them; urn:uuid: is not PostgreSQL's uuid syntax, on the heartbeat as elsewhere.
+    let owner_token = token(&owner);
+    let beat = |device: &str| {
+        let path = format!("/api/v1/network/devices/{device}/heartbeat");
+        let (status, answer) = gateway.post(&path, Some(&owner_token), "");
+        (status, code_of(&answer))
+    };
+    let batches = gateway.heartbeat_batches();
+    assert_eq!(beat(&id.to_uppercase()), (200, Value::Null));
+    assert_eq!(gateway.heartbeat_batches().1 - batches.1, 1.0);
+    assert_eq!(beat(&format!("{{{id}}}")), (200, Value::Null));
+    assert_eq!(beat(&id.replace('-', "")), (200, Value::Null));
+    let urn = format!("urn:uuid:{id}");
+    assert_eq!(beat(&urn), (400, json!("22P02")));
+    let (status, answer) = gateway.post(
+        &format!("/api/v1/network/devices/{urn}/deactivate"),
+        Some(&owner_token),
+        "",
+    );
+    assert_eq!((status, code_of(&answer)), (400, json!("22P02")));
+    assert_eq!(
+        gateway.heartbeat_batches().1 - batches.1,
+        1.0,
+        "only the canonical id was batched"
+    );
+}
+
+/// A JSON number reaches the database as its text, never through a float: the database alone
+/// decides whether it fits, on the seed's route and over /rpc alike.
+fn numbers_reach_the_database_as_written(gateway: &Gateway) {
+    let owner = token(&user(300));
+    let body = |name: &str, ram_gb: &str, storage_gb: &str| {
+        format!(
+            r#"{{"device_name": "{name}", "device_type": "server", "ram_gb": {ram_gb}, "cpu_cores": 8, "storage_gb": {storage_gb}}}"#
+        )
+    };
+    // The stored values, without trailing zeros (whether the extension keeps a scale or not).
+    let stored = |name: &str| -> (String, String) {
+        let row = common::superuser(PORT)
+            .query_one(
+                "SELECT trim_scale(ram_gb)::text, trim_scale(storage_gb)::text \
+                 FROM compute_devices WHERE device_name = $1",
+                &[&name],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    for (path, name) in [
+        ("/api/v1/network/devices/register", "exact seed"),
+        ("/rpc/register_device", "exact rpc"),
+    ] {
+        let (status, answer) =
+            gateway.post(path, Some(&owner), &body(name, "16.0", "9999999.999999999"));
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_eq!(
+            stored(name),
+            ("16".to_string(), "9999999.999999999".to_string()),
+            "{path}"
+        );
+    }
+    // Read back through the gateway too: PostgreSQL's own text of the stored numbers.
+    let response = gateway
+        .http
+        .get(format!("{}/rpc/get_user_devices", gateway.url))
+        .bearer_auth(&owner)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(
+        response.matches("\"storage_gb\":9999999.999999999").count(),
+        2,
+        "{response}"
+    );
+
+    let before = table();
+    for path in ["/api/v1/network/devices/register", "/rpc/register_device"] {
+        for (ram_gb, storage_gb) in [
+            ("65536.0000000001", "512"),
+            ("16", "10000000.000000001"),
+            ("65536.00000000000000000001", "512"),
+        ] {
+            let (status, answer) =
+                gateway.post(path, Some(&owner), &body("just over", ram_gb, storage_gb));
+            assert_eq!(
+                (status, code_of(&answer)),
+                (400, json!("22003")),
+                "{path} ram_gb {ram_gb} storage_gb {storage_gb}: {answer}"
+            );
+        }
+    }
+    assert_eq!(table(), before);
+    // The bound itself is in.
+    let (status, answer) = gateway.post(
+        "/rpc/register_device",
+        Some(&owner),
+        &body("at the bound", "65536.000", "10000000"),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        stored("at the bound"),
+        ("65536".to_string(), "10000000".to_string())
+    );
+}
+
+/// Every metrics label comes from a bounded set: invented methods share one label, unknown paths
+/// share "unmatched", ids in paths are their route's pattern.
+fn metrics_labels_stay_bounded_whatever_callers_send(gateway: &Gateway) {
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new();
+    let send_invented = |count: u64| {
+        for n in 0..count {
+            let word = random.hash_one(n);
+            let method = reqwest::Method::from_bytes(format!("X{word:X}").as_bytes()).unwrap();
+            for path in [
+                format!("/{word:x}"),
+                format!("/{word:x}/{n}?q={word}"),
+                format!("/rpc/f{word:x}"),
+                format!("/api/v1/network/devices/{word:x}/heartbeat"),
+            ] {
+                let (status, _) = gateway.send(method.clone(), &path, None, None);
+                assert!(matches!(status, 404 | 405), "{method} {path}: {status}");
+                if n % 2 == 0 {
+                    let (status, _) = gateway.get(&path, None);
+                    assert!(status >= 400, "GET {path}: {status}");
+                }
+            }
+        }
+    };
+    let series = |text: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.rsplit_once(' ').map(|(name, _)| name.to_string()))
+            .collect()
+    };
+    // Each kind of request once, so that its series exist; then 300 more of them.
+    send_invented(2);
+    let before = gateway.metrics();
+    send_invented(300);
+    let after = gateway.metrics();
+    let new: Vec<String> = series(&after)
+        .difference(&series(&before))
+        .cloned()
+        .collect();
+    assert!(new.is_empty(), "new series: {new:?}");
+    assert!(
+        after.len() < before.len() + 2048,
+        "/metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+    assert!(after.contains("method=\"other\""), "{after}");
+    assert!(after.contains("route=\"unmatched\""), "{after}");
 }

@@ -84,19 +84,27 @@ impl Gateway {
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut request = self.http.get(format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        answer(request.send().unwrap())
+        self.send(reqwest::Method::GET, path, token, None)
     }
 
     pub fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .header("content-type", "application/json")
-            .body(body.to_string());
+        self.send(reqwest::Method::POST, path, token, Some(body))
+    }
+
+    /// A request with any method (even one HTTP does not define), and a JSON body if given.
+    pub fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -196,6 +204,14 @@ pub fn token_with(algorithm: Algorithm, claims: Value) -> String {
     let mut header = Header::new(algorithm);
     header.kid = kid.map(str::to_string);
     jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+/// A token whose payload is exactly this JSON text, signed with the shared secret: for claims a
+/// `serde_json::Value` cannot hold, such as a key named twice.
+pub fn token_with_payload(payload: &str) -> String {
+    let payload = serde_json::value::RawValue::from_string(payload.to_string()).unwrap();
+    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &payload, &key).unwrap()
 }
 
 pub fn expires_in(seconds: i64) -> i64 {

@@ -214,16 +214,8 @@ fn heartbeats_write_no_wal_and_the_status_says_where_they_go() {
     );
     // A heartbeat's transaction takes no transaction id: nothing for WAL to record.
     let mut client = db.postgrest().client;
-    let mut transaction = client.transaction().unwrap();
-    transaction
-        .execute(
-            "SELECT set_config('request.jwt.claims', $1, true)",
-            &[&format!(r#"{{"sub":"{}"}}"#, common::ALICE)],
-        )
-        .unwrap();
-    transaction
-        .batch_execute("SET LOCAL ROLE authenticated")
-        .unwrap();
+    let mut transaction =
+        common::request(client.build_transaction(), Caller::User(common::ALICE)).unwrap();
     transaction
         .execute("SELECT send_heartbeat($1::text::uuid)", &[&id])
         .unwrap();

@@ -7,7 +7,7 @@ mod cluster;
 mod common;
 
 use cluster::Cluster;
-use common::{connect, Caller, PostgRest, ALICE, GOOD_SPECS};
+use common::{connect, request, Caller, PostgRest, ALICE, GOOD_SPECS};
 use postgres::error::DbError;
 
 const PORT: u16 = 28831;
@@ -55,17 +55,7 @@ fn assert_no_internals(what: &str, error: &DbError) {
 
 /// A transaction as Alice, the way PostgREST opens one.
 fn as_alice(client: &mut postgres::Client) -> postgres::Transaction<'_> {
-    let mut transaction = client.transaction().unwrap();
-    transaction
-        .execute(
-            "SELECT set_config('request.jwt.claims', $1, true)",
-            &[&format!(r#"{{"sub":"{ALICE}"}}"#)],
-        )
-        .unwrap();
-    transaction
-        .batch_execute("SET LOCAL ROLE authenticated")
-        .unwrap();
-    transaction
+    request(client.build_transaction(), Caller::User(ALICE)).unwrap()
 }
 
 fn db_error(result: Result<Vec<postgres::Row>, postgres::Error>) -> DbError {

@@ -421,13 +421,7 @@ fn racing_registrations_of_one_name_give_one_row_and_one_id() {
     let mut db = test_db("register_race");
     let mut first = db.postgrest();
     // The first registration holds its transaction open, as a slow request would.
-    let mut open = first.client.transaction().unwrap();
-    open.execute(
-        "SELECT set_config('request.jwt.claims', $1, true)",
-        &[&format!(r#"{{"sub":"{ALICE}"}}"#)],
-    )
-    .unwrap();
-    open.batch_execute("SET LOCAL ROLE authenticated").unwrap();
+    let mut open = common::request(first.client.build_transaction(), ALICE_CALLS).unwrap();
     let first_id: String = open
         .query_one(
             "SELECT id::text FROM register_device('racer', 'laptop', 16, 8, 512)",

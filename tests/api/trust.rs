@@ -3,7 +3,7 @@
 //! names that are visible text, the device limit at every isolation level, and reads that never
 //! write.
 
-use super::common::{sqlstate_of, Caller, ALICE, BOB, GOOD_SPECS};
+use super::common::{request, sqlstate_of, Caller, ALICE, BOB, GOOD_SPECS};
 use super::test_db;
 use postgres::IsolationLevel;
 use std::sync::{Arc, Barrier};
@@ -180,23 +180,9 @@ fn the_device_limit_holds_at_every_isolation_level() {
                 let start = Arc::clone(&start);
                 let owner = owner.clone();
                 std::thread::spawn(move || {
-                    let claims = format!(r#"{{"sub":"{owner}"}}"#);
-                    let mut transaction = api
-                        .client
-                        .build_transaction()
-                        .isolation_level(level)
-                        .start()
-                        .unwrap();
                     // The transaction's snapshot is taken here, before any racer registers.
-                    transaction
-                        .execute(
-                            "SELECT set_config('request.jwt.claims', $1, true)",
-                            &[&claims],
-                        )
-                        .unwrap();
-                    transaction
-                        .batch_execute("SET LOCAL ROLE authenticated")
-                        .unwrap();
+                    let builder = api.client.build_transaction().isolation_level(level);
+                    let mut transaction = request(builder, Caller::User(&owner)).unwrap();
                     start.wait();
                     let registered = transaction
                         .execute(
@@ -248,25 +234,15 @@ fn reads_take_no_transaction_id_and_writes_refuse_a_read_only_transaction() {
         .register(ALICE_CALLS, "reader", "desktop", GOOD_SPECS)
         .unwrap()
         .get(0);
-    let alice = format!(r#"{{"sub":"{ALICE}","role":"authenticated"}}"#);
     let reads = [
-        ("anon", "SELECT * FROM get_network_stats()"),
-        ("anon", "SELECT * FROM get_network_stats_by_type()"),
-        ("authenticated", "SELECT * FROM get_user_devices()"),
-        ("authenticated", "SELECT caller_user_id()"),
-        ("authenticated", "SELECT * FROM compute_devices"),
+        (Caller::Anon, "SELECT * FROM get_network_stats()"),
+        (Caller::Anon, "SELECT * FROM get_network_stats_by_type()"),
+        (ALICE_CALLS, "SELECT * FROM get_user_devices()"),
+        (ALICE_CALLS, "SELECT caller_user_id()"),
+        (ALICE_CALLS, "SELECT * FROM compute_devices"),
     ];
-    for (role, read) in reads {
-        let mut transaction = api.client.transaction().unwrap();
-        transaction
-            .execute(
-                "SELECT set_config('request.jwt.claims', $1, true)",
-                &[&alice],
-            )
-            .unwrap();
-        transaction
-            .batch_execute(&format!("SET LOCAL ROLE {role}"))
-            .unwrap();
+    for (caller, read) in reads {
+        let mut transaction = request(api.client.build_transaction(), caller).unwrap();
         transaction.query(read, &[]).unwrap();
         let assigned: Option<String> = transaction
             .query_one("SELECT pg_current_xact_id_if_assigned()::text", &[])
@@ -275,19 +251,8 @@ fn reads_take_no_transaction_id_and_writes_refuse_a_read_only_transaction() {
         assert_eq!(assigned, None, "{read} took a transaction id");
         transaction.commit().unwrap();
 
-        let mut transaction = api.client.transaction().unwrap();
-        transaction
-            .batch_execute("SET TRANSACTION READ ONLY")
-            .unwrap();
-        transaction
-            .execute(
-                "SELECT set_config('request.jwt.claims', $1, true)",
-                &[&alice],
-            )
-            .unwrap();
-        transaction
-            .batch_execute(&format!("SET LOCAL ROLE {role}"))
-            .unwrap();
+        let read_only = api.client.build_transaction().read_only(true);
+        let mut transaction = request(read_only, caller).unwrap();
         transaction.query(read, &[]).unwrap();
         transaction.commit().unwrap();
     }
@@ -299,40 +264,29 @@ fn reads_take_no_transaction_id_and_writes_refuse_a_read_only_transaction() {
 
     let writes = [
         (
-            "authenticated",
+            Some(ALICE_CALLS),
             "SELECT register_device('new', 'phone', 1, 1, 1)".to_string(),
         ),
-        ("authenticated", format!("SELECT send_heartbeat('{id}')")),
-        ("authenticated", format!("SELECT deactivate_device('{id}')")),
+        (Some(ALICE_CALLS), format!("SELECT send_heartbeat('{id}')")),
         (
-            "service_role",
+            Some(ALICE_CALLS),
+            format!("SELECT deactivate_device('{id}')"),
+        ),
+        (
+            Some(Caller::Service),
             format!(
                 "SELECT * FROM send_heartbeats(ARRAY['{ALICE}']::uuid[], ARRAY['{id}']::uuid[])"
             ),
         ),
-        ("postgres", "SELECT sweep_stale_devices()".to_string()),
+        // The DBA's.
+        (None, "SELECT sweep_stale_devices()".to_string()),
     ];
-    for (role, write) in writes {
-        let connection = if role == "postgres" {
-            &mut superuser
-        } else {
-            &mut api.client
-        };
-        let mut transaction = connection.transaction().unwrap();
-        transaction
-            .batch_execute("SET TRANSACTION READ ONLY")
-            .unwrap();
-        transaction
-            .execute(
-                "SELECT set_config('request.jwt.claims', $1, true)",
-                &[&alice],
-            )
-            .unwrap();
-        if role != "postgres" {
-            transaction
-                .batch_execute(&format!("SET LOCAL ROLE {role}"))
-                .unwrap();
+    for (caller, write) in writes {
+        let mut transaction = match caller {
+            Some(caller) => request(api.client.build_transaction().read_only(true), caller),
+            None => superuser.build_transaction().read_only(true).start(),
         }
+        .unwrap();
         let (sqlstate, message) = sqlstate_of(transaction.query(write.as_str(), &[]));
         assert_eq!(sqlstate, "25006", "{write}: {message}");
         assert!(message.contains("read-only transaction"), "{message}");
@@ -354,34 +308,23 @@ fn a_set_returning_call_abandoned_mid_cursor_by_a_rollback_is_safe() {
         .get(0);
     let calls = [
         (
-            "anon",
+            Caller::Anon,
             "SELECT * FROM get_network_stats_by_type()".to_string(),
         ),
+        (ALICE_CALLS, "SELECT * FROM get_user_devices()".to_string()),
         (
-            "authenticated",
-            "SELECT * FROM get_user_devices()".to_string(),
-        ),
-        (
-            "service_role",
+            Caller::Service,
             format!(
                 "SELECT * FROM send_heartbeats(ARRAY['{ALICE}', '{ALICE}', '{BOB}']::uuid[],
                                                ARRAY['{id}', NULL, '{id}']::uuid[])"
             ),
         ),
     ];
-    let claims = format!(r#"{{"sub":"{ALICE}"}}"#);
-    for (role, call) in calls {
-        let mut transaction = api.client.transaction().unwrap();
-        transaction
-            .execute(
-                "SELECT set_config('request.jwt.claims', $1, true)",
-                &[&claims],
-            )
-            .unwrap();
+    for (caller, call) in calls {
+        let mut transaction = request(api.client.build_transaction(), caller).unwrap();
         transaction
             .batch_execute(&format!(
-                "SET LOCAL ROLE {role};
-                 SAVEPOINT before_the_cursor;
+                "SAVEPOINT before_the_cursor;
                  DECLARE rows NO SCROLL CURSOR FOR {call};
                  FETCH 1 FROM rows;
                  ROLLBACK TO SAVEPOINT before_the_cursor;"

@@ -229,6 +229,37 @@ pub enum Caller<'a> {
     AuthenticatedWithClaims(&'a str),
 }
 
+impl Caller<'_> {
+    /// The role PostgREST switches to for this caller, and the claims it sets.
+    pub fn role_and_claims(self) -> (&'static str, String) {
+        match self {
+            Caller::Anon => ("anon", r#"{"role":"anon"}"#.to_string()),
+            Caller::Service => ("service_role", r#"{"role":"service_role"}"#.to_string()),
+            Caller::User(sub) => (
+                "authenticated",
+                format!(r#"{{"sub":"{sub}","role":"authenticated"}}"#),
+            ),
+            Caller::AuthenticatedWithClaims(claims) => ("authenticated", claims.to_string()),
+        }
+    }
+}
+
+/// A transaction begun as PostgREST begins one for a request (the builder says read-only or
+/// the isolation level): the caller's claims, then its role.
+pub fn request<'a>(
+    builder: postgres::TransactionBuilder<'a>,
+    caller: Caller<'_>,
+) -> Result<postgres::Transaction<'a>, postgres::Error> {
+    let (role, claims) = caller.role_and_claims();
+    let mut transaction = builder.start()?;
+    transaction.execute(
+        "SELECT set_config('request.jwt.claims', $1, true)",
+        &[&claims],
+    )?;
+    transaction.batch_execute(&format!("SET LOCAL ROLE {role}"))?;
+    Ok(transaction)
+}
+
 pub struct PostgRest {
     pub client: Client,
 }
@@ -242,21 +273,7 @@ impl PostgRest {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, postgres::Error> {
-        let (role, claims) = match caller {
-            Caller::Anon => ("anon", r#"{"role":"anon"}"#.to_string()),
-            Caller::Service => ("service_role", r#"{"role":"service_role"}"#.to_string()),
-            Caller::User(sub) => (
-                "authenticated",
-                format!(r#"{{"sub":"{sub}","role":"authenticated"}}"#),
-            ),
-            Caller::AuthenticatedWithClaims(claims) => ("authenticated", claims.to_string()),
-        };
-        let mut transaction = self.client.transaction()?;
-        transaction.execute(
-            "SELECT set_config('request.jwt.claims', $1, true)",
-            &[&claims],
-        )?;
-        transaction.batch_execute(&format!("SET LOCAL ROLE {role}"))?;
+        let mut transaction = request(self.client.build_transaction(), caller)?;
         let rows = transaction.query(sql, params)?;
         transaction.commit()?;
         Ok(rows)

@@ -161,14 +161,14 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Takes in every row `query` returns. False (and a warning) at a row whose slot does not
-    /// fit in shared memory: then the database cannot be served from it.
+    /// Hands every row `query` returns to `each`, with its slot. False (and a warning) at a row
+    /// whose slot does not fit in shared memory: then the database cannot be served from it.
     fn read(
         &mut self,
         client: &SpiClient<'_>,
         query: &str,
         args: &[DatumWithOid<'_>],
-        views: &mut Vec<TableView>,
+        mut each: impl FnMut(&mut Self, u32, &DeviceRow),
     ) -> spi::Result<bool> {
         let mut cursor = client.open_cursor(query, args);
         loop {
@@ -181,7 +181,7 @@ impl<'a> Pass<'a> {
                 let Some(slot) = self.fitting(row.slot) else {
                     return Ok(false);
                 };
-                self.take(slot, &row, views);
+                each(self, slot, &row);
             }
         }
     }
@@ -198,8 +198,9 @@ impl<'a> Pass<'a> {
         fitting
     }
 
-    /// Makes the slot and its index entry say what the row says, unless a commit has written
-    /// the slot since the pass's versions were read (see the module comment).
+    /// Makes the slot say what the row says, unless a commit has written the slot since the
+    /// pass's versions were read (see the module comment); a slot it rewrites gets its index
+    /// entry too. Other slots' entries are checked all at once (`check_index`).
     fn take(&mut self, slot: u32, row: &DeviceRow, views: &mut Vec<TableView>) {
         let index = slot as usize;
         self.rows += 1;
@@ -213,31 +214,31 @@ impl<'a> Pass<'a> {
             .versions
             .get(index)
             .map_or(Expect::Empty, |version| Expect::Version(*version));
-        let mut version = match expect {
-            Expect::Version(version) => Some(version),
-            Expect::Empty => None,
-        };
-        let mut corrected = false;
-        if view.state != row.state || view.spec != row.spec.stored() {
+        let version = if view.state == row.state && view.spec == row.spec.stored() {
+            match expect {
+                Expect::Version(version) => version,
+                Expect::Empty => return, // written since the pass began, by a commit
+            }
+        } else {
             let beat = row.is_active.then_some(row.last_seen);
-            version = self
+            let Some(written) = self
                 .shared
-                .write_if(slot, expect, row.state, row.spec, beat);
-            corrected = version.is_some();
-        }
-        let Some(version) = version else {
-            return; // written by a commit, which is newer than this row
+                .write_if(slot, expect, row.state, row.spec, beat)
+            else {
+                return; // written by a commit, which is newer than this row
+            };
+            self.corrections += 1;
+            if let Some(known) = self.versions.get_mut(index) {
+                *known = written;
+            }
+            if device_index::slot_of(&row.id, &row.owner) != Some(slot) {
+                let shared = self.shared;
+                device_index::insert_if(&row.id, &row.owner, slot, || {
+                    shared.version(slot) == Some(written)
+                });
+            }
+            written
         };
-        if let Some(known) = self.versions.get_mut(index) {
-            *known = version;
-        }
-        if device_index::slot_of(&row.id, &row.owner) != Some(slot) {
-            let shared = self.shared;
-            corrected |= device_index::insert_if(&row.id, &row.owner, slot, || {
-                shared.version(slot) == Some(version)
-            });
-        }
-        self.corrections += u64::from(corrected);
         if views.len() <= index {
             views.resize(index + 1, TableView::default());
         }
@@ -270,16 +271,23 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// After reading every row: index entries naming a device the table does not put in that
-    /// slot (deleted, or its id or owner changed) are removed, so no heartbeat trusts them.
-    fn drop_unbacked_entries(&mut self) {
+    /// After reading every row, one pass over the index: entries naming a device the table
+    /// does not put in that slot (deleted, or its id or owner changed) are removed, so no
+    /// heartbeat trusts them. Returns the slots whose device has no entry.
+    fn check_index(&mut self) -> Vec<i32> {
+        if self.devices.is_empty() {
+            return Vec::new(); // a pass over empty slots: every entry was made since it began
+        }
+        let mut indexed = vec![false; self.devices.len()];
         let mut unbacked = Vec::new();
         device_index::for_each(|id, owner, slot| {
             // Entries for slots written since the pass began are not the pass's to judge.
             let Some(device) = self.devices.get(slot as usize) else {
                 return;
             };
-            if *device != identity(id, owner) {
+            if *device == identity(id, owner) {
+                indexed[slot as usize] = true;
+            } else {
                 unbacked.push((*id, *owner, slot));
             }
         });
@@ -290,6 +298,29 @@ impl<'a> Pass<'a> {
             {
                 self.corrections += 1;
             }
+        }
+        let unindexed = self.devices.iter().zip(indexed).enumerate();
+        unindexed
+            .filter(|(_, (device, indexed))| **device != 0 && !indexed)
+            .map(|(slot, _)| slot as i32)
+            .collect()
+    }
+
+    /// The index entry of a slot `check_index` found without one, from its row read again:
+    /// only if it is still the device compared, in a slot no commit has written since.
+    fn index(&mut self, slot: u32, row: &DeviceRow) {
+        let index = slot as usize;
+        let (Some(&version), Some(&device)) = (self.versions.get(index), self.devices.get(index))
+        else {
+            return;
+        };
+        let shared = self.shared;
+        if device == identity(&row.id, &row.owner)
+            && device_index::insert_if(&row.id, &row.owner, slot, || {
+                shared.version(slot) == Some(version)
+            })
+        {
+            self.corrections += 1;
         }
     }
 }
@@ -306,8 +337,12 @@ pub struct Compared {
 pub fn compare_all(shared: &Shared, views: &mut Vec<TableView>) -> Outcome<Option<Compared>> {
     let started = Instant::now();
     let mut pass = Pass::before(shared, shared.high_water());
-    let read =
-        in_transaction(|client, _| pass.read(client, &catalog::statement(EVERY_ROW), &[], views));
+    let read = in_transaction(|client, _| {
+        let every_row = catalog::statement(EVERY_ROW);
+        pass.read(client, &every_row, &[], |pass, slot, row| {
+            pass.take(slot, row, views)
+        })
+    });
     match read {
         Outcome::Done(true) => {}
         Outcome::Done(false) => return Outcome::Done(None),
@@ -315,7 +350,19 @@ pub fn compare_all(shared: &Shared, views: &mut Vec<TableView>) -> Outcome<Optio
         Outcome::Failed => return Outcome::Failed,
     }
     pass.mark_gone();
-    pass.drop_unbacked_entries();
+    let unindexed = pass.check_index();
+    if !unindexed.is_empty() {
+        // Normally none: an entry is missing only when the index was full, or a commit's race
+        // kept this pass from writing it.
+        let read = in_transaction(|client, _| {
+            let runs = [unindexed.clone().into(), unindexed.into()];
+            let rows = catalog::statement(ROWS_IN_RUNS);
+            pass.read(client, &rows, &runs, Pass::index)
+        });
+        if !matches!(read, Outcome::Done(_)) {
+            return Outcome::Failed;
+        }
+    }
     Outcome::Done(Some(Compared {
         rows: pass.rows,
         corrections: pass.corrections,
@@ -461,7 +508,12 @@ impl NewRows {
             let mut pass = Pass::before(shared, 0);
             let read = in_transaction(|client, _| {
                 let runs = [firsts.into(), lasts.into()];
-                pass.read(client, &catalog::statement(ROWS_IN_RUNS), &runs, views)
+                pass.read(
+                    client,
+                    &catalog::statement(ROWS_IN_RUNS),
+                    &runs,
+                    |pass, slot, row| pass.take(slot, row, views),
+                )
             });
             match read {
                 Outcome::Done(true) => {}

@@ -156,13 +156,19 @@ impl DeviceError {
 
     /// Raise this as a PostgreSQL ERROR; the statement and its transaction are rolled back.
     pub fn raise(self) -> ! {
-        let mut report = ErrorReport::new(self.sqlstate(), self.message(), "compute_devices");
-        if let Some(hint) = self.hint() {
-            report = report.set_hint(hint);
-        }
-        report.report(PgLogLevel::ERROR);
-        unreachable!("an ERROR report does not return")
+        raise(self.sqlstate(), self.message(), self.hint())
     }
+}
+
+/// Raises a PostgreSQL ERROR with this SQLSTATE, message and hint: the statement and its
+/// transaction are rolled back.
+fn raise(sqlstate: PgSqlErrorCode, message: impl Into<String>, hint: Option<&str>) -> ! {
+    let mut report = ErrorReport::new(sqlstate, message.into(), "compute_devices");
+    if let Some(hint) = hint {
+        report = report.set_hint(hint);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("an ERROR report does not return")
 }
 
 /// Unwraps an API step's result, raising its error for the caller.
@@ -199,14 +205,11 @@ pub fn internal_failure(what: &str, detail: impl std::fmt::Display) -> ! {
         "compute_devices",
     )
     .report(PgLogLevel::LOG_SERVER_ONLY);
-    ErrorReport::new(
+    raise(
         PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         "compute_devices internal error",
-        "compute_devices",
+        Some("The server log has the details."),
     )
-    .set_hint("The server log has the details.")
-    .report(PgLogLevel::ERROR);
-    unreachable!("an ERROR report does not return")
 }
 
 /// A function that writes refuses to start in a read-only transaction or on a hot standby,
@@ -228,26 +231,21 @@ pub fn require_writable(action: &'static str) {
             "Call it in a read-write transaction.",
         )
     };
-    ErrorReport::new(
+    raise(
         PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
         message,
-        "compute_devices",
+        Some(hint),
     )
-    .set_hint(hint)
-    .report(PgLogLevel::ERROR);
 }
 
 /// A transaction whose snapshot predates a concurrent change it must not miss: PostgreSQL's
 /// serialization failure, which clients retry.
 pub fn serialization_failure(message: &'static str) -> ! {
-    ErrorReport::new(
+    raise(
         PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
         message,
-        "compute_devices",
+        Some("Retry the transaction."),
     )
-    .set_hint("Retry the transaction.")
-    .report(PgLogLevel::ERROR);
-    unreachable!("an ERROR report does not return")
 }
 
 /// Replaces pgrx's panic hook, which captures a Rust backtrace on every panic and puts it in

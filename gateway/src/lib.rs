@@ -12,6 +12,7 @@ pub mod functions;
 pub mod heartbeats;
 pub mod metrics;
 pub mod page;
+pub mod query;
 pub mod routes;
 pub mod rpc;
 pub mod stats;

@@ -1,15 +1,14 @@
-//! The router: the seed's routes, /rpc (also under Supabase's /rest/v1 prefix), health,
+//! The application: the routers of `crate::http` (also under Supabase's /rest/v1 prefix),
 //! metrics, and the layers every request passes (request id, logs, CORS, limits, timeout).
+//! Nothing here is imported back by the routes.
 
-use crate::auth::Verifier;
-use crate::calls::Calls;
 use crate::config::Config;
-use crate::errors::ApiError;
-use crate::{db, metrics, page, routes, rpc};
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use crate::http::{health, page, relations, rpc, seed_routes};
+use crate::metrics;
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -18,11 +17,6 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-pub struct AppState {
-    pub verifier: Verifier,
-    pub calls: Calls,
-}
-
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(
@@ -30,36 +24,21 @@ pub fn router(
     state: Arc<AppState>,
     metrics_handle: PrometheusHandle,
 ) -> Result<Router, String> {
-    let rpc_routes = Router::new().route("/{name}", get(rpc::get).post(rpc::post));
-    let api = Router::new()
-        .route("/network/stats", get(routes::network_stats))
-        .route("/network/stats/by-type", get(routes::network_stats_by_type))
-        .route("/network/devices", get(routes::user_devices))
-        .route("/network/devices/register", post(routes::register))
-        .route(
-            "/network/devices/{device_id}/heartbeat",
-            post(routes::heartbeat),
-        )
-        .route(
-            "/network/devices/{device_id}/deactivate",
-            post(routes::deactivate),
-        );
     let pool = state.calls.pool().clone();
     let app = Router::new()
-        .nest("/api/v1", api)
-        .nest("/rpc", rpc_routes.clone())
-        .nest("/rest/v1/rpc", rpc_routes)
-        .route("/readyz", get(readyz))
+        .nest("/api/v1", seed_routes::router())
+        .nest("/rpc", rpc::router())
+        .nest("/rest/v1/rpc", rpc::router())
+        .merge(relations::router())
+        .nest("/rest/v1", relations::router())
+        .merge(health::router())
         .with_state(state)
-        .route("/", get(page::index))
-        .route("/network.js", get(page::script))
-        .route("/network.css", get(page::style))
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(page::router())
         .route(
             "/metrics",
             get(metrics::render).with_state((metrics_handle, pool)),
         )
-        .fallback(not_found)
+        .fallback(health::not_found)
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(cors(&config.cors_origins)?)
@@ -98,36 +77,11 @@ fn cors(origins: &str) -> Result<CorsLayer, String> {
     };
     Ok(CorsLayer::new()
         .allow_origin(allow_origin)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
         // Whatever headers the browser asks to send: supabase-js adds apikey, x-client-info and,
         // with a schema option, accept-profile and content-profile.
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([REQUEST_ID])
+        // supabase-js reads the count from Content-Range.
+        .expose_headers([REQUEST_ID, axum::http::header::CONTENT_RANGE])
         .max_age(std::time::Duration::from_secs(3600)))
-}
-
-/// Ready when the database answers.
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match db::ready(state.calls.pool()).await {
-        Ok(()) => "ready".into_response(),
-        Err(error) => rpc::RpcError(error).into_response(),
-    }
-}
-
-/// Stats may be cached for a second: the extension's totals trail the truth by up to 2 s anyway.
-pub fn cache_briefly(response: &mut Response) {
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=1"),
-    );
-}
-
-/// Answers a request that matched no route, in PostgREST's body.
-pub async fn not_found() -> Response {
-    rpc::RpcError(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "PGRST125",
-        "no such route",
-    ))
-    .into_response()
 }

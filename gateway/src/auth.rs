@@ -21,8 +21,11 @@ pub struct Identity {
     /// The `sub` claim, when it is a canonical uuid: the owner the extension will see. Any
     /// other `sub` is None here and a 42501 in the extension, whichever way the call goes.
     pub user_id: Option<uuid::Uuid>,
-    /// Whether a token was given: PostgREST answers 42501 with 401 without one, 403 with one.
+    /// Whether a token was given (the seed's protected routes need one).
     pub has_token: bool,
+    /// Whether the role is the anon role (with a token or without): PostgREST answers 42501
+    /// with 401 for it, 403 for any other.
+    pub anonymous: bool,
 }
 
 pub struct Verifier {
@@ -98,6 +101,7 @@ impl Verifier {
             .ok()
             .map(uuid::Uuid::from_bytes);
         Ok(Identity {
+            anonymous: role == self.anon_role,
             role,
             claims: Value::Object(claims).to_string(),
             user_id,
@@ -112,6 +116,7 @@ impl Verifier {
             claims: json!({ "role": self.anon_role }).to_string(),
             user_id: None,
             has_token: false,
+            anonymous: true,
         }
     }
 

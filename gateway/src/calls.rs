@@ -1,91 +1,352 @@
-//! One API call, whichever route it came in by: stats go through the collapsed stats call,
-//! a user's heartbeat through the batcher, everything else through its own transaction.
+//! Running a function call or a relation read, whichever route it came in by. A plain call of a
+//! function the dispatch marks special takes its fast path (collapsed totals, coalesced
+//! heartbeats); everything else is one statement in the caller's own transaction: the function
+//! (or relation) as the FROM item, with the read grammar over it.
 
+use crate::answer::Answer;
+use crate::args::Args;
 use crate::auth::Identity;
-use crate::db;
+use crate::db::{self, Params};
+use crate::dispatch::{Roles, Special};
 use crate::errors::ApiError;
-use crate::functions::{self, Args, Function};
 use crate::heartbeats::Heartbeats;
+use crate::query::{Read, Shape, SOURCE};
+use crate::schema::{quote_ident, Function, Relation, SchemaCache};
+use crate::served::Served;
 use crate::stats::Stats;
+use axum::http::StatusCode;
 use deadpool_postgres::Pool;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_postgres::types::Json;
 
 pub struct Calls {
     pool: Pool,
-    /// Each API function's statement, built once.
-    statements: HashMap<&'static str, String>,
     stats: Arc<Stats>,
     heartbeats: Heartbeats,
-    /// Heartbeats of this role (users' tokens) are coalesced.
-    authenticated_role: String,
+    roles: Roles,
 }
 
 impl Calls {
-    pub fn new(
-        pool: Pool,
-        schema: &str,
-        anon: Identity,
-        heartbeats: Heartbeats,
-        authenticated_role: &str,
-    ) -> Calls {
-        let statements: HashMap<&'static str, String> = functions::FUNCTIONS
-            .iter()
-            .map(|function| (function.name, function.statement(schema)))
-            .collect();
-        let stats = Arc::new(Stats::new(
-            pool.clone(),
-            statements["get_network_stats"].clone(),
-            anon,
-        ));
+    pub fn new(pool: Pool, anon: Identity, heartbeats: Heartbeats, roles: Roles) -> Calls {
         Calls {
+            stats: Arc::new(Stats::new(pool.clone(), anon)),
             pool,
-            statements,
-            stats,
             heartbeats,
-            authenticated_role: authenticated_role.to_string(),
+            roles,
         }
     }
 
-    /// Calls `function` with named `args` as `identity`: its result as JSON text.
+    /// Calls `function` with named `args` as `identity`, with `read` over its result.
     pub async fn call(
         &self,
+        served: &Served,
         identity: &Identity,
         function: &Function,
         args: Args,
-    ) -> Result<Arc<str>, ApiError> {
-        if function.name == "get_network_stats" {
-            return self.stats.get().await;
-        }
-        if function.name == "send_heartbeat" && identity.role == self.authenticated_role {
-            // The device id in the one grammar the owner's `sub` is read in: canonical only.
-            let device_id = args
-                .get("device_id")
-                .and_then(|id| serde_json::from_str::<String>(id.get()).ok())
-                .and_then(|id| compute_devices_claims::parse_uuid(&id))
-                .map(uuid::Uuid::from_bytes);
-            // Anything the batch cannot carry (no owner, no canonical id) goes the direct way,
-            // and the extension gives its own error.
-            if let (Some(user_id), Some(device_id)) = (identity.user_id, device_id) {
-                return self
-                    .heartbeats
-                    .send(user_id, device_id)
-                    .await
-                    .map(Arc::from);
+        read: &Read,
+    ) -> Result<Answer, ApiError> {
+        check_args(&served.cache, function, &args)?;
+        let from = call_from(&served.cache, function, &args);
+        if read.is_plain() {
+            match served.dispatch.special(&function.name) {
+                Some(Special::CollapsedTotals) => {
+                    return self
+                        .stats
+                        .get(&Arc::from(plain_statement(function, &from)))
+                        .await
+                }
+                Some(Special::CoalescedHeartbeat(statement)) => {
+                    if let Some(answer) = self.coalesce(statement, identity, &args).await {
+                        return answer;
+                    }
+                }
+                None => {}
             }
         }
-        let statement = &self.statements[function.name];
-        let row = if function.args.is_empty() {
-            db::run(&self.pool, identity, statement, &[]).await?
-        } else {
-            // One json parameter, written from the arguments' own texts.
-            db::run(&self.pool, identity, statement, &[&Json(&args)]).await?
+        let statement = match &function.return_columns {
+            _ if read.is_plain() => (plain_statement(function, &from), Vec::new()),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "PGRST100",
+                    format!(
+                        "{} returns a single value: select, filters, order, limits, counts and \
+                         singular objects apply only to rows",
+                        function.name
+                    ),
+                ))
+            }
+            Some(columns) => {
+                let columns: Vec<(&str, &str)> = columns
+                    .iter()
+                    .map(|column| (column.name.as_str(), column.sql_type.as_str()))
+                    .collect();
+                let shape = if function.returns_set && !read.is_singular() {
+                    Shape::Rows
+                } else {
+                    Shape::Object
+                };
+                let first = if args.is_empty() { 1 } else { 2 };
+                read.statement(&from, &columns, shape, first)?
+            }
         };
-        Ok(Arc::from(row.unwrap_or_else(|| "null".to_string())))
+        let mut params: Params = Vec::new();
+        if !args.is_empty() {
+            // One json parameter, written from the arguments' own texts.
+            params.push(Box::new(Json(args)));
+        }
+        self.run(identity, statement, params, read).await
+    }
+
+    /// Reads `relation` as `identity` (its row-level security applies), with `read`.
+    pub async fn read(
+        &self,
+        served: &Served,
+        identity: &Identity,
+        relation: &Relation,
+        read: &Read,
+    ) -> Result<Answer, ApiError> {
+        let from = format!("{} AS {SOURCE}", served.cache.qualified(&relation.name));
+        let columns: Vec<(&str, &str)> = relation
+            .columns
+            .iter()
+            .map(|column| (column.name.as_str(), column.sql_type.as_str()))
+            .collect();
+        let shape = if read.is_singular() {
+            Shape::Object
+        } else {
+            Shape::Rows
+        };
+        let statement = read.statement(&from, &columns, shape, 1)?;
+        self.run(identity, statement, Vec::new(), read).await
+    }
+
+    /// A user's heartbeat through the batcher; None when the batch cannot carry it (not the
+    /// authenticated role, no owner, a device id not in the canonical form the owner's `sub`
+    /// is read in), and the call goes the direct way where the extension gives its own answer.
+    async fn coalesce(
+        &self,
+        statement: &Arc<str>,
+        identity: &Identity,
+        args: &Args,
+    ) -> Option<Result<Answer, ApiError>> {
+        if identity.role != self.roles.authenticated {
+            return None;
+        }
+        let user_id = identity.user_id?;
+        let [(_, device_id)] = args.iter().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let device_id = serde_json::from_str::<String>(device_id.get())
+            .ok()
+            .and_then(|id| compute_devices_claims::parse_uuid(&id))
+            .map(uuid::Uuid::from_bytes)?;
+        Some(
+            self.heartbeats
+                .send(statement, user_id, device_id)
+                .await
+                .map(Answer::one),
+        )
+    }
+
+    /// Runs a statement (`first` text parameters after `params`); a singular read commits
+    /// only when it found exactly one row.
+    async fn run(
+        &self,
+        identity: &Identity,
+        (sql, texts): (String, Vec<String>),
+        mut params: Params,
+        read: &Read,
+    ) -> Result<Answer, ApiError> {
+        params.extend(
+            texts
+                .into_iter()
+                .map(|text| Box::new(text) as Box<dyn tokio_postgres::types::ToSql + Send + Sync>),
+        );
+        let rows = if read.is_singular() {
+            db::query_checked(&self.pool, identity, sql, params, exactly_one_row).await?
+        } else {
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|param| &**param as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            db::query(&self.pool, identity, &sql, &params).await?
+        };
+        rows.first()
+            .map(Answer::from_row)
+            .ok_or_else(|| ApiError::unavailable("the statement returned no row"))
     }
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+}
+
+/// PostgREST's singular check: exactly one row, else 406 PGRST116 (and the transaction rolls
+/// back).
+fn exactly_one_row(rows: &[tokio_postgres::Row]) -> Result<(), ApiError> {
+    let count = rows.first().map_or(0, |row| row.get::<_, i64>(1));
+    if count == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "PGRST116",
+            "JSON object requested, multiple (or no) rows returned",
+        )
+        .with_details(format!("The result contains {count} rows")))
+    }
+}
+
+/// PostgREST finds a function by its name and the argument names given: an unknown name, or a
+/// missing argument without a default, is no such function (404 PGRST202).
+fn check_args(cache: &SchemaCache, function: &Function, args: &Args) -> Result<(), ApiError> {
+    let unknown = args.keys().any(|key| function.argument(key).is_none());
+    let missing = function
+        .args
+        .iter()
+        .any(|arg| !arg.has_default && !args.contains_key(&arg.name));
+    if unknown || missing {
+        let names: Vec<&str> = args.keys().map(String::as_str).collect();
+        Err(no_such_function(
+            &cache.schema,
+            &function.name,
+            &format!("({})", names.join(", ")),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// 404 PGRST202, as PostgREST words it; `arguments` is `(a, b)` or empty.
+pub fn no_such_function(schema: &str, name: &str, arguments: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "PGRST202",
+        format!("Could not find the function {schema}.{name}{arguments} in the schema cache"),
+    )
+}
+
+/// The FROM item that binds the call's rows to SOURCE: the given arguments only (the others
+/// take their defaults), read by name from the json parameter $1.
+fn call_from(cache: &SchemaCache, function: &Function, args: &Args) -> String {
+    let name = cache.qualified(&function.name);
+    if args.is_empty() {
+        return format!("{name}() AS {SOURCE}");
+    }
+    let given: Vec<_> = function
+        .args
+        .iter()
+        .filter(|arg| args.contains_key(&arg.name))
+        .collect();
+    let columns: Vec<String> = given
+        .iter()
+        .map(|arg| format!("{} {}", quote_ident(&arg.name), arg.sql_type))
+        .collect();
+    let named: Vec<String> = given
+        .iter()
+        .map(|arg| format!("{0} => a.{0}", quote_ident(&arg.name)))
+        .collect();
+    format!(
+        "pg_catalog.json_to_record($1::pg_catalog.json) AS a({}), LATERAL {name}({}) AS {SOURCE}",
+        columns.join(", "),
+        named.join(", ")
+    )
+}
+
+/// A call without the read grammar: (NULL, rows, body) where the body is the JSON array of a
+/// set's rows, the object of a composite, the value of a scalar, or none for void.
+fn plain_statement(function: &Function, from: &str) -> String {
+    if function.returns_void() {
+        format!(
+            "SELECT NULL::pg_catalog.int8, 1::pg_catalog.int8, NULL::pg_catalog.text FROM {from}"
+        )
+    } else if function.returns_set {
+        format!(
+            "SELECT NULL::pg_catalog.int8, pg_catalog.count(*), \
+                    COALESCE(pg_catalog.json_agg({SOURCE}), '[]')::pg_catalog.text FROM {from}"
+        )
+    } else {
+        format!(
+            "SELECT NULL::pg_catalog.int8, 1::pg_catalog.int8, \
+                    pg_catalog.to_json({SOURCE})::pg_catalog.text FROM {from}"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::string_arg;
+    use crate::schema::{Argument, Volatility};
+
+    fn cache() -> SchemaCache {
+        let arg = |name: &str, sql_type: &str, has_default: bool| Argument {
+            name: name.into(),
+            sql_type: sql_type.into(),
+            element_sql_type: None,
+            has_default,
+        };
+        let register = Function {
+            name: "register_device".into(),
+            args: vec![
+                arg("device_name", "pg_catalog.text", false),
+                arg("ram_gb", "pg_catalog.\"numeric\"", false),
+                arg("note", "pg_catalog.text", true),
+            ],
+            returns_set: false,
+            volatility: Volatility::Volatile,
+            return_type: "public.compute_devices".into(),
+            return_columns: Some(Vec::new()),
+            executors: Vec::new(),
+        };
+        SchemaCache {
+            schema: "my \"schema\"".into(),
+            functions: [(register.name.clone(), register)].into(),
+            relations: Default::default(),
+        }
+    }
+
+    fn args(names: &[&str]) -> Args {
+        names
+            .iter()
+            .map(|name| (name.to_string(), string_arg("x")))
+            .collect()
+    }
+
+    #[test]
+    fn calls_name_only_the_given_arguments_and_qualify_everything() {
+        let cache = cache();
+        let register = &cache.functions["register_device"];
+        assert_eq!(
+            call_from(&cache, register, &args(&["ram_gb", "device_name"])),
+            "pg_catalog.json_to_record($1::pg_catalog.json) AS a(\"device_name\" pg_catalog.text, \
+             \"ram_gb\" pg_catalog.\"numeric\"), LATERAL \"my \"\"schema\"\"\".\"register_device\"(\
+             \"device_name\" => a.\"device_name\", \"ram_gb\" => a.\"ram_gb\") AS pgrst_source"
+        );
+        assert_eq!(
+            call_from(&cache, register, &Args::new()),
+            "\"my \"\"schema\"\"\".\"register_device\"() AS pgrst_source"
+        );
+    }
+
+    #[test]
+    fn unknown_or_missing_arguments_are_no_such_function() {
+        let cache = cache();
+        let register = &cache.functions["register_device"];
+        assert!(check_args(&cache, register, &args(&["device_name", "ram_gb"])).is_ok());
+        assert!(check_args(&cache, register, &args(&["device_name", "ram_gb", "note"])).is_ok());
+        for names in [&["device_name"][..], &["device_name", "ram_gb", "color"]] {
+            let error = check_args(&cache, register, &args(names)).unwrap_err();
+            assert_eq!(
+                (error.status.as_u16(), error.code.as_str()),
+                (404, "PGRST202")
+            );
+        }
+        let error = check_args(&cache, register, &args(&["color"])).unwrap_err();
+        assert_eq!(
+            error.message,
+            "Could not find the function my \"schema\".register_device(color) in the schema cache"
+        );
     }
 }

@@ -34,9 +34,10 @@ pub struct Config {
     #[arg(long, env = "JWT_AUD", default_value = "authenticated")]
     pub jwt_aud: String,
 
-    /// Schema the extension is installed in.
-    #[arg(long, env = "DB_SCHEMA", default_value = "public")]
-    pub db_schema: String,
+    /// Schema the extension is installed in, as a check: the gateway serves the extension's own
+    /// schema (read from the catalog) and refuses to start if this names another.
+    #[arg(long, env = "DB_SCHEMA")]
+    pub db_schema: Option<String>,
 
     /// Role for requests without a token.
     #[arg(long, env = "DB_ANON_ROLE", default_value = "anon")]

@@ -1,5 +1,7 @@
 //! The connection pool, and one request's transaction as PostgREST runs it: BEGIN, the role and
 //! `request.jwt.claims` set locally, the call, COMMIT. The four are pipelined: one round trip.
+//! A call whose rows decide whether it may commit (a singular request) runs, is checked, and
+//! then commits or rolls back.
 
 use crate::auth::Identity;
 use crate::errors::ApiError;
@@ -46,6 +48,10 @@ pub fn pool(
         .map_err(|error| error.to_string())
 }
 
+/// The role and claims of the request, for the transaction.
+const SETUP: &str = "SELECT pg_catalog.set_config('role', $1, true), \
+                     pg_catalog.set_config('request.jwt.claims', $2, true)";
+
 /// Runs `sql`, whose first column is JSON text, inside the identity's transaction: the first
 /// row's value, or None without a row.
 pub async fn run(
@@ -67,7 +73,7 @@ pub async fn query(
 ) -> Result<Vec<Row>, ApiError> {
     let client = connection(pool).await?;
     let setup = client
-        .prepare_cached("SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('request.jwt.claims', $2, true)")
+        .prepare_cached(SETUP)
         .await
         .map_err(|error| database_error(&error, identity))?;
     let call = client
@@ -90,6 +96,57 @@ pub async fn query(
     let rows = rows.map_err(failed)?;
     commit.map_err(failed)?;
     Ok(rows)
+}
+
+/// Owned parameters, for a transaction that outlives the request that started it.
+pub type Params = Vec<Box<dyn ToSql + Send + Sync>>;
+
+/// Runs `sql` inside the identity's transaction, and commits only if `check` accepts its rows;
+/// otherwise rolls back and returns the check's error. The transaction runs in a task of its
+/// own, so a request that goes away never returns a connection inside a transaction.
+pub async fn query_checked(
+    pool: &Pool,
+    identity: &Identity,
+    sql: String,
+    params: Params,
+    check: impl FnOnce(&[Row]) -> Result<(), ApiError> + Send + 'static,
+) -> Result<Vec<Row>, ApiError> {
+    let client = connection(pool).await?;
+    let identity = identity.clone();
+    let transaction = tokio::spawn(async move {
+        let failed = |error: tokio_postgres::Error| database_error(&error, &identity);
+        let setup = client.prepare_cached(SETUP).await.map_err(failed)?;
+        let call = client.prepare_cached(&sql).await.map_err(failed)?;
+        let identity_params: [&(dyn ToSql + Sync); 2] = [&identity.role, &identity.claims];
+        let params: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|param| &**param as &(dyn ToSql + Sync))
+            .collect();
+        let (begin, setup, rows) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.execute(&setup, &identity_params),
+            client.query(&call, &params),
+        );
+        let outcome = begin
+            .and(setup)
+            .and(rows)
+            .map_err(failed)
+            .and_then(|rows| check(&rows).map(|()| rows));
+        match outcome {
+            Ok(rows) => client
+                .batch_execute("COMMIT")
+                .await
+                .map(|()| rows)
+                .map_err(failed),
+            Err(error) => {
+                client.batch_execute("ROLLBACK").await.map_err(failed)?;
+                Err(error)
+            }
+        }
+    });
+    transaction
+        .await
+        .unwrap_or_else(|_| Err(ApiError::unavailable("the transaction was lost")))
 }
 
 /// Whether the database answers: `/readyz`.
@@ -115,7 +172,7 @@ pub fn database_error(error: &tokio_postgres::Error, identity: &Identity) -> Api
             db.message(),
             db.detail().map(str::to_string),
             db.hint().map(str::to_string),
-            identity.has_token,
+            identity.anonymous,
         ),
         None => database_unavailable(error),
     }

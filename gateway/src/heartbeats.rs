@@ -1,7 +1,8 @@
-//! Heartbeats, coalesced: the heartbeats that arrive within a few milliseconds of each other
-//! go to the database as one `send_heartbeats` call, made as the service role. The extension
-//! checks each entry's owner (the `sub` of that request's verified token) and answers each
-//! entry on its own, so one bad device never fails its neighbours.
+//! Heartbeats, coalesced (see `crate::dispatch`): the heartbeats that arrive within a few
+//! milliseconds of each other go to the database as one call of the batched twin
+//! (`send_heartbeats`), made as the service role. The extension checks each entry's owner (the
+//! `sub` of that request's verified token) and answers each entry on its own, so one bad
+//! device never fails its neighbours.
 
 use crate::auth::Identity;
 use crate::db;
@@ -18,6 +19,8 @@ use uuid::Uuid;
 pub type Answer = Result<String, ApiError>;
 
 struct Pending {
+    /// The batch statement (from the dispatch): only entries with the same one share a call.
+    statement: Arc<str>,
     user_id: Uuid,
     device_id: Uuid,
     reply: oneshot::Sender<Answer>,
@@ -30,7 +33,6 @@ pub struct Heartbeats {
 
 struct Batcher {
     pool: Pool,
-    statement: String,
     service: Identity,
     window: Duration,
     /// HEARTBEAT_BATCH_MAX, lowered for good if the extension's compute_devices.max_batch_size
@@ -39,22 +41,16 @@ struct Batcher {
 }
 
 impl Heartbeats {
-    pub fn start(
-        pool: Pool,
-        schema: &str,
-        service_role: &str,
-        window: Duration,
-        max: usize,
-    ) -> Heartbeats {
+    pub fn start(pool: Pool, service_role: &str, window: Duration, max: usize) -> Heartbeats {
         let (queue, receiver) = mpsc::channel(max * 16);
         let batcher = Batcher {
             pool,
-            statement: statement(schema),
             service: Identity {
                 role: service_role.to_string(),
                 claims: serde_json::json!({ "role": service_role }).to_string(),
                 user_id: None,
                 has_token: true,
+                anonymous: false,
             },
             window,
             max: AtomicUsize::new(max),
@@ -63,10 +59,12 @@ impl Heartbeats {
         Heartbeats { queue }
     }
 
-    /// Sends one device's heartbeat, for the owner named by the caller's verified token.
-    pub async fn send(&self, user_id: Uuid, device_id: Uuid) -> Answer {
+    /// Sends one device's heartbeat with the batch `statement`, for the owner named by the
+    /// caller's verified token.
+    pub async fn send(&self, statement: &Arc<str>, user_id: Uuid, device_id: Uuid) -> Answer {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
+            statement: statement.clone(),
             user_id,
             device_id,
             reply,
@@ -110,15 +108,16 @@ impl Batcher {
     }
 
     async fn send(&self, batch: Vec<Pending>) {
-        let mut unsent = vec![batch];
+        let mut unsent = by_statement(batch);
         while let Some(mut batch) = unsent.pop() {
+            let statement = batch[0].statement.clone();
             metrics::histogram!("gateway_heartbeat_batch_size").record(batch.len() as f64);
             let user_ids: Vec<Uuid> = batch.iter().map(|pending| pending.user_id).collect();
             let device_ids: Vec<Uuid> = batch.iter().map(|pending| pending.device_id).collect();
             let rows = db::query(
                 &self.pool,
                 &self.service,
-                &self.statement,
+                &statement,
                 &[&user_ids, &device_ids],
             )
             .await;
@@ -163,7 +162,8 @@ fn answer_each(batch: Vec<Pending>, rows: Vec<tokio_postgres::Row>) {
                 row.get::<_, Option<String>>(1).unwrap_or_default(),
                 None,
                 None,
-                true,
+                // Only the authenticated role's heartbeats are coalesced.
+                false,
             )),
             None => Ok(row.get(2)),
         };
@@ -177,15 +177,18 @@ fn fail_all(batch: Vec<Pending>, error: ApiError) {
     }
 }
 
-/// One row per entry, in order: (error_code, error_message, the entry as the `heartbeat` row
-/// send_heartbeat returns, in JSON text).
-fn statement(schema: &str) -> String {
-    format!(
-        "SELECT h.error_code, h.error_message,
-                pg_catalog.to_json(ROW(h.device_id, h.is_active, h.last_seen,
-                                       h.next_heartbeat_in_seconds)::{schema}.heartbeat)::pg_catalog.text
-           FROM {schema}.send_heartbeats($1, $2) WITH ORDINALITY AS h
-          ORDER BY h.ordinality",
-        schema = crate::functions::quote_ident(schema)
-    )
+/// The batch split by statement: one group, unless a schema reload changed the statement
+/// while the batch gathered.
+fn by_statement(batch: Vec<Pending>) -> Vec<Vec<Pending>> {
+    let mut groups: Vec<Vec<Pending>> = Vec::new();
+    for pending in batch {
+        match groups
+            .iter_mut()
+            .find(|group| Arc::ptr_eq(&group[0].statement, &pending.statement))
+        {
+            Some(group) => group.push(pending),
+            None => groups.push(vec![pending]),
+        }
+    }
+    groups
 }

@@ -2,19 +2,22 @@
 //! the work and decides ownership; the gateway verifies tokens, runs each call the way
 //! PostgREST would, and coalesces heartbeats.
 
+pub mod answer;
 pub mod app;
+pub mod args;
 pub mod auth;
 pub mod calls;
 pub mod config;
 pub mod db;
+pub mod dispatch;
 pub mod errors;
-pub mod functions;
 pub mod heartbeats;
+pub mod http;
 pub mod metrics;
-pub mod page;
 pub mod query;
-pub mod routes;
-pub mod rpc;
+pub mod schema;
+pub mod served;
+pub mod state;
 pub mod stats;
 
 use std::sync::Arc;
@@ -36,22 +39,35 @@ pub async fn serve(config: config::Config) -> Result<(), String> {
         config.db_connect_timeout,
         config.request_timeout,
     )?;
+    let roles = dispatch::Roles {
+        anon: config.db_anon_role.clone(),
+        authenticated: config.db_authenticated_role.clone(),
+        service: config.db_service_role.clone(),
+    };
+    let schema = Arc::new(
+        served::SchemaCell::start(pool.clone(), roles.clone(), http::seed_routes::check).await?,
+    );
+    let extension_schema = &schema.current().cache.schema;
+    if let Some(configured) = &config.db_schema {
+        if configured != extension_schema {
+            return Err(format!(
+                "DB_SCHEMA is {configured}, but the extension compute_devices is installed in {extension_schema}"
+            ));
+        }
+    }
+    served::reload_on_sighup(schema.clone())?;
     let heartbeats = heartbeats::Heartbeats::start(
         pool.clone(),
-        &config.db_schema,
         &config.db_service_role,
         config.heartbeat_batch_window,
         config.heartbeat_batch_max,
     );
-    let anon = verifier.anonymous();
-    let calls = calls::Calls::new(
-        pool,
-        &config.db_schema,
-        anon,
-        heartbeats,
-        &config.db_authenticated_role,
-    );
-    let state = Arc::new(app::AppState { verifier, calls });
+    let calls = calls::Calls::new(pool, verifier.anonymous(), heartbeats, roles);
+    let state = Arc::new(state::AppState {
+        verifier,
+        schema,
+        calls,
+    });
     let router = app::router(&config, state, metrics::install()?)?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await

@@ -1,51 +1,61 @@
-//! Network stats, with concurrent requests collapsed into one database call: a request that
-//! arrives while a call is in flight waits for that call's answer instead of making its own.
-//! Nothing is kept after the call returns, so an answer is never older than one call. The
-//! totals are public and the same for every caller, so the call runs as the anon role.
+//! Collapsed totals (see `crate::dispatch`): concurrent calls of the same statement share one
+//! database call: a request that arrives while a call is in flight waits for that call's answer
+//! instead of making its own. Nothing is kept after the call returns, so an answer is never
+//! older than one call. The totals are public and the same for every caller, so the call runs
+//! as the anon role.
 
+use crate::answer::Answer;
 use crate::auth::Identity;
 use crate::db;
 use crate::errors::ApiError;
 use deadpool_postgres::Pool;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-type Answer = Result<Arc<str>, ApiError>;
+type Outcome = Result<Answer, ApiError>;
 
 pub struct Stats {
     pool: Pool,
-    statement: String,
     anon: Identity,
-    /// The call in flight, if any: its answer is published here.
-    in_flight: Mutex<Option<watch::Receiver<Option<Answer>>>>,
+    /// The calls in flight, by statement: each one's answer is published here.
+    in_flight: Mutex<HashMap<Arc<str>, watch::Receiver<Option<Outcome>>>>,
 }
 
 impl Stats {
-    pub fn new(pool: Pool, statement: String, anon: Identity) -> Stats {
+    pub fn new(pool: Pool, anon: Identity) -> Stats {
         Stats {
             pool,
-            statement,
             anon,
-            in_flight: Mutex::new(None),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The `network_stats` row as JSON text. The call runs in a task of its own, so a request
-    /// that goes away does not take its waiting neighbours' answer with it.
-    pub async fn get(self: &Arc<Self>) -> Answer {
+    /// The answer of `statement` (no parameters). The call runs in a task of its own, so a
+    /// request that goes away does not take its waiting neighbours' answer with it.
+    pub async fn get(self: &Arc<Self>, statement: &Arc<str>) -> Outcome {
         let mut answer = {
             let mut in_flight = self.in_flight.lock().expect("not poisoned");
-            match in_flight.as_ref() {
+            match in_flight.get(statement) {
                 Some(answer) => answer.clone(),
                 None => {
                     let (publish, answer) = watch::channel(None);
-                    *in_flight = Some(answer.clone());
+                    in_flight.insert(statement.clone(), answer.clone());
                     let stats = self.clone();
+                    let statement = statement.clone();
                     tokio::spawn(async move {
-                        let answer = db::run(&stats.pool, &stats.anon, &stats.statement, &[])
+                        let answer = db::query(&stats.pool, &stats.anon, &statement, &[])
                             .await
-                            .map(|row| Arc::from(row.unwrap_or_else(|| "null".to_string())));
-                        *stats.in_flight.lock().expect("not poisoned") = None;
+                            .and_then(|rows| {
+                                rows.first().map(Answer::from_row).ok_or_else(|| {
+                                    ApiError::unavailable("the totals call returned no row")
+                                })
+                            });
+                        stats
+                            .in_flight
+                            .lock()
+                            .expect("not poisoned")
+                            .remove(&statement);
                         let _ = publish.send(Some(answer));
                     });
                     answer

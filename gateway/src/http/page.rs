@@ -4,29 +4,38 @@
 
 use axum::http::header;
 use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(index))
+        .route("/network.js", get(script))
+        .route("/network.css", get(style))
+}
 
 /// The page may not be framed or load anything from elsewhere: it only reads this origin.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
-pub async fn index() -> impl IntoResponse {
+async fn index() -> impl IntoResponse {
     asset(
         "text/html; charset=utf-8",
-        include_str!("../page/index.html"),
+        include_str!("../../page/index.html"),
     )
 }
 
-pub async fn script() -> impl IntoResponse {
+async fn script() -> impl IntoResponse {
     asset(
         "text/javascript; charset=utf-8",
-        include_str!("../page/network.js"),
+        include_str!("../../page/network.js"),
     )
 }
 
-pub async fn style() -> impl IntoResponse {
+async fn style() -> impl IntoResponse {
     asset(
         "text/css; charset=utf-8",
-        include_str!("../page/network.css"),
+        include_str!("../../page/network.css"),
     )
 }
 

@@ -1,0 +1,64 @@
+//! The extension's tables and views, as PostgREST serves them: `GET`/`HEAD /<relation>` read
+//! them as the caller's role (row-level security applies) with the read grammar. Writes go
+//! through the API functions, so any other method is 405.
+
+use super::caller::Caller;
+use super::{profile, reply};
+use crate::errors::ApiError;
+use crate::query;
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use std::sync::Arc;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new().route("/{relation}", any(relation))
+}
+
+async fn relation(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    Path(name): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    caller: Result<Caller, ApiError>,
+) -> Result<Response, ApiError> {
+    let served = state
+        .schema
+        .knowing(|cache| cache.relations.contains_key(&name))
+        .await?;
+    let Some(relation) = served.cache.relations.get(&name) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "PGRST205",
+            format!(
+                "Could not find the table '{}.{name}' in the schema cache",
+                served.cache.schema
+            ),
+        ));
+    };
+    if method == Method::OPTIONS {
+        return Ok(([(header::ALLOW, "OPTIONS,GET,HEAD")], "").into_response());
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "PGRST117",
+            format!(
+                "Unsupported HTTP method: {method}: the gateway serves {name} for reading only; \
+                 write through the extension's functions under /rpc"
+            ),
+        ));
+    }
+    profile::check(&method, &headers, &served.cache.schema)?;
+    let read = query::parse(&pairs, &headers, &|_| false)?;
+    let Caller(identity) = caller?;
+    let answer = state
+        .calls
+        .read(&served, &identity, relation, &read)
+        .await?;
+    reply::postgrest(&method, &read, answer, false)
+}

@@ -1,0 +1,115 @@
+//! PostgREST's RPC: `POST /rpc/<fn>` with a JSON object of named arguments, `GET`/`HEAD` with
+//! query parameters for STABLE and IMMUTABLE functions; the read grammar over the result.
+
+use super::caller::Caller;
+use super::{profile, reply};
+use crate::args::{self, Args};
+use crate::calls::no_such_function;
+use crate::dispatch::Special;
+use crate::errors::ApiError;
+use crate::query::{self, Read};
+use crate::served::Served;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+/// Query parameters that are always the read grammar, never a function's argument.
+const RESERVED: [&str; 8] = [
+    "select",
+    "order",
+    "limit",
+    "offset",
+    "or",
+    "and",
+    "on_conflict",
+    "columns",
+];
+
+type Pairs = Query<Vec<(String, String)>>;
+
+pub fn router() -> Router<Arc<AppState>> {
+    // `get` answers HEAD too.
+    Router::new().route("/{name}", get(by_get).post(by_post))
+}
+
+async fn by_post(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(pairs): Pairs,
+    headers: HeaderMap,
+    caller: Result<Caller, ApiError>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let served = function_in(&state, &name).await?;
+    profile::check(&Method::POST, &headers, &served.cache.schema)?;
+    let args = args::from_body(body)?;
+    // Every query parameter of a POST is the read grammar.
+    let read = query::parse(&pairs, &headers, &|_| false)?;
+    call(&state, &served, &Method::POST, caller?, &name, args, &read).await
+}
+
+async fn by_get(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    Path(name): Path<String>,
+    Query(pairs): Pairs,
+    headers: HeaderMap,
+    caller: Result<Caller, ApiError>,
+) -> Result<Response, ApiError> {
+    let served = function_in(&state, &name).await?;
+    profile::check(&method, &headers, &served.cache.schema)?;
+    let function = &served.cache.functions[&name];
+    if !function.is_read_only() {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "25006",
+            format!("{name} changes data: call it with POST"),
+        ));
+    }
+    let is_argument = |key: &str| !RESERVED.contains(&key) && function.argument(key).is_some();
+    let args: Args = pairs
+        .iter()
+        .filter(|(key, _)| is_argument(key))
+        .map(|(key, value)| (key.clone(), args::string_arg(value)))
+        .collect();
+    let read = query::parse(&pairs, &headers, &is_argument)?;
+    call(&state, &served, &method, caller?, &name, args, &read).await
+}
+
+async fn call(
+    state: &AppState,
+    served: &Served,
+    method: &Method,
+    Caller(identity): Caller,
+    name: &str,
+    args: Args,
+    read: &Read,
+) -> Result<Response, ApiError> {
+    let function = &served.cache.functions[name];
+    let answer = state
+        .calls
+        .call(served, &identity, function, args, read)
+        .await?;
+    let collapsed =
+        read.is_plain() && served.dispatch.special(name) == Some(&Special::CollapsedTotals);
+    reply::postgrest(method, read, answer, collapsed)
+}
+
+/// The schema cache that has function `name` (reloaded if needed), or 404 PGRST202.
+async fn function_in(state: &AppState, name: &str) -> Result<Arc<Served>, ApiError> {
+    let served = state
+        .schema
+        .knowing(|cache| cache.functions.contains_key(name))
+        .await?;
+    if served.cache.functions.contains_key(name) {
+        Ok(served)
+    } else {
+        Err(no_such_function(&served.cache.schema, name, ""))
+    }
+}

@@ -1,16 +1,40 @@
 //! PostgREST's read grammar (select, filters, order, limit/offset/Range, count, singular),
-//! parsed from a request and compiled to one SQL statement whose values are all bound parameters.
+//! parsed from a request and compiled to one SQL statement whose values are all bound
+//! parameters. What PostgREST serves and this gateway does not (embedding, aggregates, JSON
+//! paths, other operators, CSV) is a 400/406 naming it, never ignored.
 
-use axum::http::{HeaderMap, StatusCode};
+mod filter;
+mod headers;
+mod order;
+mod range;
+mod select;
+mod sql;
+mod syntax;
+
+use axum::http::{header, HeaderMap, StatusCode};
 
 use crate::errors::ApiError;
+use filter::Condition;
+use headers::Representation;
+use range::Range;
+use select::Item;
+use syntax::{failure, Unsupported};
 
 /// The alias the FROM item binds the rows to.
 pub const SOURCE: &str = "pgrst_source";
 
 /// What a read asks for, parsed but not yet checked against any columns.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Read {}
+pub struct Read {
+    /// None when `select` was not given (every column).
+    select: Option<Vec<Item>>,
+    conditions: Vec<Condition>,
+    order: Vec<order::Term>,
+    range: Range,
+    /// The `Prefer` count preference as given (`count=exact`, …).
+    count: Option<&'static str>,
+    representation: Representation,
+}
 
 /// How the body renders the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,34 +47,112 @@ pub enum Shape {
 
 /// PostgREST's read grammar from the query pairs (in order, percent-decoded) and headers
 /// (Accept, Prefer, Range, Range-Unit). Pairs for which `is_argument(name)` is true are skipped.
+///
+/// PostgREST reads the `Range` header on GET only: a caller serving another method leaves it
+/// out of `headers`. `Range-Unit` is ignored, as PostgREST ignores it.
 pub fn parse(
     pairs: &[(String, String)],
     headers: &HeaderMap,
     is_argument: &dyn Fn(&str) -> bool,
 ) -> Result<Read, ApiError> {
-    let _ = (pairs, headers, is_argument);
-    Ok(Read {})
+    let mut read = Read {
+        representation: headers::representation(headers)?,
+        count: headers::count(headers),
+        ..Read::default()
+    };
+    let (mut limit, mut offset) = (None, None);
+    for (name, value) in pairs {
+        if is_argument(name) {
+            continue;
+        }
+        let parameter = || format!("{name}={value}");
+        // PostgREST's reserved names; order, limit, offset, and, or also after an embedded
+        // resource's path (`clients.order`).
+        let last = name.rsplit('.').next().unwrap_or(name);
+        let embedded = last != name && !matches!(name.as_str(), "not.and" | "not.or");
+        match last {
+            "select" if name == "select" => {
+                // The first select counts, as in PostgREST.
+                if read.select.is_none() {
+                    read.select = Some(
+                        select::parse(value)
+                            .map_err(|f| failure("select parameter", value, &parameter(), f))?,
+                    );
+                }
+            }
+            "columns" | "on_conflict" if !embedded => {
+                let what = format!("the {name} parameter (it applies to writes)");
+                return Err(syntax::unsupported(&parameter(), Unsupported(what)));
+            }
+            "order" | "limit" | "offset" if embedded => {
+                let what = format!("{last} on an embedded resource ({name})");
+                return Err(syntax::unsupported(&parameter(), Unsupported(what)));
+            }
+            "order" => {
+                read.order =
+                    order::parse(value).map_err(|f| failure("order", value, &parameter(), f))?;
+            }
+            "limit" => limit = Some(value.as_str()),
+            "offset" => offset = Some(value.as_str()),
+            "and" | "or" => read.conditions.push(
+                filter::logic_tree(name, value)
+                    .map_err(|f| failure("logic tree", value, &parameter(), f))?,
+            ),
+            _ => {
+                let column = filter::column_filter(name)
+                    .map_err(|f| failure("tree path", name, &parameter(), f))?;
+                let filter = filter::operation(column, value)
+                    .map_err(|f| failure("filter", value, &parameter(), f))?;
+                read.conditions.push(Condition::Filter(filter));
+            }
+        }
+    }
+    let range_header = headers
+        .get(header::RANGE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    read.range = Range::parse(limit, offset, range_header.as_deref())?;
+    Ok(read)
 }
 
 impl Read {
     /// No select, filters, order, range, count or singular.
     pub fn is_plain(&self) -> bool {
-        true
+        let every_column = self
+            .select
+            .as_ref()
+            .is_none_or(|items| items.as_slice() == [Item::Star]);
+        every_column
+            && self.conditions.is_empty()
+            && self.order.is_empty()
+            && self.range.is_everything()
+            && self.count.is_none()
+            && self.representation == Representation::default()
     }
 
     /// Accept: application/vnd.pgrst.object+json.
     pub fn is_singular(&self) -> bool {
-        false
+        self.representation.singular
     }
 
+    /// `Prefer: count=exact`, or `planned`/`estimated`: PostgREST answers those from the
+    /// planner's estimate when that is cheaper, an approximation the exact count always
+    /// satisfies; the gateway counts exactly for all three, in the same statement.
     pub fn wants_count(&self) -> bool {
-        false
+        self.count.is_some()
+    }
+
+    /// The count preference as the request gave it, for `Preference-Applied`.
+    pub fn count_preference(&self) -> Option<&'static str> {
+        self.count
     }
 
     /// One statement over `from` (SQL that follows FROM and binds the rows as [`SOURCE`]) whose
     /// columns are `columns` (name, SQL type as safe-to-splice qualified text). Its values are
     /// bound from parameter `first` on and returned in order as text. The statement returns one
     /// row: (total bigint, NULL unless counted; page_count bigint; body text).
+    ///
+    /// The rows are filtered in one CTE that the count and the page both read, so the source
+    /// (a volatile function, say) runs once.
     pub fn statement(
         &self,
         from: &str,
@@ -58,18 +160,7 @@ impl Read {
         shape: Shape,
         first: usize,
     ) -> Result<(String, Vec<String>), ApiError> {
-        let _ = (columns, first);
-        let body = match shape {
-            Shape::Rows => "pg_catalog.coalesce(pg_catalog.json_agg(t), '[]')::pg_catalog.text",
-            Shape::Object => "(pg_catalog.json_agg(t) -> 0)::pg_catalog.text",
-        };
-        Ok((
-            format!(
-                "SELECT NULL::pg_catalog.int8, pg_catalog.count(t), {body} \
-                 FROM (SELECT {SOURCE}.* FROM {from}) t"
-            ),
-            Vec::new(),
-        ))
+        sql::statement(self, from, columns, shape, first)
     }
 
     /// Status (200/206/416 PGRST103) and the Content-Range value for a page of `page_count` rows.
@@ -78,12 +169,9 @@ impl Read {
         page_count: i64,
         total: Option<i64>,
     ) -> Result<(StatusCode, String), ApiError> {
-        let _ = total;
-        let range = if page_count == 0 {
-            "*/*".to_string()
-        } else {
-            format!("0-{}/*", page_count - 1)
-        };
-        Ok((StatusCode::OK, range))
+        self.range.content_range(page_count, total)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -60,9 +60,10 @@ SELECT pg_catalog.json_build_object(
                            'name', arg.name,
                            'sql_type', ty.sql_type,
                            'element_sql_type', element.sql_type,
-                           'has_default', arg.n OPERATOR(pg_catalog.>) f.pronargs OPERATOR(pg_catalog.-) f.pronargdefaults)
+                           'has_default', arg.n OPERATOR(pg_catalog.>) (f.pronargs OPERATOR(pg_catalog.-) f.pronargdefaults))
                        ORDER BY arg.n)
-                  FROM pg_catalog.unnest(f.proargtypes::pg_catalog.oid[], f.proargnames)
+                  FROM ROWS FROM (pg_catalog.unnest(f.proargtypes::pg_catalog.oid[]),
+                                  pg_catalog.unnest(f.proargnames))
                        WITH ORDINALITY AS arg(type, name, n)
                   JOIN types AS ty ON ty.oid OPERATOR(pg_catalog.=) arg.type
                   LEFT JOIN types AS element ON element.oid OPERATOR(pg_catalog.=) ty.typelem

@@ -15,6 +15,7 @@ for (const relation of relations) {
     `supabase-js: from('${relation}')`,
     ({ columns, count, head }) => client.from(relation).select(columns, { count, head }),
     record,
+    { table: relation === 'compute_devices' },
   );
 }
 
@@ -25,6 +26,7 @@ for (const relation of relations) {
     "postgrest-js at the root: from('compute_devices')",
     ({ columns, count, head }) => client.from('compute_devices').select(columns, { count, head }),
     record,
+    { table: true },
   );
 }
 

@@ -11,6 +11,7 @@ const spec = { device_name: 'carol-desktop', device_type: 'desktop', ram_gb: 12.
 
 describe('register, beat, read live, deactivate', () => {
   let device;
+  let deactivated;
   let baseline;
 
   it('the totals before', async () => {
@@ -18,7 +19,7 @@ describe('register, beat, read live, deactivate', () => {
     assert.equal(typeof baseline?.active_nodes, 'number');
   });
 
-  it('register_device returns the new row, numbers as written, without the internal slot', async () => {
+  it('register_device returns the new row, numbers as written', async () => {
     const result = await carol.rpc('register_device', spec);
     assertOk(result);
     device = result.data;
@@ -27,7 +28,6 @@ describe('register, beat, read live, deactivate', () => {
     for (const [key, value] of Object.entries(spec)) assert.equal(device[key], value, key);
     assert.equal(device.is_active, true);
     assert.equal(device.deactivated_at, null);
-    assert.ok(!('slot' in device), JSON.stringify(device));
     const stats = (await anon.rpc('get_network_stats')).data;
     assert.equal(stats.active_nodes, baseline.active_nodes + 1);
     assert.equal(stats.total_ram_gb, baseline.total_ram_gb + spec.ram_gb);
@@ -66,10 +66,10 @@ describe('register, beat, read live, deactivate', () => {
   it('deactivate_device stops it; its heartbeats are refused; the totals are back', async () => {
     const result = await carol.rpc('deactivate_device', { device_id: device.id });
     assertOk(result);
-    assert.equal(result.data.id, device.id);
-    assert.equal(result.data.is_active, false);
-    assert.notEqual(result.data.deactivated_at, null);
-    assert.ok(!('slot' in result.data), JSON.stringify(result.data));
+    deactivated = result.data;
+    assert.equal(deactivated.id, device.id);
+    assert.equal(deactivated.is_active, false);
+    assert.notEqual(deactivated.deactivated_at, null);
     assertError(await carol.rpc('send_heartbeat', { device_id: device.id }), 404, {
       code: '42P01',
       message: 'device is stopped: its owner deactivated it',
@@ -77,5 +77,10 @@ describe('register, beat, read live, deactivate', () => {
       hint: 'Register the device again with register_device to resume sharing.',
     });
     assert.deepEqual((await anon.rpc('get_network_stats')).data, baseline);
+  });
+
+  it('neither register_device nor deactivate_device returns the internal slot (issue 13, point 8)', () => {
+    assert.ok(!('slot' in device), JSON.stringify(device));
+    assert.ok(!('slot' in deactivated), JSON.stringify(deactivated));
   });
 });

@@ -1,7 +1,8 @@
 -- Least privilege, loaded last. Nothing is reachable by PUBLIC. Where Supabase's roles exist,
 -- anon may read the network totals (all together and by device type) and nothing else;
 -- authenticated may call the five API functions and read its own rows (row-level security,
--- whose policy calls caller_user_id());
+-- whose policy calls caller_user_id()), in the table or in the compute_devices_live view (which
+-- runs as its caller and calls current_liveness());
 -- service_role (the gateway's) may also send heartbeats in batches for any owner. Supabase's default privileges grant new objects
 -- in `public` to these roles, so their grants are revoked first too.
 
@@ -16,10 +17,12 @@ BEGIN
          WHERE rolname OPERATOR(pg_catalog.=) ANY (ARRAY['anon', 'authenticated', 'service_role'])
     LOOP
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices FROM ' OPERATOR(pg_catalog.||) grantee;
+        EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices_live FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON SEQUENCE @extschema@.compute_devices_slot_seq FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON FUNCTION
                      @extschema@.calculate_compute_score(numeric, integer, numeric),
                      @extschema@.caller_user_id(),
+                     @extschema@.current_liveness(uuid, uuid, boolean, timestamptz, timestamptz),
                      @extschema@.derive_device_columns(),
                      @extschema@.forget_device_slots(),
                      @extschema@.sweep_stale_devices(),
@@ -40,13 +43,15 @@ BEGIN
     END LOOP;
 
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'authenticated') THEN
-        GRANT SELECT ON TABLE @extschema@.compute_devices TO authenticated;
+        GRANT SELECT ON TABLE @extschema@.compute_devices, @extschema@.compute_devices_live
+            TO authenticated;
         GRANT EXECUTE ON FUNCTION
             @extschema@.register_device(text, text, numeric, integer, numeric),
             @extschema@.send_heartbeat(uuid),
             @extschema@.deactivate_device(uuid),
             @extschema@.get_user_devices(),
-            @extschema@.caller_user_id()
+            @extschema@.caller_user_id(),
+            @extschema@.current_liveness(uuid, uuid, boolean, timestamptz, timestamptz)
         TO authenticated;
     END IF;
 

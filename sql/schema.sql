@@ -69,6 +69,12 @@ CREATE TYPE @extschema@.heartbeat_result AS (
     error_message             text
 );
 
+-- A device's liveness as it is now (current_liveness(), for the compute_devices_live view).
+CREATE TYPE @extschema@.device_liveness AS (
+    is_active boolean,
+    last_seen timestamptz
+);
+
 CREATE TYPE @extschema@.network_stats AS (
     active_nodes        bigint,
     total_ram_gb        numeric,

@@ -3,24 +3,23 @@
 //!
 //! The writers are SECURITY DEFINER because callers get no write privilege on the table; each
 //! one checks ownership in its own WHERE clause. get_user_devices runs as the caller, under
-//! row-level security.
+//! row-level security, and reads the `compute_devices_live` view (sql/live.sql).
 
 use crate::auth;
 use crate::catalog;
 use crate::device_ids;
-use crate::errors::{internal_error, internal_failure, require_writable, DeviceError, OrRaise};
-use crate::liveness::{self, is_live};
+use crate::errors::{internal_error, require_writable, DeviceError, OrRaise};
 use crate::owner_devices;
 use crate::plans;
 use crate::rows;
 use crate::settings;
-use crate::shmem;
 use crate::validate::{required, DeviceSpec};
 use pgrx::prelude::*;
 use pgrx::spi::SpiTupleTable;
 
 // The SQL types these stand for are named in the signatures below, where pgrx reads them.
 type DeviceRow = pgrx::composite_type!('static, "compute_devices");
+type LiveDeviceRow = pgrx::composite_type!('static, "compute_devices_live");
 
 /// Creates the caller's device of this name, or updates it, and marks it active.
 #[pg_extern(volatile, security_definer)]
@@ -111,65 +110,29 @@ fn deactivate_device(
     .or_raise()
 }
 
-/// The caller's devices, newest first, with is_active as the liveness test sees it now. On the
-/// shared-memory path a device's last heartbeat may be newer than the table's last_seen.
-#[pg_extern(stable)]
+/// The caller's devices, newest first: rows of the `compute_devices_live` view, whose
+/// is_active and last_seen are live (see liveness::current_liveness), without the internal slot.
+#[pg_extern(stable, requires = ["live_view"])]
 #[search_path(pg_catalog, pg_temp)]
-fn get_user_devices() -> SetOfIterator<'static, pgrx::composite_type!('static, "compute_devices")> {
+fn get_user_devices(
+) -> SetOfIterator<'static, pgrx::composite_type!('static, "compute_devices_live")> {
     let owner = auth::caller_id().or_raise();
-    let shared = shmem::shared();
-    let live_after = liveness::live_after(liveness::transaction_start());
-    // (row, live by the table, not stopped, slot). The rows are changed only after SPI is
-    // done: anything allocated inside the closure lives in SPI's memory, freed when it returns.
-    let devices = catalog::statement(concat!(
-        "SELECT d, ",
-        is_live!(),
-        ", d.deactivated_at IS NULL, d.slot
-           FROM @extschema@.compute_devices AS d
-          WHERE d.user_id OPERATOR(pg_catalog.=) $2
-          ORDER BY d.created_at DESC, d.id"
-    ));
-    let found = Spi::connect(|client| {
-        let table = client.select(
-            &*devices,
-            None,
-            &[settings::active_window_seconds().into(), owner.into()],
-        )?;
-        table
-            .into_iter()
+    let devices = catalog::statement(
+        "SELECT v FROM @extschema@.compute_devices_live AS v
+          WHERE v.user_id OPERATOR(pg_catalog.=) $1
+          ORDER BY v.created_at DESC, v.id",
+    );
+    let rows = Spi::connect(|client| {
+        client
+            .select(&*devices, None, &[owner.into()])?
             .map(|row| {
-                Ok((
-                    row.get::<DeviceRow>(1)?
-                        .expect("a whole-row value is never null"),
-                    row.get::<bool>(2)?.unwrap_or(false),
-                    row.get::<bool>(3)?.unwrap_or(false),
-                    row.get::<i32>(4)?,
-                ))
+                Ok(row
+                    .get::<LiveDeviceRow>(1)?
+                    .expect("a whole-row value is never null"))
             })
             .collect::<spi::Result<Vec<_>>>()
     })
     .unwrap_or_else(internal_error);
-    let rows = found
-        .into_iter()
-        .map(|(mut device, mut live, not_stopped, slot)| {
-            let beat = shared
-                .zip(slot)
-                .and_then(|(shared, slot)| shared.read(u32::try_from(slot).ok()?));
-            if let Some(beat) = beat.map(|view| view.last_beat) {
-                live |= not_stopped && beat > live_after;
-                let stored = device
-                    .get_by_name::<TimestampWithTimeZone>("last_seen")?
-                    .map_or(i64::MIN, TimestampWithTimeZone::into_inner);
-                if beat > stored {
-                    let beat = TimestampWithTimeZone::try_from(beat).ok();
-                    device.set_by_name("last_seen", beat)?;
-                }
-            }
-            device.set_by_name("is_active", live)?;
-            Ok(device)
-        })
-        .collect::<Result<Vec<DeviceRow>, Box<dyn std::error::Error>>>()
-        .unwrap_or_else(|e| internal_failure("get_user_devices", e));
     rows::set_of(rows)
 }
 

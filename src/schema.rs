@@ -16,4 +16,10 @@ extension_sql_file!(
     requires = [caller_user_id]
 );
 
+extension_sql_file!(
+    "../sql/live.sql",
+    name = "live_view",
+    requires = [current_liveness]
+);
+
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);

@@ -653,7 +653,7 @@ fn render(row: &Row) -> Vec<String> {
 }
 
 /// Each API function as it is called, with arguments that change nothing.
-const EVERY_FUNCTION: [&str; 12] = [
+const EVERY_FUNCTION: [&str; 13] = [
     "SELECT active_nodes, total_cpu_cores FROM get_network_stats()",
     "SELECT device_type, active_nodes FROM get_network_stats_by_type()",
     "SELECT device_name FROM register_device('matrix', 'toaster', 1, 1, 1)",
@@ -667,6 +667,7 @@ const EVERY_FUNCTION: [&str; 12] = [
     "SELECT calculate_compute_score(16, 8, 512)::text",
     "SELECT path FROM liveness_status()",
     "SELECT sweep_stale_devices()",
+    "SELECT device_name, is_active FROM compute_devices_live",
     "SELECT device_name FROM compute_devices",
 ];
 
@@ -751,6 +752,9 @@ fn drive(log: &ServerLog, database: &str, run: u32) -> Vec<String> {
                            compute_score::text, is_active
                       FROM compute_devices ORDER BY device_name";
     t.rows("a reads the table", api.call(user_a, own_rows, &[]));
+    let live_rows = own_rows.replace("FROM compute_devices", "FROM compute_devices_live");
+    t.rows("a reads the view", api.call(user_a, &live_rows, &[]));
+    t.rows("b reads the view", api.call(user_b, &live_rows, &[]));
     t.rows("b reads the table", api.call(user_b, own_rows, &[]));
     t.note("stats", api.stats(Caller::Anon));
     t.note("stats by type", api.stats_by_type(user_a));

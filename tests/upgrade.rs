@@ -1,8 +1,8 @@
 //! Updating from the previous version: `ALTER EXTENSION compute_devices UPDATE` gives the same
 //! schema as a new install (objects, function definitions and settings, privileges, types,
-//! triggers, indexes, constraints, policies), keeps the device rows, and the new functions work.
-//! Each release's install script is kept in tests/upgrade/ for this, and every release is updated
-//! from.
+//! triggers, indexes, constraints, policies, view definitions), keeps the device rows, and the
+//! new functions work. Each release's install script is kept in tests/upgrade/ for this, and
+//! every release is updated from.
 
 mod common;
 
@@ -17,6 +17,11 @@ fn updating_from_0_1_0_gives_a_new_installs_schema_and_keeps_the_rows() {
 #[test]
 fn updating_from_0_2_0_gives_a_new_installs_schema_and_keeps_the_rows() {
     updating_gives_a_new_installs_schema_and_keeps_the_rows("0.2.0");
+}
+
+#[test]
+fn updating_from_0_3_0_gives_a_new_installs_schema_and_keeps_the_rows() {
+    updating_gives_a_new_installs_schema_and_keeps_the_rows("0.3.0");
 }
 
 fn updating_gives_a_new_installs_schema_and_keeps_the_rows(previous: &str) {
@@ -84,7 +89,7 @@ fn updating_gives_a_new_installs_schema_and_keeps_the_rows(previous: &str) {
 
 /// Everything about the extension's schema that an update could get wrong, as sorted lines.
 fn schema(client: &mut Client) -> Vec<String> {
-    const QUERIES: [&str; 8] = [
+    const QUERIES: [&str; 9] = [
         // Less the #[pg_test] functions and their schema, which only a test build installs.
         "SELECT d FROM pg_depend, pg_describe_object(classid, objid, objsubid) AS d
           WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
@@ -107,6 +112,8 @@ fn schema(client: &mut Client) -> Vec<String> {
         "SELECT relname || ' ' || relkind::text || ' ' || coalesce(relacl::text, 'default') || ' '
                 || coalesce(reloptions::text, '') || ' ' || relrowsecurity::text
            FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+        "SELECT relname || ' ' || pg_get_viewdef(oid) FROM pg_class
+          WHERE relnamespace = 'public'::regnamespace AND relkind = 'v'",
     ];
     let mut lines: Vec<String> = QUERIES
         .iter()

@@ -584,3 +584,136 @@ fn batched_heartbeats_check_each_owner_and_answer_each_entry() {
     }
     assert_eq!(db.table_fingerprint(), before);
 }
+
+/// The columns callers receive for a device: the seed's, without the internal slot.
+const DEVICE_COLUMNS: [&str; 13] = [
+    "id",
+    "user_id",
+    "device_name",
+    "device_type",
+    "ram_gb",
+    "cpu_cores",
+    "storage_gb",
+    "compute_score",
+    "is_active",
+    "last_seen",
+    "created_at",
+    "updated_at",
+    "deactivated_at",
+];
+
+fn column_names(rows: &[postgres::Row]) -> Vec<String> {
+    let row = rows.first().expect("at least one row");
+    row.columns().iter().map(|c| c.name().to_string()).collect()
+}
+
+#[test]
+fn the_live_view_and_get_user_devices_show_the_callers_own_rows_without_slot() {
+    let db = test_db("live_view");
+    let mut api = db.postgrest();
+    for name in ["one", "two"] {
+        api.register(ALICE_CALLS, name, "laptop", GOOD_SPECS)
+            .unwrap();
+    }
+    api.register(BOB_CALLS, "bobs", "phone", GOOD_SPECS)
+        .unwrap();
+
+    for read in [
+        "SELECT * FROM compute_devices_live ORDER BY device_name",
+        "SELECT * FROM get_user_devices() ORDER BY device_name",
+    ] {
+        let rows = api.call(ALICE_CALLS, read, &[]).unwrap();
+        assert_eq!(column_names(&rows), DEVICE_COLUMNS, "{read}");
+        let names: Vec<String> = rows.iter().map(|row| row.get(2)).collect();
+        assert_eq!(names, ["one", "two"], "{read}: Alice's own");
+        assert!(rows.iter().all(|row| row.get::<_, bool>(8)), "{read}: live");
+        let rows = api.call(BOB_CALLS, read, &[]).unwrap();
+        let names: Vec<String> = rows.iter().map(|row| row.get(2)).collect();
+        assert_eq!(names, ["bobs"], "{read}: Bob's own");
+    }
+    // The view is the table's rows, less slot, with liveness applied.
+    let same = api
+        .call_one(
+            ALICE_CALLS,
+            "SELECT count(*) FROM compute_devices AS d JOIN compute_devices_live AS v USING (id)
+              WHERE (v.user_id, v.device_name, v.device_type, v.ram_gb, v.cpu_cores,
+                     v.storage_gb, v.compute_score, v.created_at, v.updated_at, v.deactivated_at)
+                  IS NOT DISTINCT FROM (d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores,
+                     d.storage_gb, d.compute_score, d.created_at, d.updated_at, d.deactivated_at)
+                AND v.last_seen >= d.last_seen",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(same.get::<_, i64>(0), 2);
+
+    let view = "SELECT count(*) FROM compute_devices_live";
+    for caller in [
+        Caller::Anon,
+        Caller::Service,
+        Caller::AuthenticatedWithClaims(r#"{"role":"authenticated"}"#),
+    ] {
+        let (sqlstate, message) = sqlstate_of(api.call(caller, view, &[]));
+        assert_eq!(sqlstate, "42501", "{caller:?}: {message}");
+    }
+}
+
+/// Where shared memory holds the heartbeats, the view shows the latest one before the worker
+/// writes it back to the table: a repeatable-read transaction keeps seeing the table as it was
+/// while a heartbeat arrives, and the view still shows the heartbeat. On the table path the view
+/// shows what the table holds.
+#[test]
+fn the_live_view_shows_a_heartbeat_the_table_does_not_have_yet() {
+    let db = test_db("live_values");
+    let mut api = db.postgrest();
+    let id: String = api
+        .register(ALICE_CALLS, "beating", "desktop", GOOD_SPECS)
+        .unwrap()
+        .get(0);
+    let mut reader = db.postgrest();
+    let snapshot = reader
+        .client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true);
+    let mut reading = common::request(snapshot, ALICE_CALLS).unwrap();
+    let read = "SELECT d.last_seen::text, v.last_seen::text, v.is_active
+                  FROM compute_devices AS d JOIN compute_devices_live AS v USING (id)
+                 WHERE id = $1::text::uuid";
+    let before = reading.query_one(read, &[&id]).unwrap();
+    let registered: String = before.get(0);
+    assert_eq!(before.get::<_, String>(1), registered);
+
+    let beat: String = api
+        .call_one(
+            ALICE_CALLS,
+            "SELECT last_seen::text FROM send_heartbeat($1::text::uuid)",
+            &[&id],
+        )
+        .unwrap()
+        .get(0);
+    assert_ne!(beat, registered);
+    let after = reading.query_one(read, &[&id]).unwrap();
+    assert_eq!(
+        after.get::<_, String>(0),
+        registered,
+        "the snapshot's table"
+    );
+    assert!(after.get::<_, bool>(2));
+    let mut superuser = db.superuser_connection();
+    let path: String = superuser
+        .query_one("SELECT path FROM liveness_status()", &[])
+        .unwrap()
+        .get(0);
+    let expected = if path == "shared memory" {
+        &beat
+    } else {
+        &registered
+    };
+    assert_eq!(&after.get::<_, String>(1), expected, "on the {path} path");
+    let assigned: Option<String> = reading
+        .query_one("SELECT pg_current_xact_id_if_assigned()::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(assigned, None, "reading the view takes no transaction id");
+    reading.commit().unwrap();
+}

@@ -56,7 +56,10 @@ fn the_policy_and_the_functions_read_the_claims_alike() {
         let by_function =
             outcome(api.call(caller, "SELECT device_name FROM get_user_devices()", &[]));
         let by_policy = outcome(api.call(caller, "SELECT device_name FROM compute_devices", &[]));
+        let by_view =
+            outcome(api.call(caller, "SELECT device_name FROM compute_devices_live", &[]));
         assert_eq!(by_function, by_policy, "{claims}");
+        assert_eq!(by_view, by_policy, "{claims}");
         let expected = if accepted.contains(claims) {
             Ok(vec!["alices".to_string()])
         } else {
@@ -240,6 +243,7 @@ fn reads_take_no_transaction_id_and_writes_refuse_a_read_only_transaction() {
         (ALICE_CALLS, "SELECT * FROM get_user_devices()"),
         (ALICE_CALLS, "SELECT caller_user_id()"),
         (ALICE_CALLS, "SELECT * FROM compute_devices"),
+        (ALICE_CALLS, "SELECT * FROM compute_devices_live"),
     ];
     for (caller, read) in reads {
         let mut transaction = request(api.client.build_transaction(), caller).unwrap();
@@ -336,5 +340,45 @@ fn a_set_returning_call_abandoned_mid_cursor_by_a_rollback_is_safe() {
             1,
             "the backend survived {call}"
         );
+    }
+}
+
+/// current_liveness() runs as its caller, who can hand it any values: it reads a device's
+/// heartbeat only for a caller who may read that device's row, and hands anyone else back the
+/// values given.
+#[test]
+fn current_liveness_tells_a_caller_nothing_about_another_users_device() {
+    let db = test_db("liveness_of_others");
+    let mut api = db.postgrest();
+    let id: String = api
+        .register(ALICE_CALLS, "watched", "server", GOOD_SPECS)
+        .unwrap()
+        .get(0);
+    api.heartbeat(ALICE_CALLS, &id).unwrap();
+    let probe = "SELECT is_active, last_seen::text
+                   FROM current_liveness($1::text::uuid, $2::text::uuid, false, '-infinity', NULL)";
+    let given = (false, "-infinity".to_string());
+    let answer = |api: &mut crate::common::PostgRest, caller: Caller, owner: &str| {
+        let row = api.call_one(caller, probe, &[&id, &owner]).unwrap();
+        (row.get::<_, bool>(0), row.get::<_, String>(1))
+    };
+    for owner in [ALICE, BOB] {
+        assert_eq!(answer(&mut api, Caller::User(BOB), owner), given, "{owner}");
+    }
+    let (sqlstate, _) = sqlstate_of(api.call(Caller::Anon, probe, &[&id, &ALICE]));
+    assert_eq!(sqlstate, "42501", "anon may not call it");
+
+    // Alice herself gets her device's heartbeat where shared memory holds it.
+    let mut superuser = db.superuser_connection();
+    let path: String = superuser
+        .query_one("SELECT path FROM liveness_status()", &[])
+        .unwrap()
+        .get(0);
+    let own = answer(&mut api, ALICE_CALLS, ALICE);
+    if path == "shared memory" {
+        assert!(own.0, "{own:?}");
+        assert_ne!(own.1, "-infinity");
+    } else {
+        assert_eq!(own, given, "on the table path, the values given");
     }
 }

@@ -50,9 +50,9 @@ pub(super) fn statement(
         aggregate = format!("pg_catalog.json_strip_nulls({aggregate})");
     }
     let body = match shape {
-        Shape::Rows => format!("pg_catalog.coalesce({aggregate}, '[]')"),
+        Shape::Rows => format!("COALESCE({aggregate}, '[]'::pg_catalog.json)"),
         Shape::Object => {
-            format!("pg_catalog.coalesce({aggregate} OPERATOR(pg_catalog.->) 0, 'null')")
+            format!("COALESCE({aggregate} OPERATOR(pg_catalog.->) 0, 'null'::pg_catalog.json)")
         }
     };
     let statement = format!(

@@ -247,7 +247,7 @@ fn a_plain_read_compiles_to_every_row() {
         (
             "WITH pgrst_rows AS (SELECT pgrst_source.* FROM \"public\".\"compute_devices\" AS pgrst_source) \
              SELECT NULL::pg_catalog.int8, pg_catalog.count(pgrst_page), \
-             (pg_catalog.coalesce(pg_catalog.json_agg(pgrst_page), '[]'))::pg_catalog.text \
+             (COALESCE(pg_catalog.json_agg(pgrst_page), '[]'::pg_catalog.json))::pg_catalog.text \
              FROM (SELECT pgrst_rows.* FROM pgrst_rows) pgrst_page"
                 .to_string(),
             vec![]
@@ -282,7 +282,7 @@ fn the_whole_grammar_compiles_with_every_value_a_parameter() {
          (pgrst_source.\"id\" OPERATOR(pg_catalog.=) ($6::pg_catalog.text)::\"pg_catalog\".\"uuid\" \
          AND pgrst_source.\"cpu_cores\" OPERATOR(pg_catalog.<) ($7::pg_catalog.text)::\"pg_catalog\".\"int4\"))) \
          SELECT NULL::pg_catalog.int8, pg_catalog.count(pgrst_page), \
-         (pg_catalog.coalesce(pg_catalog.json_agg(pgrst_page) OPERATOR(pg_catalog.->) 0, 'null'))::pg_catalog.text \
+         (COALESCE(pg_catalog.json_agg(pgrst_page) OPERATOR(pg_catalog.->) 0, 'null'::pg_catalog.json))::pg_catalog.text \
          FROM (SELECT pgrst_rows.\"device_type\" AS \"type\", \
          CAST(pgrst_rows.\"cpu_cores\" AS pg_catalog.\"text\") AS \"cpu_cores\" FROM pgrst_rows \
          ORDER BY pgrst_rows.\"cpu_cores\" DESC NULLS LAST, pgrst_rows.\"id\" \
@@ -308,7 +308,7 @@ fn a_count_reads_the_filtered_rows_once_more_not_the_source() {
         "WITH pgrst_rows AS (SELECT pgrst_source.* FROM \"public\".\"compute_devices\" AS pgrst_source \
          WHERE pgrst_source.\"is_active\" IS FALSE) \
          SELECT (SELECT pg_catalog.count(*) FROM pgrst_rows), pg_catalog.count(pgrst_page), \
-         (pg_catalog.coalesce(pg_catalog.json_agg(pgrst_page), '[]'))::pg_catalog.text \
+         (COALESCE(pg_catalog.json_agg(pgrst_page), '[]'::pg_catalog.json))::pg_catalog.text \
          FROM (SELECT pgrst_rows.* FROM pgrst_rows) pgrst_page"
     );
     assert!(values.is_empty());
@@ -328,7 +328,7 @@ fn stripped_nulls_and_the_range_header() {
     let (statement, values) = read.statement(FROM, &COLUMNS, Shape::Rows, 1).unwrap();
     assert!(
         statement.contains(
-            "pg_catalog.coalesce(pg_catalog.json_strip_nulls(pg_catalog.json_agg(pgrst_page)), '[]')"
+            "COALESCE(pg_catalog.json_strip_nulls(pg_catalog.json_agg(pgrst_page)), '[]'::pg_catalog.json)"
         ),
         "{statement}"
     );

@@ -155,6 +155,7 @@ mod tests {
         Column {
             name: name.into(),
             sql_type: sql_type.into(),
+            not_null: false,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod schema;
 pub mod served;
 pub mod state;
 pub mod stats;
+pub mod typescript;
 
 use std::sync::Arc;
 

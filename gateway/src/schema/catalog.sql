@@ -23,7 +23,8 @@ types AS (
 ),
 columns AS (
     SELECT a.attrelid,
-           pg_catalog.json_agg(pg_catalog.json_build_object('name', a.attname, 'sql_type', ty.sql_type)
+           pg_catalog.json_agg(pg_catalog.json_build_object('name', a.attname, 'sql_type', ty.sql_type,
+                                                         'not_null', a.attnotnull)
                                ORDER BY a.attnum) AS columns
       FROM pg_catalog.pg_attribute AS a
       JOIN types AS ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid

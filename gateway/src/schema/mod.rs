@@ -45,6 +45,8 @@ pub struct Argument {
 pub struct Column {
     pub name: String,
     pub sql_type: String,
+    /// NOT NULL (a table's constraint; a view's or a row type's columns never say so).
+    pub not_null: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -179,7 +181,7 @@ mod tests {
                   "element_sql_type": "pg_catalog.uuid", "has_default": true}],
                   "returns_set": false, "volatility": "s", "return_type": "pg_catalog.int8",
                   "return_columns": null, "executors": ["anon"]}],
-                "relations": [{"name": "t", "kind": "v", "columns": [{"name": "c", "sql_type": "pg_catalog.text"}]}]}"#,
+                "relations": [{"name": "t", "kind": "v", "columns": [{"name": "c", "sql_type": "pg_catalog.text", "not_null": true}]}]}"#,
         )
         .unwrap();
         let f = &cache.functions["f"];

@@ -317,6 +317,7 @@ fn truth(cursor: &mut Cursor) -> Result<Truth, SyntaxError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::syntax::syntax;
     use super::*;
 
     fn filter(column: &str, negated: bool, operation: Operation) -> Filter {
@@ -480,10 +481,7 @@ mod tests {
         for (value, column, details) in cases {
             assert_eq!(
                 operation("c".into(), value),
-                Err(Failure::Syntax(SyntaxError {
-                    column,
-                    details: details.into()
-                })),
+                Err(syntax(column, details)),
                 "{value}"
             );
         }
@@ -565,24 +563,21 @@ mod tests {
     fn bad_logic_trees_are_refused() {
         assert_eq!(
             logic_tree("or", "()"),
-            Err(Failure::Syntax(SyntaxError {
-                column: 4,
-                details: "unexpected \")\" expecting field name (* or [a..z0..9_$])".into()
-            }))
+            Err(syntax(
+                4,
+                "unexpected \")\" expecting field name (* or [a..z0..9_$])"
+            ))
         );
         assert_eq!(
             logic_tree("or", "(a.eq.1,not.xor(b.eq.2))"),
-            Err(Failure::Syntax(SyntaxError {
-                column: 15,
-                details: "unexpected \"x\" expecting \"not\" or operator (eq, gt, ...)".into()
-            }))
+            Err(syntax(
+                15,
+                "unexpected \"x\" expecting \"not\" or operator (eq, gt, ...)"
+            ))
         );
         assert_eq!(
             logic_tree("or", "(a.eq.1)x"),
-            Err(Failure::Syntax(SyntaxError {
-                column: 11,
-                details: "unexpected \"x\" expecting end of input".into()
-            }))
+            Err(syntax(11, "unexpected \"x\" expecting end of input"))
         );
         assert_eq!(
             logic_tree("or", "(a.cs.{1})"),

@@ -1,6 +1,6 @@
 //! `order=col.asc|desc.nullsfirst|nullslast,…`.
 
-use super::syntax::{Cursor, Failure, Unsupported};
+use super::syntax::{Cursor, Failure, SyntaxError, Unsupported};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Term {
@@ -55,29 +55,18 @@ fn term(cursor: &mut Cursor) -> Result<Term, Failure> {
         nulls_first: None,
     };
     if cursor.eat(".") {
-        let word = cursor.take_while(|c| c.is_ascii_alphanumeric());
-        match word {
-            "asc" => term.descending = Some(false),
-            "desc" => term.descending = Some(true),
-            "nullsfirst" => term.nulls_first = Some(true),
-            "nullslast" => term.nulls_first = Some(false),
-            _ => {
-                return Err(back(cursor, word)
-                    .error("\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\"")
-                    .into())
-            }
-        }
-        if term.nulls_first.is_none() && cursor.eat(".") {
-            let word = cursor.take_while(|c| c.is_ascii_alphanumeric());
-            match word {
-                "nullsfirst" => term.nulls_first = Some(true),
-                "nullslast" => term.nulls_first = Some(false),
-                _ => {
-                    return Err(back(cursor, word)
-                        .error("\"nullsfirst\" or \"nullslast\"")
-                        .into())
+        const ANY: &str = "\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\"";
+        match word(cursor, ANY, |word| direction(word).or(nulls(word)))? {
+            Modifier::Direction(descending) => {
+                term.descending = Some(descending);
+                if cursor.eat(".") {
+                    let expected = "\"nullsfirst\" or \"nullslast\"";
+                    if let Modifier::Nulls(first) = word(cursor, expected, nulls)? {
+                        term.nulls_first = Some(first);
+                    }
                 }
             }
+            Modifier::Nulls(first) => term.nulls_first = Some(first),
         }
     }
     if !(cursor.at_end() || matches!(cursor.peek(), Some(',' | ' ' | '\t'))) {
@@ -86,16 +75,46 @@ fn term(cursor: &mut Cursor) -> Result<Term, Failure> {
     Ok(term)
 }
 
-/// The cursor moved back over `word`, to report an error at its start.
-fn back<'c, 'a>(cursor: &'c mut Cursor<'a>, word: &str) -> &'c mut Cursor<'a> {
-    let end = cursor.save();
-    cursor.restore(end - word.len());
-    cursor
+enum Modifier {
+    /// Descending?
+    Direction(bool),
+    /// Nulls first?
+    Nulls(bool),
+}
+
+fn direction(word: &str) -> Option<Modifier> {
+    match word {
+        "asc" => Some(Modifier::Direction(false)),
+        "desc" => Some(Modifier::Direction(true)),
+        _ => None,
+    }
+}
+
+fn nulls(word: &str) -> Option<Modifier> {
+    match word {
+        "nullsfirst" => Some(Modifier::Nulls(true)),
+        "nullslast" => Some(Modifier::Nulls(false)),
+        _ => None,
+    }
+}
+
+/// The next word as `read` reads it, or an error at its start naming what was `expected`.
+fn word(
+    cursor: &mut Cursor,
+    expected: &str,
+    read: impl Fn(&str) -> Option<Modifier>,
+) -> Result<Modifier, SyntaxError> {
+    let start = cursor.save();
+    let word = cursor.take_while(|c| c.is_ascii_alphanumeric());
+    read(word).ok_or_else(|| {
+        cursor.restore(start);
+        cursor.error(expected)
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::syntax::SyntaxError;
+    use super::super::syntax::syntax;
     use super::*;
 
     fn term(column: &str, descending: Option<bool>, nulls_first: Option<bool>) -> Term {
@@ -154,14 +173,7 @@ mod tests {
             ),
         ];
         for (text, column, details) in cases {
-            assert_eq!(
-                parse(text),
-                Err(Failure::Syntax(SyntaxError {
-                    column,
-                    details: details.into()
-                })),
-                "{text}"
-            );
+            assert_eq!(parse(text), Err(syntax(column, details)), "{text}");
         }
     }
 

@@ -100,11 +100,9 @@ impl Range {
         let of = total.map_or("*".to_string(), |total| total.to_string());
         let status = match total {
             Some(total) if first > total => {
-                let mut error = unsatisfiable("");
-                error.details = Some(format!(
+                return Err(unsatisfiable(&format!(
                     "An offset of {first} was requested, but there are only {total} rows."
-                ));
-                return Err(error);
+                )))
             }
             Some(total) if page_count < total => StatusCode::PARTIAL_CONTENT,
             _ => StatusCode::OK,
@@ -115,13 +113,12 @@ impl Range {
 
 fn number(name: &str, text: &str) -> Result<i64, ApiError> {
     text.trim().parse().map_err(|_| {
-        let mut error = ApiError::new(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "PGRST100",
             format!("\"failed to parse {name} parameter ({text})\" (line 1, column 1)"),
-        );
-        error.details = Some(format!("{name} must be a whole number of rows"));
-        error
+        )
+        .with_details(format!("{name} must be a whole number of rows"))
     })
 }
 
@@ -141,13 +138,12 @@ fn header_bounds(header: &str) -> Option<(i64, Option<i64>)> {
 
 /// PostgREST's 416 PGRST103.
 fn unsatisfiable(details: &str) -> ApiError {
-    let mut error = ApiError::new(
+    ApiError::new(
         StatusCode::RANGE_NOT_SATISFIABLE,
         "PGRST103",
         "Requested range not satisfiable",
-    );
-    error.details = Some(details.to_string());
-    error
+    )
+    .with_details(details)
 }
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ fn identifier(cursor: &mut Cursor) -> Result<String, SyntaxError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::syntax::syntax;
     use super::*;
 
     fn column(name: &str, alias: Option<&str>, cast: Option<&str>) -> Item {
@@ -137,10 +138,10 @@ mod tests {
         );
         assert_eq!(
             parse("\"odd,name\":\"a\"\"b\""),
-            Err(Failure::Syntax(SyntaxError {
-                column: 15,
-                details: "unexpected \"\"\" expecting \"::\", \",\" or end of input".into()
-            }))
+            Err(syntax(
+                15,
+                "unexpected \"\"\" expecting \"::\", \",\" or end of input"
+            ))
         );
         assert_eq!(
             parse("\"odd,name\":\"a b\""),
@@ -195,14 +196,7 @@ mod tests {
             ),
         ];
         for (text, column, details) in cases {
-            assert_eq!(
-                parse(text),
-                Err(Failure::Syntax(SyntaxError {
-                    column,
-                    details: details.into()
-                })),
-                "{text}"
-            );
+            assert_eq!(parse(text), Err(syntax(column, details)), "{text}");
         }
     }
 }

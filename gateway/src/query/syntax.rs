@@ -182,27 +182,25 @@ pub(super) fn is_identifier_char(c: char) -> bool {
 
 /// PostgREST's 400 for a parameter that does not parse: PGRST100 with Parsec's position.
 pub(super) fn parse_error(what: &str, input: &str, error: SyntaxError) -> ApiError {
-    let mut api_error = ApiError::new(
+    ApiError::new(
         StatusCode::BAD_REQUEST,
         "PGRST100",
         format!(
             "\"failed to parse {what} ({input})\" (line 1, column {})",
             error.column
         ),
-    );
-    api_error.details = Some(error.details);
-    api_error
+    )
+    .with_details(error.details)
 }
 
 /// The 400 for a part of PostgREST's grammar the gateway does not serve, naming it.
 pub(super) fn unsupported(parameter: &str, Unsupported(what): Unsupported) -> ApiError {
-    let mut api_error = ApiError::new(
+    ApiError::new(
         StatusCode::BAD_REQUEST,
         "PGRST100",
         format!("{what} is not supported by this gateway"),
-    );
-    api_error.details = Some(format!("in the query parameter {parameter}"));
-    api_error
+    )
+    .with_details(format!("in the query parameter {parameter}"))
 }
 
 /// The error for `input`, part of `parameter` (`name=value`), whichever way it failed.
@@ -211,6 +209,15 @@ pub(super) fn failure(what: &str, input: &str, parameter: &str, failure: Failure
         Failure::Syntax(error) => parse_error(what, input, error),
         Failure::Unsupported(feature) => unsupported(parameter, feature),
     }
+}
+
+/// A syntax error at `column`, for the tests' expectations.
+#[cfg(test)]
+pub(super) fn syntax(column: usize, details: &str) -> Failure {
+    Failure::Syntax(SyntaxError {
+        column,
+        details: details.to_string(),
+    })
 }
 
 /// A double-quoted SQL identifier.

@@ -1,6 +1,7 @@
 //! The same API tests on the shared-memory path: the library is preloaded, heartbeats go to
 //! slots and network stats read the worker's snapshot. Then the snapshot against the truth.
 
+mod api;
 mod common;
 
 use common::{eventually, Caller, TestDb, TypeStats};
@@ -10,11 +11,6 @@ use std::time::Duration;
 fn test_db(_test_name: &str) -> TestDb {
     TestDb::shared_memory()
 }
-
-#[path = "api/cases.rs"]
-mod cases;
-#[path = "api/trust.rs"]
-mod trust;
 
 const WINDOW_SECONDS: i32 = 3;
 

@@ -3,24 +3,23 @@
 //! restart), liveness loses at most what `last_seen_flush_interval` bounds, and network stats
 //! are right again as soon as the worker has rebuilt the slots.
 
-mod cluster;
 mod common;
 
-use cluster::Cluster;
 use common::{connect, eventually, Caller, PostgRest, GOOD_SPECS};
+use compute_devices_test_support::{Cluster, ClusterPort};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-const PORT: u16 = 28817;
+static PORT: ClusterPort = ClusterPort::new();
 const DATABASE: &str = "crash";
 const FLUSH_SECONDS: u64 = 2;
 const SWEEP_SECONDS: u64 = 1;
 
 fn postgrest() -> PostgRest {
     PostgRest {
-        client: connect(PORT, "authenticator", DATABASE),
+        client: connect(PORT.get(), "authenticator", DATABASE),
     }
 }
 
@@ -34,7 +33,6 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
     common::TestDb::empty("crash_install", vec![]);
     let cluster = Cluster::init(
         "crash",
-        PORT,
         &format!(
             "compute_devices.database = '{DATABASE}'\n\
              compute_devices.sweep_interval = '{SWEEP_SECONDS}s'\n\
@@ -42,6 +40,7 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
         ),
     );
     cluster.start();
+    PORT.set(&cluster);
     cluster.serve(DATABASE);
 
     // What the clients were told, before the crash.
@@ -122,7 +121,7 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
     let crashed_at = SystemTime::now();
     cluster.start();
 
-    let mut superuser = connect(PORT, "postgres", DATABASE);
+    let mut superuser = connect(PORT.get(), "postgres", DATABASE);
     let rows = superuser
         .query("SELECT id::text, deactivated_at IS NOT NULL, extract(epoch FROM last_seen)::float8 FROM compute_devices", &[])
         .unwrap();

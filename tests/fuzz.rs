@@ -9,12 +9,11 @@
 //! error are printed. The seed is COMPUTE_DEVICES_FUZZ_SEED (decimal or 0x hex) and the number
 //! of requests per path COMPUTE_DEVICES_FUZZ_REQUESTS; the run also stops after TIME_LIMIT.
 
-mod cluster;
 mod common;
 mod fuzzing;
 
-use cluster::Cluster;
 use common::{connect, Caller, PostgRest, TestDb, ALICE, BOB, GOOD_SPECS};
+use compute_devices_test_support::Cluster;
 use fuzzing::{seed_from_env, server_log_problems, shorten, Rng, SERVER_LOG_CONF};
 use postgres::types::ToSql;
 use postgres::Client;
@@ -29,9 +28,7 @@ const REQUESTS_VARIABLE: &str = "COMPUTE_DEVICES_FUZZ_REQUESTS";
 const REQUESTS: u64 = 5000;
 /// Each path stops here even if it has requests left.
 const TIME_LIMIT: Duration = Duration::from_secs(75);
-const PORT: u16 = 28827;
 const DATABASE: &str = "fuzz";
-const SELF_CHECK_PORT: u16 = 28829;
 
 #[test]
 fn fuzz_the_api_on_the_table_path() {
@@ -51,7 +48,6 @@ fn fuzz_the_api_on_the_shared_memory_path() {
     TestDb::empty("fuzz_install", vec![]);
     let cluster = Cluster::init(
         "fuzz",
-        PORT,
         &format!(
             "compute_devices.database = '{DATABASE}'\ncompute_devices.slots = 20000\n\
              compute_devices.sweep_interval = '1s'\n\
@@ -61,7 +57,7 @@ fn fuzz_the_api_on_the_shared_memory_path() {
     cluster.start();
     cluster.serve(DATABASE);
     let target = Target {
-        port: PORT,
+        port: cluster.port(),
         database: DATABASE.to_string(),
         superuser: "postgres".to_string(),
     };
@@ -77,13 +73,12 @@ fn the_fuzzers_checks_catch_an_internal_error_and_a_crash() {
     TestDb::empty("fuzz_self_check_install", vec![]);
     let cluster = Cluster::init(
         "fuzz-self-check",
-        SELF_CHECK_PORT,
         &format!("compute_devices.database = '{DATABASE}'\n{SERVER_LOG_CONF}"),
     );
     cluster.start();
     cluster.serve(DATABASE);
     let target = Target {
-        port: SELF_CHECK_PORT,
+        port: cluster.port(),
         database: DATABASE.to_string(),
         superuser: "postgres".to_string(),
     };
@@ -112,7 +107,7 @@ fn the_fuzzers_checks_catch_an_internal_error_and_a_crash() {
     assert!(problems.crashes.is_empty());
 
     // A backend dies of SIGSEGV: the postmaster restarts every backend, the witness included.
-    let mut victim = connect(SELF_CHECK_PORT, "postgres", DATABASE);
+    let mut victim = connect(cluster.port(), "postgres", DATABASE);
     let pid: i32 = victim
         .query_one("SELECT pg_backend_pid()", &[])
         .unwrap()

@@ -3,19 +3,18 @@
 //! neither our own errors, nor PostgreSQL's passing through our functions, nor an internal
 //! failure, whose detail goes to the server log only.
 
-mod cluster;
 mod common;
 
-use cluster::Cluster;
 use common::{connect, request, Caller, PostgRest, ALICE, GOOD_SPECS};
+use compute_devices_test_support::{Cluster, ClusterPort};
 use postgres::error::DbError;
 
-const PORT: u16 = 28831;
+static PORT: ClusterPort = ClusterPort::new();
 const DATABASE: &str = "internals";
 
 fn postgrest() -> PostgRest {
     PostgRest {
-        client: connect(PORT, "authenticator", DATABASE),
+        client: connect(PORT.get(), "authenticator", DATABASE),
     }
 }
 
@@ -69,10 +68,10 @@ fn no_backtrace_or_build_path_reaches_a_caller() {
     common::TestDb::empty("internals_install", vec![]);
     let cluster = Cluster::init(
         "internals",
-        PORT,
         &format!("compute_devices.database = '{DATABASE}'"),
     );
     cluster.start_with_env(&[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")]);
+    PORT.set(&cluster);
     let mut superuser = cluster.serve(DATABASE);
     let mut api = postgrest();
     let id: String = api

@@ -5,15 +5,14 @@
 //! `resync_liveness()`, and within `compute_devices.reconcile_interval` without it; adopted
 //! devices' heartbeats are answered from shared memory, and changed ids are no longer trusted.
 
-mod cluster;
 mod common;
 
-use cluster::Cluster;
 use common::{connect, eventually, sqlstate_of, Caller, PostgRest, TypeStats, ALICE, BOB};
+use compute_devices_test_support::{Cluster, ClusterPort};
 use postgres::Client;
 use std::time::{Duration, Instant};
 
-const PORT: u16 = 28834;
+static PORT: ClusterPort = ClusterPort::new();
 const DATABASE: &str = "reconcile";
 const LOAD: i32 = 100_000;
 /// "Within a few seconds": the worker looks every second.
@@ -131,12 +130,12 @@ fn device(superuser: &mut Client, name: &str) -> (String, String) {
 /// A heartbeat sent while another session holds the table in ACCESS EXCLUSIVE mode: only the
 /// shared index can answer it; a lookup in the table would wait, and fail after lock_timeout.
 fn heartbeat_without_the_table(owner: &str, id: &str) -> Result<postgres::Row, postgres::Error> {
-    let mut locker = connect(PORT, "postgres", DATABASE);
+    let mut locker = connect(PORT.get(), "postgres", DATABASE);
     let mut lock = locker.transaction().unwrap();
     lock.batch_execute("LOCK TABLE compute_devices IN ACCESS EXCLUSIVE MODE")
         .unwrap();
     let mut api = PostgRest {
-        client: connect(PORT, "authenticator", DATABASE),
+        client: connect(PORT.get(), "authenticator", DATABASE),
     };
     api.client.batch_execute("SET lock_timeout = '1s'").unwrap();
     let beat = api.heartbeat(Caller::User(owner), id);
@@ -157,7 +156,6 @@ fn rows_written_around_the_triggers_reach_shared_memory() {
     common::TestDb::empty("reconcile_install", vec![]);
     let cluster = Cluster::init(
         "reconcile",
-        PORT,
         &format!(
             "compute_devices.database = '{DATABASE}'\n\
              compute_devices.slots = 200000\n\
@@ -165,9 +163,10 @@ fn rows_written_around_the_triggers_reach_shared_memory() {
         ),
     );
     cluster.start();
+    PORT.set(&cluster);
     let mut superuser = cluster.serve(DATABASE);
     let mut api = PostgRest {
-        client: connect(PORT, "authenticator", DATABASE),
+        client: connect(PORT.get(), "authenticator", DATABASE),
     };
     for name in ["one", "two", "three"] {
         api.register(Caller::User(ALICE), name, "laptop", ("16", 8, "512"))
@@ -177,12 +176,12 @@ fn rows_written_around_the_triggers_reach_shared_memory() {
 
     // New rows. A transaction that numbers a slot and commits only after the load, and one
     // that rolls back (burning its numbers), around a 100,000-row load.
-    let mut late = connect(PORT, "postgres", DATABASE);
+    let mut late = connect(PORT.get(), "postgres", DATABASE);
     let mut late = late.transaction().unwrap();
     late.batch_execute("SET LOCAL session_replication_role = replica")
         .unwrap();
     late.batch_execute(&load_sql(0, 0)).unwrap();
-    let mut rolled_back = connect(PORT, "postgres", DATABASE);
+    let mut rolled_back = connect(PORT.get(), "postgres", DATABASE);
     let mut rolled_back = rolled_back.transaction().unwrap();
     rolled_back
         .batch_execute(&format!(
@@ -360,7 +359,7 @@ fn rows_written_around_the_triggers_reach_shared_memory() {
     superuser
         .batch_execute("CREATE DATABASE elsewhere")
         .unwrap();
-    let mut elsewhere = connect(PORT, "postgres", "elsewhere");
+    let mut elsewhere = connect(PORT.get(), "postgres", "elsewhere");
     elsewhere
         .batch_execute("CREATE EXTENSION compute_devices")
         .unwrap();

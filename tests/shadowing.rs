@@ -18,11 +18,10 @@
 //! search_path = pg_catalog, pg_temp (`ram_gb * 1000000000` under pg_catalog, public) runs
 //! mallory's `*(numeric,int4)`.
 
-mod cluster;
 mod common;
 
-use cluster::Cluster;
 use common::{connect, eventually, Caller, PostgRest, PreviousVersionInstalled};
+use compute_devices_test_support::{Cluster, ClusterPort};
 use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::{Client, Row};
@@ -30,7 +29,7 @@ use std::fmt::Debug;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const PORT: u16 = 28833;
+static PORT: ClusterPort = ClusterPort::new();
 /// The database shared memory and the worker serve.
 const SERVED: &str = "shadowed";
 /// On the table path: the worker serves another database.
@@ -49,7 +48,6 @@ fn shadowing_objects_in_the_extensions_schema_never_run_or_change_an_answer() {
     common::TestDb::empty("shadowing_install", vec![]);
     let cluster = Cluster::init(
         "shadowing",
-        PORT,
         &format!(
             "compute_devices.database = '{SERVED}'\n\
              compute_devices.sweep_interval = '1s'\n\
@@ -58,12 +56,13 @@ fn shadowing_objects_in_the_extensions_schema_never_run_or_change_an_answer() {
         ),
     );
     cluster.start();
+    PORT.set(&cluster);
     drop(cluster.serve(SERVED));
     let mut log = ServerLog {
         path: cluster.data.join("server.log"),
         probe: None,
     };
-    let mut admin = connect(PORT, "postgres", "postgres");
+    let mut admin = connect(PORT.get(), "postgres", "postgres");
     admin.batch_execute("CREATE ROLE mallory LOGIN").unwrap();
     for database in [TABLE_PATH, INSTALLED, UPDATED] {
         admin
@@ -71,16 +70,16 @@ fn shadowing_objects_in_the_extensions_schema_never_run_or_change_an_answer() {
             .unwrap();
     }
     for database in [SERVED, TABLE_PATH, INSTALLED, UPDATED] {
-        connect(PORT, "postgres", database)
+        connect(PORT.get(), "postgres", database)
             .batch_execute("GRANT CREATE ON SCHEMA public TO mallory")
             .unwrap();
     }
-    connect(PORT, "postgres", TABLE_PATH)
+    connect(PORT.get(), "postgres", TABLE_PATH)
         .batch_execute("CREATE EXTENSION compute_devices")
         .unwrap();
     {
         let _previous = PreviousVersionInstalled::new(PREVIOUS);
-        connect(PORT, "postgres", UPDATED)
+        connect(PORT.get(), "postgres", UPDATED)
             .batch_execute(&format!(
                 "CREATE EXTENSION compute_devices VERSION '{PREVIOUS}'"
             ))
@@ -101,10 +100,10 @@ fn shadowing_objects_in_the_extensions_schema_never_run_or_change_an_answer() {
     }
     log.probe = Some(prove_the_traps_are_armed(&plants));
 
-    connect(PORT, "postgres", INSTALLED)
+    connect(PORT.get(), "postgres", INSTALLED)
         .batch_execute("CREATE EXTENSION compute_devices")
         .unwrap();
-    connect(PORT, "postgres", UPDATED)
+    connect(PORT.get(), "postgres", UPDATED)
         .batch_execute("ALTER EXTENSION compute_devices UPDATE")
         .unwrap();
 
@@ -123,7 +122,7 @@ fn shadowing_objects_in_the_extensions_schema_never_run_or_change_an_answer() {
     restart_and_write_back(&cluster);
     log.assert_no_trap_ran("the restart and the write-back");
 
-    let mut admin = connect(PORT, "postgres", "postgres");
+    let mut admin = connect(PORT.get(), "postgres", "postgres");
     assert_eq!(roles(&mut admin), roles_before, "roles and memberships");
     let mallory: (bool, i64) = {
         let row = admin
@@ -433,7 +432,7 @@ fn plants() -> Vec<Plant> {
 
 /// Mallory plants every trap in the database's `public`.
 fn plant(database: &str, plants: &[Plant]) {
-    let mut mallory = connect(PORT, "mallory", database);
+    let mut mallory = connect(PORT.get(), "mallory", database);
     for statement in plants.iter().flat_map(|plant| &plant.create) {
         mallory
             .batch_execute(statement)
@@ -445,7 +444,7 @@ fn plant(database: &str, plants: &[Plant]) {
 /// rebuild statement as it was (an unqualified `*` under pg_catalog, public). Returns that
 /// session's pid: its lines are the only ones in the log that may say SHADOWED.
 fn prove_the_traps_are_armed(plants: &[Plant]) -> i32 {
-    let mut probe = connect(PORT, "postgres", SERVED);
+    let mut probe = connect(PORT.get(), "postgres", SERVED);
     let pid: i32 = probe
         .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
         .unwrap()
@@ -539,7 +538,7 @@ fn roles(client: &mut Client) -> Vec<String> {
 /// The owner and privileges of each of the extension's objects (the test build's own `tests`
 /// schema left out), of its schema and of the database.
 fn extension_privileges(database: &str) -> Vec<String> {
-    let mut client = connect(PORT, "postgres", database);
+    let mut client = connect(PORT.get(), "postgres", database);
     client
         .query(
             "SELECT format('%s owner=%s acl=%s', pg_describe_object(d.classid, d.objid, 0),
@@ -701,9 +700,9 @@ fn drive(log: &ServerLog, database: &str, run: u32) -> Vec<String> {
         log,
     };
     let mut api = PostgRest {
-        client: connect(PORT, "authenticator", database),
+        client: connect(PORT.get(), "authenticator", database),
     };
-    let mut superuser = connect(PORT, "postgres", database);
+    let mut superuser = connect(PORT.get(), "postgres", database);
     // A call that waits on a worker stuck in a trap fails instead of hanging the test.
     for client in [&mut api.client, &mut superuser] {
         client.batch_execute(TIMEOUT).unwrap();
@@ -887,7 +886,7 @@ fn same_transcript(database: &str, control: &[String], planted: &[String]) {
 /// gone stale under a 4 s window that the worker writes back as inactive, and again as active
 /// after a heartbeat.
 fn restart_and_write_back(cluster: &Cluster) {
-    let mut superuser = connect(PORT, "postgres", SERVED);
+    let mut superuser = connect(PORT.get(), "postgres", SERVED);
     superuser
         .batch_execute(&format!(
             "ALTER DATABASE {SERVED} SET compute_devices.active_window = '4s'"
@@ -895,7 +894,7 @@ fn restart_and_write_back(cluster: &Cluster) {
         .unwrap();
     let owner = "000000c0-cccc-4ccc-8ccc-cccccccccccc";
     let mut api = PostgRest {
-        client: connect(PORT, "authenticator", SERVED),
+        client: connect(PORT.get(), "authenticator", SERVED),
     };
     let kept: String = api
         .register(
@@ -912,7 +911,7 @@ fn restart_and_write_back(cluster: &Cluster) {
     cluster.stop();
     cluster.start();
 
-    let mut superuser = connect(PORT, "postgres", SERVED);
+    let mut superuser = connect(PORT.get(), "postgres", SERVED);
     let served = eventually(Duration::from_secs(40), || {
         let path: String = superuser
             .query_one("SELECT path FROM liveness_status()", &[])
@@ -928,7 +927,7 @@ fn restart_and_write_back(cluster: &Cluster) {
     );
 
     let mut api = PostgRest {
-        client: connect(PORT, "authenticator", SERVED),
+        client: connect(PORT.get(), "authenticator", SERVED),
     };
     let mut table_row = || -> (bool, f64) {
         let row = superuser

@@ -3,14 +3,13 @@
 //! written around the triggers) falls back to the table path within seconds, stays correct,
 //! and is not rescanned every tick.
 
-mod cluster;
 mod common;
 
-use cluster::Cluster;
 use common::{connect, eventually, sqlstate_of, Caller, PostgRest, ALICE, GOOD_SPECS};
+use compute_devices_test_support::{Cluster, ClusterPort};
 use std::time::Duration;
 
-const PORT: u16 = 28822;
+static PORT: ClusterPort = ClusterPort::new();
 const DATABASE: &str = "slots";
 
 fn path(superuser: &mut postgres::Client) -> String {
@@ -26,13 +25,13 @@ fn a_full_slot_table_refuses_new_devices_and_an_overgrown_table_falls_back() {
     common::TestDb::empty("slots_install", vec![]);
     let cluster = Cluster::init(
         "slots",
-        PORT,
         &format!("compute_devices.database = '{DATABASE}'\ncompute_devices.slots = 3"),
     );
     cluster.start();
+    PORT.set(&cluster);
     let mut superuser = cluster.serve(DATABASE);
     let mut api = PostgRest {
-        client: connect(PORT, "authenticator", DATABASE),
+        client: connect(PORT.get(), "authenticator", DATABASE),
     };
     for name in ["one", "two", "three"] {
         api.register(Caller::User(ALICE), name, "laptop", GOOD_SPECS)
@@ -80,7 +79,7 @@ fn a_full_slot_table_refuses_new_devices_and_an_overgrown_table_falls_back() {
     let before_restart = warnings();
     cluster.stop();
     cluster.start();
-    let mut superuser = connect(PORT, "postgres", DATABASE);
+    let mut superuser = connect(PORT.get(), "postgres", DATABASE);
     assert!(
         eventually(Duration::from_secs(30), || warnings() > before_restart),
         "the worker says why it does not serve the database"
@@ -90,7 +89,7 @@ fn a_full_slot_table_refuses_new_devices_and_an_overgrown_table_falls_back() {
     assert_eq!(warnings(), first, "no rescan within the retry interval");
     assert_eq!(path(&mut superuser), "table");
     let mut api = PostgRest {
-        client: connect(PORT, "authenticator", DATABASE),
+        client: connect(PORT.get(), "authenticator", DATABASE),
     };
     assert_eq!(
         api.stats(Caller::Anon).unwrap().0,

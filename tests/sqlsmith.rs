@@ -11,17 +11,16 @@
 //! COMPUTE_DEVICES_SQLSMITH_SEED and COMPUTE_DEVICES_SQLSMITH_QUERIES override the seed and the
 //! number of queries.
 
-mod cluster;
 mod common;
 mod fuzzing;
 
-use cluster::Cluster;
 use common::{connect, Caller, PostgRest, TestDb, ALICE, BOB, GOOD_SPECS};
+use compute_devices_test_support::{Cluster, ClusterPort};
 use fuzzing::{seed_from_env, server_log_problems, shorten, SERVER_LOG_CONF};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PORT: u16 = 28828;
+static PORT: ClusterPort = ClusterPort::new();
 const DATABASE: &str = "sqlsmith";
 const SEED: u64 = 20261130;
 const QUERIES: u64 = 4000;
@@ -36,15 +35,15 @@ fn sqlsmith_crashes_no_backend_and_raises_no_internal_error() {
     TestDb::empty("sqlsmith_install", vec![]);
     let cluster = Cluster::init(
         "sqlsmith",
-        PORT,
         &format!("compute_devices.database = '{DATABASE}'\n{SERVER_LOG_CONF}"),
     );
     cluster.start();
+    PORT.set(&cluster);
     let mut superuser = cluster.serve(DATABASE);
 
     // Devices of the smith's user and of another, one of them stopped.
     let mut api = PostgRest {
-        client: connect(PORT, "authenticator", DATABASE),
+        client: connect(PORT.get(), "authenticator", DATABASE),
     };
     let mut first = None;
     for (user, name, kind) in [
@@ -70,19 +69,20 @@ fn sqlsmith_crashes_no_backend_and_raises_no_internal_error() {
              ALTER ROLE smith SET lock_timeout = '1s';"
         ))
         .unwrap();
-    let mut smith = connect(PORT, "smith", DATABASE);
+    let mut smith = connect(PORT.get(), "smith", DATABASE);
     let devices: i64 = smith
         .query_one("SELECT count(*) FROM get_user_devices()", &[])
         .unwrap()
         .get(0);
     assert_eq!(devices, 3, "smith is Alice, and sees her devices");
     drop(smith);
-    let mut witness = connect(PORT, "postgres", DATABASE);
+    let mut witness = connect(PORT.get(), "postgres", DATABASE);
 
     let output = cluster.data.with_file_name("sqlsmith.txt");
     let mut sqlsmith = Command::new("sqlsmith")
         .arg(format!(
-            "--target=host=localhost port={PORT} user=smith dbname={DATABASE}"
+            "--target=host=localhost port={} user=smith dbname={DATABASE}",
+            PORT.get()
         ))
         .arg(format!("--seed={seed}"))
         .arg(format!("--max-queries={queries}"))
@@ -147,7 +147,10 @@ fn sqlsmith_crashes_no_backend_and_raises_no_internal_error() {
         failures.push("a session opened before sqlsmith was cut: a backend crashed".to_string());
     }
     let accepts = postgres::Client::connect(
-        &format!("host=localhost port={PORT} user=postgres dbname={DATABASE}"),
+        &format!(
+            "host=localhost port={} user=postgres dbname={DATABASE}",
+            PORT.get()
+        ),
         postgres::NoTls,
     )
     .and_then(|mut client| client.simple_query("SELECT 1"));

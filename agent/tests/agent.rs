@@ -3,11 +3,8 @@
 //! checked in SQL as a superuser. The heartbeat interval is one second, so a few intervals
 //! pass in a few seconds; every wait polls with a deadline.
 
-#[path = "../../tests/cluster/mod.rs"]
-mod cluster;
-
 use clap::Parser;
-use cluster::Cluster;
+use compute_devices_test_support::{free_port, Cluster, ClusterPort};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -16,7 +13,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const PORT: u16 = 28824;
+static PORT: ClusterPort = ClusterPort::new();
 const DATABASE: &str = "agent";
 const SECRET: &str = "a-test-secret-that-is-at-least-32-bytes-long";
 const ALICE: &str = "a11ce000-0000-4000-8000-000000000001";
@@ -47,17 +44,17 @@ const AGENT_ENV: [&str; 15] = [
 fn the_agent_against_the_gateway_and_postgres() {
     let cluster = Cluster::init(
         "agent-e2e",
-        PORT,
         &format!("compute_devices.database = '{DATABASE}'"),
     );
     cluster.start();
+    PORT.set(&cluster);
     let mut superuser = cluster.serve(DATABASE);
     superuser
         .batch_execute(&format!(
             "ALTER DATABASE {DATABASE} SET compute_devices.heartbeat_interval = 1"
         ))
         .unwrap();
-    let gateway = start_gateway(PORT);
+    let gateway = start_gateway(PORT.get());
     let mut db = Db(superuser);
 
     registers_beats_registers_again_and_deactivates_on_sigterm(&gateway, &mut db);
@@ -221,11 +218,7 @@ fn a_signal_during_the_first_registration_deactivates_what_it_registers(
     db: &mut Db,
 ) {
     eprintln!("scenario: a signal while registering");
-    let mut blocker = postgres::Client::connect(
-        &format!("host=localhost port={PORT} user=postgres dbname={DATABASE}"),
-        postgres::NoTls,
-    )
-    .unwrap();
+    let mut blocker = compute_devices_test_support::connect(PORT.get(), "postgres", DATABASE);
     let mut hold = blocker.transaction().unwrap();
     // SHARE mode: registrations' inserts wait behind it, reads do not.
     hold.batch_execute("LOCK TABLE compute_devices IN SHARE MODE")
@@ -498,14 +491,6 @@ fn post(gateway: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().unwrap_or(Value::Null))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[derive(Debug)]

@@ -10,20 +10,19 @@ use common::{token, Gateway};
 use serde_json::{json, Value};
 use std::process::Command;
 
-const PORT: u16 = 28825;
 const CLIENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../clients/typescript");
 
 #[test]
 fn browsers_share_compute_and_the_network_page_shows_the_database() {
-    let _cluster = common::cluster("gateway-browser", PORT);
+    let cluster = common::cluster("gateway-browser");
     // The server tells clients when to beat next: one second here, so the test sees several.
-    common::superuser(PORT)
+    common::superuser(cluster.port())
         .batch_execute(&format!(
             "ALTER DATABASE {} SET compute_devices.heartbeat_interval = 1",
             common::DATABASE
         ))
         .unwrap();
-    let gateway = Gateway::start(PORT, &[]);
+    let gateway = Gateway::start(cluster.port(), &[]);
 
     let user = "44444444-4444-4444-8444-444444444444";
     let output = node(
@@ -62,7 +61,7 @@ fn browsers_share_compute_and_the_network_page_shows_the_database() {
             );
         }
     }
-    let mut database = common::superuser(PORT);
+    let mut database = common::superuser(cluster.port());
     let truth = database
         .query_one(
             "SELECT active_nodes::float8, total_ram_gb::float8, total_cpu_cores::float8,

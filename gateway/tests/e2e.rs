@@ -6,17 +6,19 @@
 mod common;
 
 use common::{token, token_with, token_with_payload, Gateway, ALICE, BOB};
+use compute_devices_test_support::ClusterPort;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
-const PORT: u16 = 28819;
+static PORT: ClusterPort = ClusterPort::new();
 
 /// One cluster and one gateway for every scenario, run in turn: the processes are this
 /// test's own and stop with it.
 #[test]
 fn the_gateway_end_to_end() {
-    let _cluster = common::cluster("gateway-e2e", PORT);
-    let gateway = Gateway::start(PORT, &[]);
+    let cluster = common::cluster("gateway-e2e");
+    PORT.set(&cluster);
+    let gateway = Gateway::start(PORT.get(), &[]);
     type Scenario = fn(&Gateway);
     let scenarios: [(&str, Scenario); 14] = [
         (
@@ -60,7 +62,7 @@ fn the_gateway_end_to_end() {
 
 /// Every device row, as text: to show that a refused request changed nothing.
 fn table() -> String {
-    let rows = common::superuser(PORT)
+    let rows = common::superuser(PORT.get())
         .query("SELECT d::text FROM compute_devices AS d ORDER BY id", &[])
         .unwrap();
     rows.iter()
@@ -795,7 +797,7 @@ fn numbers_reach_the_database_as_written(gateway: &Gateway) {
     };
     // The stored values, without trailing zeros (whether the extension keeps a scale or not).
     let stored = |name: &str| -> (String, String) {
-        let row = common::superuser(PORT)
+        let row = common::superuser(PORT.get())
             .query_one(
                 "SELECT trim_scale(ram_gb)::text, trim_scale(storage_gb)::text \
                  FROM compute_devices WHERE device_name = $1",

@@ -7,12 +7,10 @@ mod common;
 use common::{token, Gateway};
 use std::time::Duration;
 
-const PORT: u16 = 28820;
-
 #[test]
 fn the_database_going_away_gives_503_and_the_gateway_recovers_by_itself() {
-    let cluster = common::cluster("gateway-lifecycle", PORT);
-    let gateway = Gateway::start(PORT, &[]);
+    let cluster = common::cluster("gateway-lifecycle");
+    let gateway = Gateway::start(cluster.port(), &[]);
     let owner = token("33333333-3333-4333-8333-333333333333");
     let id = gateway.register(&owner, "outage");
     let heartbeat = format!("/api/v1/network/devices/{id}/heartbeat");
@@ -42,9 +40,9 @@ fn the_database_going_away_gives_503_and_the_gateway_recovers_by_itself() {
 
 #[test]
 fn sigterm_lets_requests_in_flight_finish() {
-    let _cluster = common::cluster("gateway-sigterm", PORT + 1);
+    let cluster = common::cluster("gateway-sigterm");
     // A long batch window keeps a heartbeat in flight while the signal arrives.
-    let mut gateway = Gateway::start(PORT + 1, &[("HEARTBEAT_BATCH_WINDOW_MS", "1500")]);
+    let mut gateway = Gateway::start(cluster.port(), &[("HEARTBEAT_BATCH_WINDOW_MS", "1500")]);
     let owner = token("44444444-4444-4444-8444-444444444444");
     let id = gateway.register(&owner, "graceful");
     let heartbeat = format!("/api/v1/network/devices/{id}/heartbeat");
@@ -66,10 +64,10 @@ fn sigterm_lets_requests_in_flight_finish() {
 
 #[test]
 fn a_request_over_its_time_gets_504() {
-    let _cluster = common::cluster("gateway-timeout", PORT + 3);
+    let cluster = common::cluster("gateway-timeout");
     // A heartbeat waits a whole second for its batch; the request may take a fifth of that.
     let gateway = Gateway::start(
-        PORT + 3,
+        cluster.port(),
         &[
             ("HEARTBEAT_BATCH_WINDOW_MS", "1000"),
             ("REQUEST_TIMEOUT_MS", "200"),
@@ -94,16 +92,15 @@ fn a_request_over_its_time_gets_504() {
 /// refused batch is sent again in halves, and every heartbeat is still answered on its own.
 #[test]
 fn batches_larger_than_the_database_accepts_are_split_not_refused() {
-    const SPLIT_PORT: u16 = 28826;
-    let _cluster = common::cluster("gateway-batch-limit", SPLIT_PORT);
-    common::superuser(SPLIT_PORT)
+    let cluster = common::cluster("gateway-batch-limit");
+    common::superuser(cluster.port())
         .batch_execute(&format!(
             "ALTER DATABASE {} SET compute_devices.max_batch_size = 2",
             common::DATABASE
         ))
         .unwrap();
     // A long window, so the concurrent heartbeats below share batches.
-    let gateway = Gateway::start(SPLIT_PORT, &[("HEARTBEAT_BATCH_WINDOW_MS", "200")]);
+    let gateway = Gateway::start(cluster.port(), &[("HEARTBEAT_BATCH_WINDOW_MS", "200")]);
     let devices: Vec<(String, String)> = (0..12)
         .map(|n| {
             let owner = token(&format!("{n:08}-4444-4444-8444-444444444444"));

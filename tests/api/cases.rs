@@ -2,8 +2,8 @@
 //! every bad input with its SQLSTATE; stale against stopped; the table behind row-level security.
 //! Included by one test binary per liveness path, each with its own `test_db`.
 
-use super::common::{self, sqlstate_of, Caller, ALICE, BOB, GOOD_SPECS};
-use super::test_db;
+use crate::common::{self, sqlstate_of, Caller, ALICE, BOB, GOOD_SPECS};
+use crate::test_db;
 use std::time::Duration;
 
 const ALICE_CALLS: Caller = Caller::User(ALICE);

@@ -3,8 +3,8 @@
 //! names that are visible text, the device limit at every isolation level, and reads that never
 //! write.
 
-use super::common::{request, sqlstate_of, Caller, ALICE, BOB, GOOD_SPECS};
-use super::test_db;
+use crate::common::{request, sqlstate_of, Caller, ALICE, BOB, GOOD_SPECS};
+use crate::test_db;
 use postgres::IsolationLevel;
 use std::sync::{Arc, Barrier};
 

@@ -4,12 +4,14 @@
 //! `COMMIT`.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+use compute_devices_test_support::SUPABASE_ROLES;
+pub use compute_devices_test_support::{connect, eventually};
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Row};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The shared-memory path serves one database, the worker's; tests on it share that database
 /// and take turns.
@@ -21,18 +23,6 @@ pub const SHARED_MEMORY_CONF: [&str; 5] = [
     "compute_devices.last_seen_flush_interval = '1s'",
     "compute_devices.slots = 100000",
 ];
-
-/// True once `condition` holds, checking every 100 ms until `within` has passed.
-pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    condition()
-}
 
 /// Starts this test binary's server with these postgresql.conf lines (first call wins).
 fn server_port(postgresql_conf: Vec<&'static str>) -> u16 {
@@ -52,16 +42,6 @@ fn server_port(postgresql_conf: Vec<&'static str>) -> u16 {
     port.unwrap()
 }
 
-pub fn connect(port: u16, user: &str, dbname: &str) -> Client {
-    postgres::Config::new()
-        .host("localhost")
-        .port(port)
-        .user(user)
-        .dbname(dbname)
-        .connect(NoTls)
-        .unwrap_or_else(|error| panic!("connect as {user} to {dbname}: {error}"))
-}
-
 /// Supabase's roles: PostgREST logs in as `authenticator` and switches to `anon`,
 /// `authenticated` or (for trusted servers) `service_role` for each request.
 pub fn create_postgrest_roles(superuser: &mut Client) {
@@ -71,23 +51,7 @@ pub fn create_postgrest_roles(superuser: &mut Client) {
     if *created {
         return;
     }
-    superuser
-        .batch_execute(
-            "DO $$ BEGIN
-               CREATE ROLE anon NOLOGIN;
-             EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-             DO $$ BEGIN
-               CREATE ROLE authenticated NOLOGIN;
-             EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-             DO $$ BEGIN
-               CREATE ROLE service_role NOLOGIN;
-             EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-             DO $$ BEGIN
-               CREATE ROLE authenticator LOGIN NOINHERIT;
-             EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-             GRANT anon, authenticated, service_role TO authenticator;",
-        )
-        .unwrap();
+    superuser.batch_execute(SUPABASE_ROLES).unwrap();
     *created = true;
 }
 

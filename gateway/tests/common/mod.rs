@@ -3,10 +3,8 @@
 //! of it, configured as a user would: by environment variables.
 #![allow(dead_code)] // shared by test binaries that each use a part
 
-#[path = "../../../tests/cluster/mod.rs"]
-mod cluster;
-
-pub use cluster::Cluster;
+pub use compute_devices_test_support::eventually;
+use compute_devices_test_support::{free_port, Cluster};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -17,24 +15,17 @@ pub const DATABASE: &str = "gateway";
 pub const ALICE: &str = "11111111-1111-4111-8111-111111111111";
 pub const BOB: &str = "22222222-2222-4222-8222-222222222222";
 
-/// A cluster with the extension installed in DATABASE, serving it from shared memory.
-pub fn cluster(name: &str, port: u16) -> Cluster {
-    let cluster = Cluster::init(
-        name,
-        port,
-        &format!("compute_devices.database = '{DATABASE}'"),
-    );
+/// A cluster with the extension installed in DATABASE, serving it from shared memory, on a
+/// free port: `cluster.port()`.
+pub fn cluster(name: &str) -> Cluster {
+    let cluster = Cluster::init(name, &format!("compute_devices.database = '{DATABASE}'"));
     cluster.start();
     cluster.serve(DATABASE);
     cluster
 }
 
 pub fn superuser(port: u16) -> postgres::Client {
-    postgres::Client::connect(
-        &format!("host=localhost port={port} user=postgres dbname={DATABASE}"),
-        postgres::NoTls,
-    )
-    .unwrap()
+    compute_devices_test_support::connect(port, "postgres", DATABASE)
 }
 
 /// The gateway binary, running until dropped.
@@ -46,11 +37,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(database_port: u16, extra_env: &[(&str, &str)]) -> Gateway {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/jwks.json");
         let mut command = Command::new(env!("CARGO_BIN_EXE_compute-gateway"));
         command
@@ -159,17 +146,6 @@ fn answer(response: reqwest::blocking::Response) -> (u16, Value) {
     let text = response.text().unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, body)
-}
-
-pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + within;
-    while std::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    condition()
 }
 
 fn now() -> i64 {

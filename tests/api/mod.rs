@@ -1,0 +1,5 @@
+//! The API tests both liveness paths run: each test binary (api_shared_memory.rs,
+//! api_table_path.rs) includes this module and gives it its own `test_db`.
+
+mod cases;
+mod trust;

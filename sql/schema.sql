@@ -1,7 +1,7 @@
 -- The device table and the row types the API returns.
 -- Loaded first (bootstrap): the Rust functions name these types in their signatures.
 
--- Each device's slot in shared memory (see src/shmem.rs): dense, never reused, never changed.
+-- Each device's slot in shared memory (see src/shared_memory/slots.rs): dense, never reused, never changed.
 CREATE SEQUENCE @extschema@.compute_devices_slot_seq AS integer MINVALUE 0 START WITH 0;
 
 CREATE TABLE @extschema@.compute_devices (

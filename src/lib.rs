@@ -7,27 +7,19 @@
 
 use pgrx::prelude::*;
 
+// The API PostgREST calls (one file per concern), and what only register_device needs.
 mod api;
-mod auth;
-mod catalog;
-mod device_ids;
-mod device_index;
+// Shared memory: the slots, the device index, the writes committed to them, the worker that keeps
+// them in step with the table, and its comparisons with the table.
+mod shared_memory;
+// The table path: the derived columns and their trigger, and liveness as the table says it.
+mod table;
+// How our SQL runs: where the extension's objects are, kept plans, set-returning rows.
+mod spi;
+
 mod errors;
-mod heartbeats;
-mod liveness;
-mod owner_devices;
-mod plans;
-mod reconcile;
-mod rows;
 mod schema;
-mod score;
 mod settings;
-mod shmem;
-mod slot_writes;
-mod stats;
-mod status;
-mod validate;
-mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -36,8 +28,8 @@ mod worker;
 pub extern "C-unwind" fn _PG_init() {
     errors::keep_backtraces_from_callers();
     settings::register();
-    shmem::request_when_preloaded();
-    worker::register_when_preloaded();
+    shared_memory::slots::request_when_preloaded();
+    shared_memory::worker::register_when_preloaded();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -5,15 +5,15 @@
 //! one checks ownership in its own WHERE clause. get_user_devices runs as the caller, under
 //! row-level security, and reads the `compute_devices_live` view (sql/live.sql).
 
-use crate::auth;
-use crate::catalog;
-use crate::device_ids;
+use crate::api::auth;
+use crate::api::device_ids;
+use crate::api::owner_devices;
+use crate::api::validate::{required, DeviceSpec};
 use crate::errors::{internal_error, require_writable, DeviceError, OrRaise};
-use crate::owner_devices;
-use crate::plans;
-use crate::rows;
 use crate::settings;
-use crate::validate::{required, DeviceSpec};
+use crate::spi::catalog;
+use crate::spi::plans;
+use crate::spi::rows;
 use pgrx::prelude::*;
 use pgrx::spi::SpiTupleTable;
 

@@ -5,8 +5,8 @@
 //! about a tenth of a registration, nearly all of it setting up and running an aggregate over
 //! a subquery; the index scan alone costs a few microseconds.
 
-use crate::catalog;
 use crate::errors::{missing_object, serialization_failure};
+use crate::spi::catalog;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 

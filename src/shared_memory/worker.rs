@@ -5,7 +5,7 @@
 //! `compute_devices.database`. Every second it takes in rows written around the triggers into
 //! newly numbered slots, and counts the slots into the network totals snapshot. Every
 //! `reconcile_interval`, or when resync_liveness() asks, it compares the whole table with the
-//! slots (src/reconcile.rs). Every `sweep_interval` it writes back to the table what heartbeats
+//! slots (reconcile.rs). Every `sweep_interval` it writes back to the table what heartbeats
 //! changed: devices gone stale or revived, and each live device's last_seen once per
 //! `last_seen_flush_interval`. Those writes touch only is_active and last_seen, so they are HOT
 //! updates and fire no trigger.
@@ -14,11 +14,11 @@
 //! transaction that takes no transaction id. In a database without the extension it idles.
 //! SIGHUP reloads the settings, SIGTERM stops it, and after a crash the postmaster starts it again.
 
-use crate::catalog;
-use crate::liveness;
-use crate::reconcile::{self, Compared, NewRows};
 use crate::settings;
-use crate::shmem::{self, Shared, SlotState, SlotView, Snapshot};
+use crate::shared_memory::reconcile::{self, Compared, NewRows};
+use crate::shared_memory::slots::{self, Shared, SlotState, SlotView, Snapshot};
+use crate::spi::catalog;
+use crate::table::liveness;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -64,7 +64,7 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = settings::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
-    let shared = shmem::attached().expect("the worker runs only where shared memory was set up");
+    let shared = slots::attached().expect("the worker runs only where shared memory was set up");
     // SAFETY: MyProc is this worker's PGPROC once it is connected.
     shared.set_worker(unsafe { (*pg_sys::MyProc).pgprocno });
     log!("compute_devices sweeper started in database \"{database}\"");
@@ -222,7 +222,7 @@ fn compare(shared: &Shared, views: &mut Vec<TableView>) -> Outcome<Option<Compar
             shared.serve_database(pg_sys::Oid::INVALID);
             0
         }
-        _ => shmem::RESYNC_FAILED,
+        _ => slots::RESYNC_FAILED,
     };
     if let Some(requested) = waiting {
         shared.finish_resyncs(requested, corrections);

@@ -4,7 +4,7 @@
 //! Statements are written with `@extschema@.` before our own objects (see catalog); a plan is
 //! kept for the extension's table it was made for.
 
-use crate::catalog;
+use crate::spi::catalog;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};

@@ -6,12 +6,12 @@
 //! On the shared-memory path the same test reads the device's slot: registered (not stopped)
 //! and a heartbeat within the window.
 
-use crate::auth;
-use crate::catalog;
-use crate::device_index;
+use crate::api::auth;
 use crate::errors::{internal_error, internal_failure, require_writable};
 use crate::settings;
-use crate::shmem;
+use crate::shared_memory::device_index;
+use crate::shared_memory::slots;
+use crate::spi::catalog;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::Uuid;
@@ -55,7 +55,7 @@ fn sweep(client: &mut SpiClient<'_>) -> spi::Result<i64> {
 #[search_path(pg_catalog, pg_temp)]
 fn sweep_stale_devices() -> i64 {
     require_writable("sweep stale devices");
-    if shmem::shared().is_some() {
+    if slots::shared().is_some() {
         return 0;
     }
     Spi::connect_mut(sweep).unwrap_or_else(internal_error)
@@ -109,7 +109,7 @@ fn current_liveness(
 /// is on the shared-memory path, the device index knows this owner's device, and the caller may
 /// read its row.
 fn latest_beat(device_id: Uuid, owner: Uuid) -> Option<i64> {
-    let shared = shmem::shared()?;
+    let shared = slots::shared()?;
     let slot = device_index::slot_of(device_id.as_bytes(), owner.as_bytes())?;
     caller_may_read(owner)
         .then(|| shared.read(slot))

@@ -6,14 +6,14 @@
 //! other case takes the table path (`shared()` is None), which stays correct on its own.
 //!
 //! Slots are soft state, rebuilt from the table when the worker starts and compared with it
-//! again while it runs (src/reconcile.rs). Each slot's spec and state are guarded by a per-slot
+//! again while it runs (reconcile.rs). Each slot's spec and state are guarded by a per-slot
 //! sequence lock, because they are written by committing transactions and by the worker; its
 //! version also lets the worker write a slot only if nothing else has since it looked
 //! (`write_if`). `last_beat` only ever moves forward.
 
-use crate::device_index;
+use crate::api::validate::DEVICE_TYPES;
 use crate::settings;
-use crate::validate::DEVICE_TYPES;
+use crate::shared_memory::device_index;
 use pgrx::pg_sys;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -349,7 +349,7 @@ impl Shared {
 
     /// Writes state and spec (and a beat, if any) only if the slot is as `expect`ed when its lock
     /// is taken: what the worker does with what it read from the table, which a commit since may
-    /// have made out of date (src/reconcile.rs). The slot's new version, or None if it was not
+    /// have made out of date (reconcile.rs). The slot's new version, or None if it was not
     /// as expected and is left alone.
     pub fn write_if(
         &self,
@@ -412,7 +412,7 @@ impl Shared {
     }
 
     /// Marks every written slot deleted (TRUNCATE), then empties the index: in that order, an
-    /// entry the worker adds meanwhile (src/reconcile.rs) is removed with the others.
+    /// entry the worker adds meanwhile (reconcile.rs) is removed with the others.
     pub fn forget_all(&self) {
         for slot in 0..self.high_water() {
             self.write(slot, SlotState::Deleted, Spec::default(), None);

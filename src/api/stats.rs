@@ -6,14 +6,14 @@
 //! restarting) or used another active window, they sum the slots themselves; before the slots
 //! are rebuilt after a start, and on the table path, they sum the table.
 
-use crate::catalog;
+use crate::api::validate::DEVICE_TYPES;
 use crate::errors::{internal_error, internal_failure};
-use crate::liveness::{self, is_live};
-use crate::rows;
-use crate::score;
 use crate::settings;
-use crate::shmem::{self, Shared, Snapshot, Sums, Totals};
-use crate::validate::DEVICE_TYPES;
+use crate::shared_memory::slots::{self, Shared, Snapshot, Sums, Totals};
+use crate::spi::catalog;
+use crate::spi::rows;
+use crate::table::liveness::{self, is_live};
+use crate::table::score;
 use pgrx::prelude::*;
 
 type NetworkStats = pgrx::composite_type!('static, "network_stats");
@@ -27,7 +27,7 @@ const MAX_SNAPSHOT_AGE_MICROS: i64 = 2_000_000;
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn get_network_stats() -> pgrx::composite_type!('static, "network_stats") {
-    match shmem::shared().filter(Shared::is_ready) {
+    match slots::shared().filter(Shared::is_ready) {
         Some(shared) => {
             let stats = to_row(c"network_stats", None, &current_totals(&shared).all());
             stats.unwrap_or_else(|e| internal_failure("network_stats", e))
@@ -42,7 +42,7 @@ fn get_network_stats() -> pgrx::composite_type!('static, "network_stats") {
 #[search_path(pg_catalog, pg_temp)]
 fn get_network_stats_by_type(
 ) -> SetOfIterator<'static, pgrx::composite_type!('static, "network_stats_by_type")> {
-    let rows = match shmem::shared().filter(Shared::is_ready) {
+    let rows = match slots::shared().filter(Shared::is_ready) {
         Some(shared) => {
             let totals = current_totals(&shared);
             let rows = DEVICE_TYPES

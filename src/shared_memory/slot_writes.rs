@@ -6,9 +6,9 @@
 //! visible: either the worker already serves this database and the slot is written, or the
 //! worker's rebuild, which reads the table after it starts serving, sees the row.
 
-use crate::device_index;
 use crate::errors::{DeviceError, OrRaise};
-use crate::shmem::{self, SlotState, Spec};
+use crate::shared_memory::device_index;
+use crate::shared_memory::slots::{self, SlotState, Spec};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -61,11 +61,11 @@ pub struct DeviceRow {
 /// Queues the slot write for an inserted or updated row. A slot number past the shared memory
 /// sized by `compute_devices.slots` is refused here, before anything is stored.
 pub fn device_written(row: DeviceRow) {
-    let Some(attached) = shmem::attached() else {
+    let Some(attached) = slots::attached() else {
         return;
     };
     let slot = u32::try_from(row.slot).unwrap_or(u32::MAX);
-    if shmem::shared().is_some() && slot >= attached.capacity() {
+    if slots::shared().is_some() && slot >= attached.capacity() {
         Err::<(), _>(DeviceError::SlotsFull {
             capacity: attached.capacity(),
         })
@@ -100,7 +100,7 @@ pub fn device_written(row: DeviceRow) {
 
 /// GB in billionths: exact for what register_device accepts (at most 9 decimals), rounded
 /// for finer values written by hand, and saturated (NaN as the most) as the worker's SQL does
-/// when it reads rows (src/reconcile.rs), so both put the same number in the slot.
+/// when it reads rows (reconcile.rs), so both put the same number in the slot.
 pub fn nano_gb(gb: AnyNumeric) -> i64 {
     let negative = gb < AnyNumeric::from(0);
     i64::try_from(gb * AnyNumeric::from(1_000_000_000)).unwrap_or(if negative {
@@ -115,7 +115,7 @@ pub fn nano_gb(gb: AnyNumeric) -> i64 {
 fn forget_device_slots<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::datum::TryFromDatumError> {
-    if shmem::attached().is_none() {
+    if slots::attached().is_none() {
         return Ok(None);
     }
     match trigger.old() {
@@ -195,10 +195,10 @@ unsafe extern "C-unwind" fn on_subtransaction_event(
 
 /// Each slot is written before its index entries change. The worker corrects index entries
 /// only while the slot's version is the one it compared (checked under the entry's partition
-/// lock, src/reconcile.rs), so an entry it adds from an older row is either seen by the removal
+/// lock, reconcile.rs), so an entry it adds from an older row is either seen by the removal
 /// below, or not added because this write changed the version first.
 fn apply(queue: Vec<Queued>) {
-    let Some(shared) = shmem::shared() else {
+    let Some(shared) = slots::shared() else {
         return;
     };
     for Queued { write, .. } in queue {

@@ -1,9 +1,9 @@
 //! The compute score, `ram_gb * 2 + cpu_cores * 5 + storage_gb * 0.05`, in exact decimal
 //! arithmetic, and the trigger that keeps `compute_score` and `updated_at` derived.
 
+use crate::api::validate;
 use crate::errors::missing_object;
-use crate::slot_writes;
-use crate::validate;
+use crate::shared_memory::slot_writes;
 use pgrx::datum::TryFromDatumError;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;

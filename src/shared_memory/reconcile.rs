@@ -1,6 +1,6 @@
 //! Shared memory against the table: rows written around the extension's triggers are found.
 //!
-//! The triggers queue every row change for its slot (src/slot_writes.rs), but rows can be
+//! The triggers queue every row change for its slot (slot_writes.rs), but rows can be
 //! written without them: a restore with `--disable-triggers`, `session_replication_role =
 //! replica` (how logical replication and many loaders apply rows), `ALTER TABLE ... DISABLE
 //! TRIGGER`. The worker finds them two ways:
@@ -33,12 +33,12 @@
 //! writes its slot before it changes its index entries, so either the commit's index change
 //! comes after the pass's, or the pass sees the new version and does nothing.
 
-use crate::catalog;
-use crate::device_index;
+use crate::api::validate;
 use crate::errors::internal_failure;
-use crate::shmem::{self, Expect, Shared, SlotState, Spec};
-use crate::validate;
-use crate::worker::{in_transaction, Outcome, TableView, BATCH_ROWS};
+use crate::shared_memory::device_index;
+use crate::shared_memory::slots::{self, Expect, Shared, SlotState, Spec};
+use crate::shared_memory::worker::{in_transaction, Outcome, TableView, BATCH_ROWS};
+use crate::spi::catalog;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -592,12 +592,12 @@ impl NewRows {
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn resync_liveness() -> i64 {
-    let Some(shared) = shmem::shared() else {
+    let Some(shared) = slots::shared() else {
         return 0;
     };
     match shared.resync() {
         None => 0,
-        Some(shmem::RESYNC_FAILED) => internal_failure(
+        Some(slots::RESYNC_FAILED) => internal_failure(
             "resync_liveness()",
             "the worker's comparison failed; its warning is in the server log",
         ),

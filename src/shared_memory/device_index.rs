@@ -3,7 +3,7 @@
 //! partition. It is filled with the slots (at commit, and by the worker's comparisons with the
 //! table) and is only ever a shortcut: a device it does not know takes the table lookup, which
 //! is the authority. An entry it does know must be right, since a heartbeat trusts it: the
-//! worker removes entries the table no longer has (src/reconcile.rs).
+//! worker removes entries the table no longer has (reconcile.rs).
 
 use pgrx::pg_sys;
 use std::ffi::c_void;

@@ -1,7 +1,7 @@
 //! liveness_status(): which path this database is on, and what shared memory holds. For DBAs
 //! (and the tests, which wait for the shared-memory path before they start).
 
-use crate::shmem;
+use crate::shared_memory::slots;
 use pgrx::prelude::*;
 
 /// One row: `path` is 'shared memory' when heartbeats go to slots served by the worker,
@@ -19,8 +19,8 @@ fn liveness_status() -> TableIterator<
         name!(snapshot_taken_at, Option<TimestampWithTimeZone>),
     ),
 > {
-    let attached = shmem::attached();
-    let served = shmem::shared().filter(shmem::Shared::is_ready);
+    let attached = slots::attached();
+    let served = slots::shared().filter(slots::Shared::is_ready);
     let path = if served.is_some() {
         "shared memory"
     } else {
@@ -31,7 +31,7 @@ fn liveness_status() -> TableIterator<
         path.to_string(),
         slots,
         served.map_or(0, |shared| i64::from(shared.high_water())),
-        attached.map_or(0, |shared| shmem::total_bytes(shared.capacity()) as i64),
+        attached.map_or(0, |shared| slots::total_bytes(shared.capacity()) as i64),
         served
             .and_then(|shared| shared.snapshot())
             .and_then(|snapshot| TimestampWithTimeZone::try_from(snapshot.taken_at).ok()),

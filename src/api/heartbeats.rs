@@ -6,16 +6,16 @@
 //! transaction stays read-only and writes no WAL. On the table path it updates last_seen and
 //! is_active, which are in no index, so the update is HOT.
 
-use crate::auth;
-use crate::catalog;
-use crate::device_index;
+use crate::api::auth;
+use crate::api::validate::required;
 use crate::errors::{internal_error, internal_failure, require_writable, DeviceError, OrRaise};
-use crate::liveness;
-use crate::plans;
-use crate::rows;
 use crate::settings;
-use crate::shmem;
-use crate::validate::required;
+use crate::shared_memory::device_index;
+use crate::shared_memory::slots;
+use crate::spi::catalog;
+use crate::spi::plans;
+use crate::spi::rows;
+use crate::table::liveness;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
@@ -53,7 +53,7 @@ fn send_heartbeat(device_id: Option<pgrx::Uuid>) -> pgrx::composite_type!('stati
     require_writable("send a heartbeat");
     let owner = auth::caller_id().or_raise();
     let device_id = required("device_id", device_id).or_raise();
-    let shared = shmem::shared();
+    let shared = slots::shared();
     if let Some(heartbeat) = shared.and_then(|shared| beat_from_index(shared, device_id, owner)) {
         return heartbeat;
     }
@@ -87,12 +87,12 @@ fn send_heartbeat(device_id: Option<pgrx::Uuid>) -> pgrx::composite_type!('stati
 /// The shortcut: the owner's registered device found in the shared index, its beat stored,
 /// and the answer built here; no SQL at all.
 fn beat_from_index(
-    shared: shmem::Shared,
+    shared: slots::Shared,
     device_id: pgrx::Uuid,
     owner: pgrx::Uuid,
 ) -> Option<HeartbeatRow> {
     let slot = device_index::slot_of(device_id.as_bytes(), owner.as_bytes())?;
-    if shared.read(slot)?.state != shmem::SlotState::Registered {
+    if shared.read(slot)?.state != slots::SlotState::Registered {
         return None;
     }
     let now = liveness::transaction_start();
@@ -155,7 +155,7 @@ fn beat(
     user_ids: Vec<Option<pgrx::Uuid>>,
     device_ids: Vec<Option<pgrx::Uuid>>,
 ) -> Vec<(HeartbeatResult, Option<DeviceError>)> {
-    let shared = shmem::shared();
+    let shared = slots::shared();
     // Entry i's looked-up row and whether its device is stopped, or None if not found. Rows
     // are built and changed only after SPI is done: anything allocated inside the closure
     // lives in SPI's memory, which is freed when it returns.
@@ -205,7 +205,7 @@ fn beat(
 /// Stores the accepted heartbeats: into their slots, or into the table.
 fn record(
     client: &mut SpiClient<'_>,
-    shared: Option<shmem::Shared>,
+    shared: Option<slots::Shared>,
     accepted: &[(i32, Option<pgrx::Uuid>)],
 ) -> spi::Result<()> {
     if accepted.is_empty() {

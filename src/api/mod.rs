@@ -1,0 +1,11 @@
+//! The device API PostgREST exposes as `/rpc/<name>`, one concern a file. The caller is always
+//! the JWT's `sub` (auth), never an argument.
+
+pub mod auth;
+mod device_ids;
+pub mod heartbeats;
+mod owner_devices;
+mod register;
+pub mod stats;
+mod status;
+pub mod validate;

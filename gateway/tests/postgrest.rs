@@ -1,0 +1,422 @@
+//! The gateway as PostgREST, end to end against a real PostgreSQL: the schema cache read from
+//! the catalog (the seed routes checked against it; a function added to the extension served
+//! with no gateway change; nothing outside the extension; reloads on an unknown name and on
+//! SIGHUP), the extension's table and view, PostgREST's status rules (401 for the anon role,
+//! WWW-Authenticate, profiles), Content-Range, and a singular request's rollback.
+
+mod common;
+
+use common::{token, token_with, Gateway, ALICE, BOB};
+use jsonwebtoken::Algorithm;
+use reqwest::blocking::RequestBuilder;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[test]
+fn the_gateway_speaks_postgrest_from_the_catalog() {
+    let cluster = common::cluster("gateway-postgrest");
+    let port = cluster.port();
+    let gateway = Gateway::start(port, &[]);
+    type Scenario = fn(&Gateway, u16);
+    let scenarios: [(&str, Scenario); 6] = [
+        ("seed routes", the_seed_routes_name_what_the_catalog_has),
+        ("status rules", statuses_follow_postgrests_rules),
+        ("profiles", only_the_extensions_schema_is_served),
+        (
+            "relations",
+            the_extensions_table_and_view_are_read_under_rls,
+        ),
+        ("schema cache", functions_added_to_the_extension_are_served),
+        ("singular", a_singular_call_that_fails_its_check_rolls_back),
+    ];
+    for (name, scenario) in scenarios {
+        eprintln!("scenario: {name}");
+        scenario(&gateway, port);
+    }
+}
+
+/// (status, headers, body text) of a request built on the gateway's client.
+fn send(request: RequestBuilder) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().unwrap())
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map_or("", |value| value.to_str().unwrap())
+}
+
+/// The library's own loader reads the catalog, and the seed's route table passes its check
+/// there; with a function or an argument gone, the check fails.
+fn the_seed_routes_name_what_the_catalog_has(_: &Gateway, port: u16) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(
+            &format!(
+                "host=localhost port={port} user=authenticator dbname={}",
+                common::DATABASE
+            ),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        compute_gateway::schema::load(&client).await.unwrap()
+    });
+    assert_eq!(cache.schema, "public");
+    compute_gateway::http::seed_routes::check(&cache).unwrap();
+    // Functions outside the API are in the cache (their grants decide), trigger functions not.
+    assert!(cache.functions.contains_key("send_heartbeats"));
+    assert!(!cache.functions.contains_key("derive_device_columns"));
+    assert!(cache.relations.contains_key("compute_devices"));
+
+    let mut without = cache.clone();
+    without.functions.remove("deactivate_device");
+    let error = compute_gateway::http::seed_routes::check(&without).unwrap_err();
+    assert!(error.contains("deactivate_device"), "{error}");
+    let mut renamed = cache.clone();
+    renamed.functions.get_mut("send_heartbeat").unwrap().args[0].name = "id".to_string();
+    let error = compute_gateway::http::seed_routes::check(&renamed).unwrap_err();
+    assert!(error.contains("device_id"), "{error}");
+}
+
+fn statuses_follow_postgrests_rules(gateway: &Gateway, _: u16) {
+    let register = json!({"device_name": "anon key", "device_type": "phone", "ram_gb": 4, "cpu_cores": 4, "storage_gb": 64}).to_string();
+    // Supabase's anon key is a token whose role is anon: 401, as without a token.
+    let anon_key = token_with(
+        Algorithm::HS256,
+        json!({"role": "anon", "exp": common::expires_in(600)}),
+    );
+    for bearer in [Some(anon_key.as_str()), None] {
+        let mut request = gateway
+            .http
+            .post(format!("{}/rpc/register_device", gateway.url))
+            .header("content-type", "application/json")
+            .body(register.clone());
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let (status, headers, body) = send(request);
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(json_of(&body)["code"], json!("42501"));
+        assert_eq!(header(&headers, "www-authenticate"), "Bearer");
+    }
+    // Another role without the grant: 403, no challenge.
+    let (status, headers, body) = send(
+        gateway
+            .http
+            .post(format!("{}/rpc/send_heartbeats", gateway.url))
+            .bearer_auth(token(ALICE))
+            .header("content-type", "application/json")
+            .body(json!({"user_ids": [ALICE], "device_ids": [ALICE]}).to_string()),
+    );
+    assert_eq!(
+        (status, json_of(&body)["code"].clone()),
+        (403, json!("42501")),
+        "{body}"
+    );
+    assert!(headers.get("www-authenticate").is_none());
+    // A refused token says why, on both faces.
+    let expired = token_with(
+        Algorithm::HS256,
+        json!({"sub": ALICE, "role": "authenticated", "exp": common::expires_in(-60)}),
+    );
+    for path in ["/rpc/get_user_devices", "/api/v1/network/devices"] {
+        let (status, headers, _) = send(
+            gateway
+                .http
+                .get(format!("{}{path}", gateway.url))
+                .bearer_auth(&expired),
+        );
+        assert_eq!(status, 401, "{path}");
+        assert_eq!(
+            header(&headers, "www-authenticate"),
+            "Bearer error=\"invalid_token\", error_description=\"JWT expired\"",
+            "{path}"
+        );
+    }
+    // The seed's protected routes without a token: 401 with the bare challenge.
+    let (status, headers, body) = send(
+        gateway
+            .http
+            .get(format!("{}/api/v1/network/devices", gateway.url)),
+    );
+    assert_eq!(status, 401);
+    assert_eq!(json_of(&body)["success"], json!(false));
+    assert_eq!(header(&headers, "www-authenticate"), "Bearer");
+    // Content-Range on every read; the public totals by type are collapsed and cacheable.
+    let (status, headers, body) = send(
+        gateway
+            .http
+            .get(format!("{}/rpc/get_network_stats_by_type", gateway.url)),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "content-range"), "0-3/*");
+    assert_eq!(header(&headers, "cache-control"), "public, max-age=1");
+    let (_, headers, _) = send(
+        gateway
+            .http
+            .get(format!("{}/rpc/get_network_stats", gateway.url)),
+    );
+    assert_eq!(header(&headers, "content-range"), "0-0/*");
+    // HEAD: the headers without the body.
+    let (status, headers, body) = send(
+        gateway
+            .http
+            .head(format!("{}/rpc/get_network_stats_by_type", gateway.url)),
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_eq!(header(&headers, "content-range"), "0-3/*");
+    // A scalar result takes no read grammar.
+    let (status, _, body) = send(
+        gateway
+            .http
+            .get(format!("{}/rpc/caller_user_id?select=x", gateway.url))
+            .bearer_auth(token(ALICE)),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = send(
+        gateway
+            .http
+            .get(format!("{}/rpc/caller_user_id", gateway.url))
+            .bearer_auth(token(ALICE)),
+    );
+    assert_eq!((status, json_of(&body)), (200, json!(ALICE)));
+}
+
+fn only_the_extensions_schema_is_served(gateway: &Gateway, _: u16) {
+    let refused = json!({"code": "PGRST106", "details": null, "hint": null,
+                         "message": "The schema must be one of the following: public"});
+    for (method, path, profile) in [
+        ("GET", "/rpc/get_network_stats", "accept-profile"),
+        ("HEAD", "/rpc/get_network_stats", "accept-profile"),
+        ("POST", "/rpc/get_network_stats", "content-profile"),
+        ("GET", "/rest/v1/compute_devices", "accept-profile"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let url = format!("{}{path}", gateway.url);
+        let (status, _, body) = send(
+            gateway
+                .http
+                .request(method.clone(), &url)
+                .header(profile, "api"),
+        );
+        assert_eq!(status, 406, "{method} {path}");
+        if method != reqwest::Method::HEAD {
+            assert_eq!(json_of(&body), refused, "{method} {path}");
+        }
+        let (status, _, body) = send(
+            gateway
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(token(ALICE))
+                .header(profile, "public"),
+        );
+        assert_eq!(
+            status, 200,
+            "{method} {path} with the served schema: {body}"
+        );
+    }
+}
+
+fn the_extensions_table_and_view_are_read_under_rls(gateway: &Gateway, _: u16) {
+    let alice = token(ALICE);
+    let bob = token(BOB);
+    gateway.register(&alice, "alice's laptop");
+    gateway.register(&alice, "alice's phone");
+    gateway.register(&bob, "bob's server");
+    for relation in ["compute_devices", "compute_devices_live"] {
+        for prefix in ["", "/rest/v1"] {
+            let url = format!("{}{prefix}/{relation}", gateway.url);
+            let (status, headers, body) = send(gateway.http.get(&url).bearer_auth(&alice));
+            assert_eq!(status, 200, "{url}: {body}");
+            let rows = json_of(&body);
+            let owners: Vec<&Value> = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| &row["user_id"])
+                .collect();
+            assert_eq!(owners, [&json!(ALICE), &json!(ALICE)], "{url}");
+            assert_eq!(header(&headers, "content-range"), "0-1/*", "{url}");
+            // The grammar applies, with a count.
+            let (status, headers, body) = send(
+                gateway
+                    .http
+                    .get(format!(
+                        "{url}?select=device_name&device_name=like.*phone&order=device_name"
+                    ))
+                    .header("prefer", "count=exact")
+                    .bearer_auth(&alice),
+            );
+            assert_eq!(status, 200, "{url}: {body}");
+            assert_eq!(
+                json_of(&body),
+                json!([{"device_name": "alice's phone"}]),
+                "{url}"
+            );
+            assert_eq!(header(&headers, "content-range"), "0-0/1", "{url}");
+            // The anon role may not read devices: 401.
+            let (status, _, body) = send(gateway.http.get(&url));
+            assert_eq!(status, 401, "{url}: {body}");
+            // Writes go through the functions.
+            for method in ["POST", "PATCH", "PUT", "DELETE"] {
+                let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+                let (status, _, body) = send(
+                    gateway
+                        .http
+                        .request(method.clone(), &url)
+                        .bearer_auth(&alice)
+                        .header("content-type", "application/json")
+                        .body("{}"),
+                );
+                assert_eq!(status, 405, "{method} {url}");
+                let error = json_of(&body);
+                assert_eq!(error["code"], json!("PGRST117"), "{method} {url}");
+                assert!(
+                    error["message"].as_str().unwrap().contains(method.as_str()),
+                    "{error}"
+                );
+            }
+        }
+    }
+    let (status, headers, body) = send(
+        gateway
+            .http
+            .head(format!("{}/compute_devices", gateway.url))
+            .bearer_auth(&bob),
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_eq!(header(&headers, "content-range"), "0-0/*");
+    let (status, _, body) = send(gateway.http.get(format!("{}/pg_roles", gateway.url)));
+    assert_eq!(status, 404);
+    assert_eq!(
+        json_of(&body),
+        json!({"code": "PGRST205", "details": null, "hint": null,
+               "message": "Could not find the table 'public.pg_roles' in the schema cache"})
+    );
+}
+
+/// A function a superuser adds to the extension, with its grant, is callable at once (the
+/// unknown name reloads the cache); GET only for a STABLE one; an argument with a default may
+/// be left out. A function outside the extension is never served. A function dropped from the
+/// extension is gone after SIGHUP.
+fn functions_added_to_the_extension_are_served(gateway: &Gateway, port: u16) {
+    let mut superuser = common::superuser(port);
+    superuser
+        .batch_execute(
+            "CREATE FUNCTION public.times(n integer, factor integer DEFAULT 2) RETURNS integer
+                 STABLE LANGUAGE sql AS 'SELECT n * factor';
+             ALTER EXTENSION compute_devices ADD FUNCTION public.times(integer, integer);
+             GRANT EXECUTE ON FUNCTION public.times(integer, integer) TO anon;
+             CREATE FUNCTION public.bump(n integer) RETURNS integer
+                 VOLATILE LANGUAGE sql AS 'SELECT n + 1';
+             ALTER EXTENSION compute_devices ADD FUNCTION public.bump(integer);
+             GRANT EXECUTE ON FUNCTION public.bump(integer) TO anon;
+             CREATE FUNCTION public.outsider() RETURNS integer STABLE LANGUAGE sql AS 'SELECT 1';
+             GRANT EXECUTE ON FUNCTION public.outsider() TO anon;",
+        )
+        .unwrap();
+    // The last reload may be under a second old: a name still unknown is asked for again.
+    let served = common::eventually(Duration::from_secs(5), || {
+        gateway.get("/rpc/times?n=21", None).0 == 200
+    });
+    assert!(served, "the new function is served");
+    assert_eq!(gateway.get("/rpc/times?n=21", None).1, json!(42));
+    assert_eq!(gateway.get("/rpc/times?n=2&factor=5", None).1, json!(10));
+    assert_eq!(gateway.post("/rpc/times", None, r#"{"n": 4}"#).1, json!(8));
+    let (status, answer) = gateway.get("/rpc/times?m=eq.1", None);
+    assert_eq!((status, answer["code"].clone()), (404, json!("PGRST202")));
+    // VOLATILE: POST only.
+    assert_eq!(
+        gateway.post("/rpc/bump", None, r#"{"n": 1}"#),
+        (200, json!(2))
+    );
+    assert_eq!(gateway.get("/rpc/bump?n=1", None).0, 405);
+    // Outside the extension: not served, even with its grant.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (status, answer) = gateway.get("/rpc/outsider", None);
+    assert_eq!(
+        (status, answer["code"].clone()),
+        (404, json!("PGRST202")),
+        "{answer}"
+    );
+
+    // Dropped from the extension: still cached (and still in the database), gone on SIGHUP.
+    superuser
+        .batch_execute(
+            "ALTER EXTENSION compute_devices DROP FUNCTION public.times(integer, integer)",
+        )
+        .unwrap();
+    assert_eq!(gateway.get("/rpc/times?n=1", None).0, 200);
+    let pid = gateway.process.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let gone = common::eventually(Duration::from_secs(10), || {
+        gateway.get("/rpc/times?n=1", None).0 == 404
+    });
+    assert!(gone, "SIGHUP reloaded the schema cache");
+}
+
+/// `Accept: application/vnd.pgrst.object+json` on a call returning two rows: 406 PGRST116,
+/// and what the call wrote is rolled back; one row commits.
+fn a_singular_call_that_fails_its_check_rolls_back(gateway: &Gateway, port: u16) {
+    let mut superuser = common::superuser(port);
+    superuser
+        .batch_execute(
+            "CREATE TABLE public.notes (n integer);
+             GRANT SELECT, INSERT ON public.notes TO authenticated;
+             CREATE FUNCTION public.note(copies integer) RETURNS SETOF public.notes
+                 VOLATILE LANGUAGE sql
+                 AS 'INSERT INTO public.notes SELECT pg_catalog.generate_series(1, copies) RETURNING *';
+             ALTER EXTENSION compute_devices ADD FUNCTION public.note(integer);
+             GRANT EXECUTE ON FUNCTION public.note(integer) TO authenticated;",
+        )
+        .unwrap();
+    let notes = |superuser: &mut postgres::Client| -> i64 {
+        superuser
+            .query_one("SELECT count(*) FROM public.notes", &[])
+            .unwrap()
+            .get(0)
+    };
+    let singular = |copies: u32| {
+        send(
+            gateway
+                .http
+                .post(format!("{}/rpc/note", gateway.url))
+                .bearer_auth(token(ALICE))
+                .header("accept", "application/vnd.pgrst.object+json")
+                .header("content-type", "application/json")
+                .body(json!({ "copies": copies }).to_string()),
+        )
+    };
+    let served = common::eventually(Duration::from_secs(5), || singular(0).0 != 404);
+    assert!(served, "the new function is served");
+    for copies in [0, 2] {
+        let (status, _, body) = singular(copies);
+        assert_eq!(status, 406, "{copies}: {body}");
+        assert_eq!(
+            json_of(&body),
+            json!({"code": "PGRST116", "hint": null,
+                   "message": "JSON object requested, multiple (or no) rows returned",
+                   "details": format!("The result contains {copies} rows")})
+        );
+    }
+    assert_eq!(notes(&mut superuser), 0, "the refused calls wrote nothing");
+    let (status, _, body) = singular(1);
+    assert_eq!((status, json_of(&body)), (200, json!({"n": 1})));
+    assert_eq!(notes(&mut superuser), 1);
+}

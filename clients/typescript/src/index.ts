@@ -15,6 +15,7 @@ export {
 export type { ComputeDevicesErrorInit } from './errors.js';
 
 export { DEVICE_TYPES } from './types.js';
+export type { Database, Json } from './database.js';
 export type {
   Device,
   DeviceIdRequest,

@@ -1,5 +1,7 @@
 // Request and response shapes of the compute_devices RPC functions, as PostgREST and compute-gateway
 // serialize them: numeric and bigint columns arrive as JSON numbers, timestamps as ISO 8601 strings.
+// They say more than the catalog can (which columns are never null, the device types), and
+// test/catalog.test.ts checks each against the catalog's own types in database.ts (generated).
 
 /** The device classes the extension accepts (`device_type`). */
 export type DeviceType = 'phone' | 'laptop' | 'desktop' | 'server';
@@ -35,7 +37,7 @@ export interface RegisterDeviceRequest {
   storage_gb: number;
 }
 
-/** A `compute_devices` row, as `register_device`, `deactivate_device` and `get_user_devices` return it. */
+/** A device, as `register_device`, `deactivate_device` and `get_user_devices` return it (a `compute_devices_live` row). */
 export interface Device {
   id: string;
   user_id: string;
@@ -52,8 +54,6 @@ export interface Device {
   updated_at: string;
   /** When the owner stopped the device (deactivate_device); null while it is shared. */
   deactivated_at: string | null;
-  /** The device's shared-memory liveness slot (an implementation detail of the extension). */
-  slot: number | null;
 }
 
 /** `send_heartbeat(device_id)`: the device's liveness after the heartbeat, and when to send the next one. */

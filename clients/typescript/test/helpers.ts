@@ -45,7 +45,6 @@ export function deviceRow(req: Partial<RegisterDeviceRequest> = {}, over: Partia
     created_at: '2026-01-01T00:00:00+00:00',
     updated_at: '2026-01-01T00:00:00+00:00',
     deactivated_at: null,
-    slot: 1,
     ...over,
   };
 }

@@ -1,0 +1,200 @@
+// Generated from the database catalog by compute-gateway (gateway/src/typescript.rs): do not edit.
+// Regenerate with `UPDATE_TYPES=1 cargo test -p compute-gateway --test typescript`.
+
+export type Json = string | number | boolean | null | { [key: string]: Json | undefined } | Json[];
+
+export type Database = {
+  public: {
+    Tables: {
+      compute_devices: {
+        Row: {
+          id: string;
+          user_id: string;
+          device_name: string;
+          device_type: string;
+          ram_gb: number;
+          cpu_cores: number;
+          storage_gb: number;
+          compute_score: number;
+          is_active: boolean;
+          last_seen: string;
+          created_at: string;
+          updated_at: string;
+          deactivated_at: string | null;
+          slot: number;
+        };
+        Insert: { [_ in never]: never };
+        Update: { [_ in never]: never };
+        Relationships: [];
+      };
+    };
+    Views: {
+      compute_devices_live: {
+        Row: {
+          id: string | null;
+          user_id: string | null;
+          device_name: string | null;
+          device_type: string | null;
+          ram_gb: number | null;
+          cpu_cores: number | null;
+          storage_gb: number | null;
+          compute_score: number | null;
+          is_active: boolean | null;
+          last_seen: string | null;
+          created_at: string | null;
+          updated_at: string | null;
+          deactivated_at: string | null;
+        };
+        Relationships: [];
+      };
+    };
+    Functions: {
+      calculate_compute_score: {
+        Args: {
+          ram_gb: number;
+          cpu_cores: number;
+          storage_gb: number;
+        };
+        Returns: number;
+      };
+      caller_user_id: {
+        Args: Record<PropertyKey, never>;
+        Returns: string;
+      };
+      current_liveness: {
+        Args: {
+          device_id: string;
+          user_id: string;
+          is_active: boolean;
+          last_seen: string;
+          deactivated_at: string;
+        };
+        Returns: {
+          is_active: boolean | null;
+          last_seen: string | null;
+        };
+      };
+      deactivate_device: {
+        Args: {
+          device_id: string;
+        };
+        Returns: {
+          id: string;
+          user_id: string;
+          device_name: string;
+          device_type: string;
+          ram_gb: number;
+          cpu_cores: number;
+          storage_gb: number;
+          compute_score: number;
+          is_active: boolean;
+          last_seen: string;
+          created_at: string;
+          updated_at: string;
+          deactivated_at: string | null;
+          slot: number;
+        };
+      };
+      get_network_stats: {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          active_nodes: number | null;
+          total_ram_gb: number | null;
+          total_cpu_cores: number | null;
+          total_storage_gb: number | null;
+          total_compute_score: number | null;
+        };
+      };
+      get_network_stats_by_type: {
+        Args: Record<PropertyKey, never>;
+        Returns: ({
+          device_type: string | null;
+          active_nodes: number | null;
+          total_ram_gb: number | null;
+          total_cpu_cores: number | null;
+          total_storage_gb: number | null;
+          total_compute_score: number | null;
+        })[];
+      };
+      get_user_devices: {
+        Args: Record<PropertyKey, never>;
+        Returns: ({
+          id: string | null;
+          user_id: string | null;
+          device_name: string | null;
+          device_type: string | null;
+          ram_gb: number | null;
+          cpu_cores: number | null;
+          storage_gb: number | null;
+          compute_score: number | null;
+          is_active: boolean | null;
+          last_seen: string | null;
+          created_at: string | null;
+          updated_at: string | null;
+          deactivated_at: string | null;
+        })[];
+      };
+      register_device: {
+        Args: {
+          device_name: string;
+          device_type: string;
+          ram_gb: number;
+          cpu_cores: number;
+          storage_gb: number;
+        };
+        Returns: {
+          id: string;
+          user_id: string;
+          device_name: string;
+          device_type: string;
+          ram_gb: number;
+          cpu_cores: number;
+          storage_gb: number;
+          compute_score: number;
+          is_active: boolean;
+          last_seen: string;
+          created_at: string;
+          updated_at: string;
+          deactivated_at: string | null;
+          slot: number;
+        };
+      };
+      resync_liveness: {
+        Args: Record<PropertyKey, never>;
+        Returns: number;
+      };
+      send_heartbeat: {
+        Args: {
+          device_id: string;
+        };
+        Returns: {
+          device_id: string | null;
+          is_active: boolean | null;
+          last_seen: string | null;
+          next_heartbeat_in_seconds: number | null;
+        };
+      };
+      send_heartbeats: {
+        Args: {
+          user_ids: string[];
+          device_ids: string[];
+        };
+        Returns: ({
+          user_id: string | null;
+          device_id: string | null;
+          is_active: boolean | null;
+          last_seen: string | null;
+          next_heartbeat_in_seconds: number | null;
+          error_code: string | null;
+          error_message: string | null;
+        })[];
+      };
+      sweep_stale_devices: {
+        Args: Record<PropertyKey, never>;
+        Returns: number;
+      };
+    };
+    Enums: { [_ in never]: never };
+    CompositeTypes: { [_ in never]: never };
+  };
+};

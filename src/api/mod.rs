@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod device_ids;
+mod devices;
 pub mod heartbeats;
 mod owner_devices;
 mod register;

@@ -1,25 +1,16 @@
-//! The device API PostgREST exposes as `/rpc/<name>`. Argument names are the JSON keys of the
-//! seed's request bodies. The caller is always the JWT's `sub` (see auth), never an argument.
-//!
-//! The writers are SECURITY DEFINER because callers get no write privilege on the table; each
-//! one checks ownership in its own WHERE clause. get_user_devices runs as the caller, under
-//! row-level security, and reads the `compute_devices_live` view (sql/live.sql).
+//! register_device: creates the caller's device of a name, or updates it. Argument names are the
+//! JSON keys of the seed's request body. SECURITY DEFINER because callers get no write privilege
+//! on the table; it writes only rows of the caller, found under the owner's lock.
 
 use crate::api::auth;
 use crate::api::device_ids;
 use crate::api::owner_devices;
-use crate::api::validate::{required, DeviceSpec};
+use crate::api::validate::DeviceSpec;
 use crate::errors::{internal_error, require_writable, DeviceError, OrRaise};
 use crate::settings;
-use crate::spi::catalog;
 use crate::spi::plans;
-use crate::spi::rows;
+use crate::spi::rows::only_row;
 use pgrx::prelude::*;
-use pgrx::spi::SpiTupleTable;
-
-// The SQL types these stand for are named in the signatures below, where pgrx reads them.
-type DeviceRow = pgrx::composite_type!('static, "compute_devices");
-type LiveDeviceRow = pgrx::composite_type!('static, "compute_devices_live");
 
 /// Creates the caller's device of this name, or updates it, and marks it active.
 #[pg_extern(volatile, security_definer)]
@@ -82,68 +73,6 @@ const INSERT_DEVICE: &str = "
            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active, last_seen)
     VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())
  RETURNING d";
-
-/// Stops the caller's device: inactive until it registers again, whatever heartbeats arrive.
-#[pg_extern(volatile, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn deactivate_device(
-    device_id: Option<pgrx::Uuid>,
-) -> pgrx::composite_type!('static, "compute_devices") {
-    require_writable("deactivate a device");
-    let owner = auth::caller_id().or_raise();
-    let device_id = required("device_id", device_id).or_raise();
-    let deactivate = catalog::statement(
-        "UPDATE @extschema@.compute_devices AS d
-            SET is_active = false,
-                deactivated_at = COALESCE(d.deactivated_at, pg_catalog.now()),
-                updated_at = pg_catalog.now()
-          WHERE d.id OPERATOR(pg_catalog.=) $1 AND d.user_id OPERATOR(pg_catalog.=) $2
-      RETURNING d",
-    );
-    Spi::connect_mut(|client| {
-        client
-            .update(&*deactivate, None, &[device_id.into(), owner.into()])
-            .and_then(only_row::<DeviceRow>)
-    })
-    .unwrap_or_else(internal_error)
-    .ok_or(DeviceError::DeviceNotFound)
-    .or_raise()
-}
-
-/// The caller's devices, newest first: rows of the `compute_devices_live` view, whose
-/// is_active and last_seen are live (see liveness::current_liveness), without the internal slot.
-#[pg_extern(stable, requires = ["live_view"])]
-#[search_path(pg_catalog, pg_temp)]
-fn get_user_devices(
-) -> SetOfIterator<'static, pgrx::composite_type!('static, "compute_devices_live")> {
-    let owner = auth::caller_id().or_raise();
-    let devices = catalog::statement(
-        "SELECT v FROM @extschema@.compute_devices_live AS v
-          WHERE v.user_id OPERATOR(pg_catalog.=) $1
-          ORDER BY v.created_at DESC, v.id",
-    );
-    let rows = Spi::connect(|client| {
-        client
-            .select(&*devices, None, &[owner.into()])?
-            .map(|row| {
-                Ok(row
-                    .get::<LiveDeviceRow>(1)?
-                    .expect("a whole-row value is never null"))
-            })
-            .collect::<spi::Result<Vec<_>>>()
-    })
-    .unwrap_or_else(internal_error);
-    rows::set_of(rows)
-}
-
-/// The single value of a statement that returns at most one row, or None when it returned none.
-fn only_row<T: FromDatum + IntoDatum>(table: SpiTupleTable<'_>) -> spi::Result<Option<T>> {
-    if table.is_empty() {
-        Ok(None)
-    } else {
-        table.first().get_one::<T>()
-    }
-}
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

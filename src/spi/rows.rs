@@ -1,4 +1,5 @@
-//! The rows a set-returning function hands PostgreSQL, one call at a time.
+//! The rows our statements return: at most one (`only_row`), and the rows a set-returning
+//! function hands PostgreSQL, one call at a time (`set_of`).
 //!
 //! A `PgHeapTuple` holds a reference-counted row type, registered with the resource owner of
 //! the moment it was made, and frees its memory when dropped. An SRF's iterator outlives the
@@ -9,6 +10,7 @@
 //! that returns it.
 
 use pgrx::prelude::*;
+use pgrx::spi::SpiTupleTable;
 
 pub type Row = PgHeapTuple<'static, AllocatedByRust>;
 
@@ -23,4 +25,13 @@ pub fn set_of(rows: Vec<Row>) -> SetOfIterator<'static, Row> {
         // sequence (where an SRF's first call runs), which outlives every later call.
         unsafe { PgHeapTuple::from_composite_datum(datum) }
     }))
+}
+
+/// The single value of a statement that returns at most one row, or None when it returned none.
+pub fn only_row<T: FromDatum + IntoDatum>(table: SpiTupleTable<'_>) -> spi::Result<Option<T>> {
+    if table.is_empty() {
+        Ok(None)
+    } else {
+        table.first().get_one::<T>()
+    }
 }

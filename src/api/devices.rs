@@ -1,0 +1,148 @@
+//! Reading and stopping the caller's devices: get_user_devices and deactivate_device, and
+//! current_liveness(), which gives the `compute_devices_live` view (sql/live.sql) its live
+//! is_active and last_seen. get_user_devices reads that view, so the live values are laid over
+//! the table's in one place; it runs as the caller, under row-level security.
+//! deactivate_device is SECURITY DEFINER (callers have no write privilege on the table) and
+//! checks ownership in its own WHERE clause.
+
+use crate::api::auth;
+use crate::api::validate::required;
+use crate::errors::{internal_error, internal_failure, require_writable, DeviceError, OrRaise};
+use crate::shared_memory::device_index;
+use crate::shared_memory::slots;
+use crate::spi::catalog;
+use crate::spi::rows::{self, only_row};
+use crate::table::liveness::{live_after, transaction_start};
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+// The SQL types these stand for are named in the signatures below, where pgrx reads them.
+type DeviceRow = pgrx::composite_type!('static, "compute_devices");
+type LiveDeviceRow = pgrx::composite_type!('static, "compute_devices_live");
+
+/// Stops the caller's device: inactive until it registers again, whatever heartbeats arrive.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn deactivate_device(
+    device_id: Option<pgrx::Uuid>,
+) -> pgrx::composite_type!('static, "compute_devices") {
+    require_writable("deactivate a device");
+    let owner = auth::caller_id().or_raise();
+    let device_id = required("device_id", device_id).or_raise();
+    let deactivate = catalog::statement(
+        "UPDATE @extschema@.compute_devices AS d
+            SET is_active = false,
+                deactivated_at = COALESCE(d.deactivated_at, pg_catalog.now()),
+                updated_at = pg_catalog.now()
+          WHERE d.id OPERATOR(pg_catalog.=) $1 AND d.user_id OPERATOR(pg_catalog.=) $2
+      RETURNING d",
+    );
+    Spi::connect_mut(|client| {
+        client
+            .update(&*deactivate, None, &[device_id.into(), owner.into()])
+            .and_then(only_row::<DeviceRow>)
+    })
+    .unwrap_or_else(internal_error)
+    .ok_or(DeviceError::DeviceNotFound)
+    .or_raise()
+}
+
+/// The caller's devices, newest first: rows of the `compute_devices_live` view, whose
+/// is_active and last_seen are live (see current_liveness below), without the internal slot.
+#[pg_extern(stable, requires = ["live_view"])]
+#[search_path(pg_catalog, pg_temp)]
+fn get_user_devices(
+) -> SetOfIterator<'static, pgrx::composite_type!('static, "compute_devices_live")> {
+    let owner = auth::caller_id().or_raise();
+    let devices = catalog::statement(
+        "SELECT v FROM @extschema@.compute_devices_live AS v
+          WHERE v.user_id OPERATOR(pg_catalog.=) $1
+          ORDER BY v.created_at DESC, v.id",
+    );
+    let rows = Spi::connect(|client| {
+        client
+            .select(&*devices, None, &[owner.into()])?
+            .map(|row| {
+                Ok(row
+                    .get::<LiveDeviceRow>(1)?
+                    .expect("a whole-row value is never null"))
+            })
+            .collect::<spi::Result<Vec<_>>>()
+    })
+    .unwrap_or_else(internal_error);
+    rows::set_of(rows)
+}
+
+/// A device's is_active and last_seen as they are now, for the `compute_devices_live` view:
+/// the table's values with the liveness test applied and, on the shared-memory path, its
+/// slot's latest heartbeat laid over them (a live heartbeat makes a device not stopped active;
+/// last_seen is the later of the two). The table's own columns lag behind: is_active until the
+/// worker's next sweep, last_seen until its next flush.
+///
+/// The view runs as its caller, so anyone who reads it can call this with any values. The
+/// slot is therefore found from the device id and owner through the device index (never from an
+/// argument), and read only for a caller who may read that device's row: one row-level security
+/// shows the caller (the owner of the claims), or any row where row-level security does not
+/// apply to the caller. Anyone else gets back the values given, which tell them nothing new.
+/// Reads only: no transaction id, and the same answer on a standby (the table's values).
+#[pg_extern(stable)]
+#[search_path(pg_catalog, pg_temp)]
+fn current_liveness(
+    device_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    is_active: Option<bool>,
+    last_seen: Option<TimestampWithTimeZone>,
+    deactivated_at: Option<TimestampWithTimeZone>,
+) -> pgrx::composite_type!('static, "device_liveness") {
+    let live_after = live_after(transaction_start());
+    let stored = last_seen.map_or(i64::MIN, TimestampWithTimeZone::into_inner);
+    let mut live = is_active.unwrap_or(false) && stored > live_after;
+    let mut seen = last_seen;
+    let beat = device_id
+        .zip(user_id)
+        .and_then(|(device_id, owner)| latest_beat(device_id, owner));
+    if let Some(beat) = beat {
+        live |= deactivated_at.is_none() && beat > live_after;
+        if beat > stored {
+            seen = TimestampWithTimeZone::try_from(beat).ok();
+        }
+    }
+    let row = || -> Result<_, Box<dyn std::error::Error>> {
+        let mut row =
+            PgHeapTuple::new_composite_type_by_oid(catalog::type_oid(c"device_liveness"))?;
+        row.set_by_index(1.try_into()?, live)?;
+        row.set_by_index(2.try_into()?, seen)?;
+        Ok(row)
+    };
+    row().unwrap_or_else(|e| internal_failure("current_liveness", e))
+}
+
+/// The device's latest heartbeat in shared memory (microseconds, as `now`), when this database
+/// is on the shared-memory path, the device index knows this owner's device, and the caller may
+/// read its row.
+fn latest_beat(device_id: Uuid, owner: Uuid) -> Option<i64> {
+    let shared = slots::shared()?;
+    let slot = device_index::slot_of(device_id.as_bytes(), owner.as_bytes())?;
+    caller_may_read(owner)
+        .then(|| shared.read(slot))
+        .flatten()
+        .map(|view| view.last_beat)
+}
+
+/// Whether the caller may read a device row of this owner: it has SELECT on the table, and
+/// either row-level security does not apply to it (a superuser, the table's owner, a role with
+/// BYPASSRLS) or the policy shows it this owner's rows (the claims name this owner).
+fn caller_may_read(owner: Uuid) -> bool {
+    let table = catalog::extension().table;
+    // SAFETY: catalog lookups by oid that report through their result, not by raising:
+    // check_enable_rls with noError, and an ACL check of a table that exists (found above).
+    let (row_security, may_select) = unsafe {
+        (
+            pg_sys::check_enable_rls(table, pg_sys::InvalidOid, true),
+            pg_sys::pg_class_aclcheck(table, pg_sys::GetUserId(), pg_sys::ACL_SELECT),
+        )
+    };
+    may_select == pg_sys::AclResult::ACLCHECK_OK
+        && (row_security != pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+            || auth::caller_id().is_ok_and(|caller| caller == owner))
+}

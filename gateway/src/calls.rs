@@ -11,8 +11,9 @@ use crate::dispatch::{Roles, Special};
 use crate::errors::ApiError;
 use crate::heartbeats::Heartbeats;
 use crate::query::{Read, Shape, SOURCE};
-use crate::schema::{quote_ident, Function, Relation, SchemaCache};
+use crate::schema::{Function, Relation, SchemaCache};
 use crate::served::Served;
+use crate::statements::{call_from, plain_statement};
 use crate::stats::Stats;
 use axum::http::StatusCode;
 use deadpool_postgres::Pool;
@@ -46,14 +47,10 @@ impl Calls {
         read: &Read,
     ) -> Result<Answer, ApiError> {
         check_args(&served.cache, function, &args)?;
-        let from = call_from(&served.cache, function, &args);
         if read.is_plain() {
             match served.dispatch.special(&function.name) {
-                Some(Special::CollapsedTotals) => {
-                    return self
-                        .stats
-                        .get(&Arc::from(plain_statement(function, &from)))
-                        .await
+                Some(Special::CollapsedTotals(statement)) => {
+                    return self.stats.get(statement).await
                 }
                 Some(Special::CoalescedHeartbeat(statement)) => {
                     if let Some(answer) = self.coalesce(statement, identity, &args).await {
@@ -63,6 +60,7 @@ impl Calls {
                 None => {}
             }
         }
+        let from = call_from(&served.cache, function, &args);
         let statement = match &function.return_columns {
             _ if read.is_plain() => (plain_statement(function, &from), Vec::new()),
             None => {
@@ -227,53 +225,6 @@ pub fn no_such_function(schema: &str, name: &str, arguments: &str) -> ApiError {
     )
 }
 
-/// The FROM item that binds the call's rows to SOURCE: the given arguments only (the others
-/// take their defaults), read by name from the json parameter $1.
-fn call_from(cache: &SchemaCache, function: &Function, args: &Args) -> String {
-    let name = cache.qualified(&function.name);
-    if args.is_empty() {
-        return format!("{name}() AS {SOURCE}");
-    }
-    let given: Vec<_> = function
-        .args
-        .iter()
-        .filter(|arg| args.contains_key(&arg.name))
-        .collect();
-    let columns: Vec<String> = given
-        .iter()
-        .map(|arg| format!("{} {}", quote_ident(&arg.name), arg.sql_type))
-        .collect();
-    let named: Vec<String> = given
-        .iter()
-        .map(|arg| format!("{0} => a.{0}", quote_ident(&arg.name)))
-        .collect();
-    format!(
-        "pg_catalog.json_to_record($1::pg_catalog.json) AS a({}), LATERAL {name}({}) AS {SOURCE}",
-        columns.join(", "),
-        named.join(", ")
-    )
-}
-
-/// A call without the read grammar: (NULL, rows, body) where the body is the JSON array of a
-/// set's rows, the object of a composite, the value of a scalar, or none for void.
-fn plain_statement(function: &Function, from: &str) -> String {
-    if function.returns_void() {
-        format!(
-            "SELECT NULL::pg_catalog.int8, 1::pg_catalog.int8, NULL::pg_catalog.text FROM {from}"
-        )
-    } else if function.returns_set {
-        format!(
-            "SELECT NULL::pg_catalog.int8, pg_catalog.count(*), \
-                    COALESCE(pg_catalog.json_agg({SOURCE}), '[]')::pg_catalog.text FROM {from}"
-        )
-    } else {
-        format!(
-            "SELECT NULL::pg_catalog.int8, 1::pg_catalog.int8, \
-                    pg_catalog.to_json({SOURCE})::pg_catalog.text FROM {from}"
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,22 +263,6 @@ mod tests {
             .iter()
             .map(|name| (name.to_string(), string_arg("x")))
             .collect()
-    }
-
-    #[test]
-    fn calls_name_only_the_given_arguments_and_qualify_everything() {
-        let cache = cache();
-        let register = &cache.functions["register_device"];
-        assert_eq!(
-            call_from(&cache, register, &args(&["ram_gb", "device_name"])),
-            "pg_catalog.json_to_record($1::pg_catalog.json) AS a(\"device_name\" pg_catalog.text, \
-             \"ram_gb\" pg_catalog.\"numeric\"), LATERAL \"my \"\"schema\"\"\".\"register_device\"(\
-             \"device_name\" => a.\"device_name\", \"ram_gb\" => a.\"ram_gb\") AS pgrst_source"
-        );
-        assert_eq!(
-            call_from(&cache, register, &Args::new()),
-            "\"my \"\"schema\"\"\".\"register_device\"() AS pgrst_source"
-        );
     }
 
     #[test]

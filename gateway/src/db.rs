@@ -52,18 +52,6 @@ pub fn pool(
 const SETUP: &str = "SELECT pg_catalog.set_config('role', $1, true), \
                      pg_catalog.set_config('request.jwt.claims', $2, true)";
 
-/// Runs `sql`, whose first column is JSON text, inside the identity's transaction: the first
-/// row's value, or None without a row.
-pub async fn run(
-    pool: &Pool,
-    identity: &Identity,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Option<String>, ApiError> {
-    let rows = query(pool, identity, sql, params).await?;
-    Ok(rows.first().map(|row| row.get(0)))
-}
-
 /// Runs `sql` inside the identity's transaction, and returns its rows.
 pub async fn query(
     pool: &Pool,

@@ -14,7 +14,9 @@
 //!
 //! Everything else is a plain call in the caller's own transaction.
 
+use crate::args::Args;
 use crate::schema::{quote_ident, Function, SchemaCache, Volatility};
+use crate::statements::{call_from, plain_statement};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -28,7 +30,8 @@ pub struct Roles {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Special {
-    CollapsedTotals,
+    /// The plain statement, shared by every caller.
+    CollapsedTotals(Arc<str>),
     /// The batch statement: `$1` the owners, `$2` the argument of each entry; one row per
     /// entry in order: (error_code, error_message, F's row as JSON text).
     CoalescedHeartbeat(Arc<str>),
@@ -48,7 +51,9 @@ impl Dispatch {
             .values()
             .filter_map(|function| {
                 if is_collapsed_total(function, roles) {
-                    return Some((function.name.clone(), Special::CollapsedTotals));
+                    let from = call_from(cache, function, &Args::new());
+                    let statement = Arc::from(plain_statement(function, &from));
+                    return Some((function.name.clone(), Special::CollapsedTotals(statement)));
                 }
                 batched_twin(cache, function, roles).map(|twin| {
                     let statement = batch_statement(cache, function, twin);
@@ -64,6 +69,11 @@ impl Dispatch {
 
     pub fn special(&self, function: &str) -> Option<&Special> {
         self.special.get(function)
+    }
+
+    /// Collapsed totals: the same for everyone, so their answers may be cached for a second.
+    pub fn is_collapsed(&self, function: &str) -> bool {
+        matches!(self.special(function), Some(Special::CollapsedTotals(_)))
     }
 }
 
@@ -219,11 +229,12 @@ mod tests {
     #[test]
     fn specials_follow_from_catalog_facts() {
         let dispatch = Dispatch::new(&cache(), &roles());
-        assert_eq!(dispatch.special("totals"), Some(&Special::CollapsedTotals));
-        assert_eq!(
-            dispatch.special("public_totals"),
-            Some(&Special::CollapsedTotals)
-        );
+        assert!(dispatch.is_collapsed("totals"));
+        assert!(dispatch.is_collapsed("public_totals"));
+        let Some(Special::CollapsedTotals(statement)) = dispatch.special("totals") else {
+            panic!("totals are collapsed");
+        };
+        assert!(statement.ends_with("FROM \"public\".\"totals\"() AS pgrst_source"));
         for plain in ["mine", "sweep", "beats"] {
             assert_eq!(dispatch.special(plain), None, "{plain}");
         }

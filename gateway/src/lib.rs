@@ -18,6 +18,7 @@ pub mod query;
 pub mod schema;
 pub mod served;
 pub mod state;
+pub mod statements;
 pub mod stats;
 pub mod typescript;
 

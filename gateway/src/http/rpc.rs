@@ -5,7 +5,6 @@ use super::caller::Caller;
 use super::{profile, reply};
 use crate::args::{self, Args};
 use crate::calls::no_such_function;
-use crate::dispatch::Special;
 use crate::errors::ApiError;
 use crate::query::{self, Read};
 use crate::served::Served;
@@ -96,8 +95,7 @@ async fn call(
         .calls
         .call(served, &identity, function, args, read)
         .await?;
-    let collapsed =
-        read.is_plain() && served.dispatch.special(name) == Some(&Special::CollapsedTotals);
+    let collapsed = read.is_plain() && served.dispatch.is_collapsed(name);
     reply::postgrest(method, read, answer, collapsed)
 }
 

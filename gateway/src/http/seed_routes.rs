@@ -9,7 +9,6 @@ use super::reply;
 use crate::args::{self, Args};
 use crate::auth::Identity;
 use crate::calls::no_such_function;
-use crate::dispatch::Special;
 use crate::errors::{ApiError, Envelope};
 use crate::query;
 use crate::schema::SchemaCache;
@@ -178,7 +177,7 @@ async fn handle(
         .calls
         .call(&served, &identity, function, args, &read)
         .await?;
-    let collapsed = served.dispatch.special(route.function) == Some(&Special::CollapsedTotals);
+    let collapsed = served.dispatch.is_collapsed(route.function);
     Ok(reply::envelope(answer, collapsed))
 }
 

@@ -58,7 +58,12 @@ describe('the extension’s errors', () => {
   it('another user’s device is not found either', async () => {
     const { data: bobs } = await supabase({ token: tokens.bob }).rpc('get_user_devices');
     const result = await alice.rpc('send_heartbeat', { device_id: bobs[0].id });
-    assertError(result, 404, { code: '42P01', message: 'device not found' });
+    assertError(result, 404, {
+      code: '42P01',
+      message: 'device not found',
+      details: null,
+      hint: 'Register the device again with register_device to resume sharing.',
+    });
   });
 
   it('a VOLATILE function by GET runs read-only: 405 25006', async () => {

@@ -103,6 +103,15 @@ describe('the read grammar on a function returning one row (get_network_stats)',
     assert.equal(result.data.active_nodes, active.length);
   });
 
+  it('count exact counts its one row', async () => {
+    const record = recorder();
+    const result = await supabase({ record }).rpc('get_network_stats', {}, { get: true, count: 'exact' });
+    assertOk(result);
+    assert.equal(result.count, 1);
+    assert.equal(record.last.headers.get('content-range'), '0-0/1');
+    assert.equal(result.data.active_nodes, active.length);
+  });
+
   it('head: 200 and no body', async () => {
     const record = recorder();
     const result = await supabase({ record }).rpc('get_network_stats', {}, { head: true });

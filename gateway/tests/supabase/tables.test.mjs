@@ -103,6 +103,53 @@ describe('what the gateway does not serve is refused, never ignored', () => {
     assertError(result, 400, { code: 'PGRST123', message: 'Use of aggregate functions is not allowed' });
   });
 
+  // Operators PostgREST has beyond the issue's list: answered as PostgREST answers them, or
+  // refused by name with 400; never ignored (which would return every row).
+  for (const [name, filter, expected, operator] of [
+    ['isDistinct', (q) => q.isDistinct('deactivated_at', null), ['alice-phone'], 'isdistinct'],
+    ['regexMatch', (q) => q.regexMatch('device_name', '^alice-(l|s)'), ['alice-laptop', 'alice-server'], 'match'],
+    ['regexIMatch', (q) => q.regexIMatch('device_name', '^ALICE-P'), ['alice-phone'], 'imatch'],
+    ['likeAnyOf', (q) => q.likeAnyOf('device_name', ['%laptop', '%phone']), ['alice-laptop', 'alice-phone'], 'like(any)'],
+    ['likeAllOf', (q) => q.likeAllOf('device_name', ['alice%', '%r']), ['alice-server'], 'like(all)'],
+    ['eq(any)', (q) => q.filter('device_type', 'eq(any)', '{laptop,server}'), ['alice-laptop', 'alice-server'], 'eq(any)'],
+  ]) {
+    for (const [source, start] of [
+      ['the table', () => alice().from('compute_devices').select()],
+      ['get_user_devices', () => alice().rpc('get_user_devices')],
+    ]) {
+      it(`${name} on ${source}: PostgREST's answer, or 400 naming ${operator}`, async () => {
+        const result = await filter(start());
+        if (result.error) {
+          assert.equal(result.status, 400, JSON.stringify(result));
+          assert.ok(result.error.message.includes(operator), JSON.stringify(result.error));
+        } else {
+          assert.deepEqual(names(result.data), expected);
+        }
+      });
+    }
+  }
+
+  // Media types PostgREST has beyond JSON: served, or 406 PGRST107; never JSON instead.
+  for (const [name, request, check] of [
+    ['csv()', (q) => q.order('device_name').csv(), (data) => assert.match(data, /^[a-z_,]*device_name[a-z_,]*\n/)],
+    [
+      'stripNulls()',
+      (q) => q.eq('device_name', 'alice-laptop').stripNulls(),
+      (data) => assert.ok(!('deactivated_at' in data[0]), JSON.stringify(data)),
+    ],
+    ['explain()', (q) => q.explain(), (data) => assert.equal(typeof data, 'string')],
+  ]) {
+    it(`${name} on the table: served, or 406 PGRST107`, async () => {
+      const result = await request(alice().from('compute_devices').select());
+      if (result.error) {
+        assert.equal(result.status, 406, JSON.stringify(result));
+        assert.equal(result.error.code, 'PGRST107');
+      } else {
+        check(result.data);
+      }
+    });
+  }
+
   it('a relation the extension does not have: 404 42P01', async () => {
     assertError(await alice().from('pg_roles').select(), 404, {
       code: '42P01',

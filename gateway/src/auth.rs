@@ -2,7 +2,8 @@
 //! A request without a token is the anon role. Every token failure is a 401 that never reaches
 //! the database. The claims are read in the grammar the extension reads `request.jwt.claims`
 //! in (`compute-devices-claims`): one JSON object, no key named twice, and a `sub` that names
-//! a caller only in the uuid's canonical form.
+//! a caller only in the uuid's canonical form. As in PostgREST v12, every refused token is
+//! PGRST301 (JwtTokenInvalid).
 
 use crate::errors::ApiError;
 use axum::http::HeaderMap;
@@ -92,7 +93,7 @@ impl Verifier {
             None => self.anon_role.clone(),
             Some(_) => {
                 return Err(ApiError::unauthorized(
-                    "PGRST303",
+                    "PGRST301",
                     "JWT claim \"role\" must be a string",
                 ))
             }
@@ -176,11 +177,11 @@ fn validation(algorithm: Algorithm) -> Validation {
 }
 
 /// PostgREST's checks of `exp`, `nbf` and `aud`, each when present (no claim is required), with
-/// its PGRST303 answers. `exp` and `nbf` must be numbers (seconds since 1970, no leeway); `aud`
+/// its PGRST301 answers. `exp` and `nbf` must be numbers (seconds since 1970, no leeway); `aud`
 /// a string or an array of strings naming `audience`. As in PostgREST a null `aud` counts as
 /// absent; unlike PostgREST an empty array names no audience and is refused (as before).
 fn check_claims(claims: &Map<String, Value>, now: i64, audience: &str) -> Result<(), ApiError> {
-    let refused = |message: String| ApiError::unauthorized("PGRST303", message);
+    let refused = |message: String| ApiError::unauthorized("PGRST301", message);
     let seconds = |name: &str| match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(seconds)) => Ok(seconds.as_f64()),
@@ -225,7 +226,7 @@ fn token_error(error: &jsonwebtoken::errors::Error) -> ApiError {
         }
         // The signature held, but the payload is not one JSON object without duplicate keys.
         ErrorKind::Json(_) => {
-            ApiError::unauthorized("PGRST303", format!("Parsing claims failed: {error}"))
+            ApiError::unauthorized("PGRST301", format!("Parsing claims failed: {error}"))
         }
         _ => ApiError::unauthorized("PGRST301", format!("JWT is invalid: {error}")),
     }
@@ -278,20 +279,20 @@ mod tests {
         );
         assert_eq!(
             check(json!({"exp": NOW - 1})),
-            Err("PGRST303 JWT expired".into())
+            Err("PGRST301 JWT expired".into())
         );
         assert_eq!(
             check(json!({"exp": -1})),
-            Err("PGRST303 JWT expired".into())
+            Err("PGRST301 JWT expired".into())
         );
         assert_eq!(
             check(json!({"nbf": NOW + 1})),
-            Err("PGRST303 JWT not yet valid".into())
+            Err("PGRST301 JWT not yet valid".into())
         );
         for aud in [json!("x"), json!([]), json!(["x"])] {
             let refused = check(json!({ "aud": aud })).unwrap_err();
             assert!(
-                refused.starts_with("PGRST303 JWT audience is not"),
+                refused.starts_with("PGRST301 JWT audience is not"),
                 "{refused}"
             );
         }
@@ -321,7 +322,7 @@ mod tests {
         for (claims, says) in cases {
             let refused = check(claims.clone()).unwrap_err();
             assert!(
-                refused.starts_with("PGRST303 ") && refused.contains(says),
+                refused.starts_with("PGRST301 ") && refused.contains(says),
                 "{claims}: {refused}"
             );
         }

@@ -6,12 +6,13 @@
 use crate::answer::Answer;
 use crate::args::Args;
 use crate::auth::Identity;
-use crate::db::{self, Params};
+use crate::db::{self, Access, Params};
 use crate::dispatch::{Roles, Special};
 use crate::errors::ApiError;
 use crate::heartbeats::Heartbeats;
 use crate::query::{Read, Shape, SOURCE};
-use crate::schema::{Function, Relation, SchemaCache};
+use crate::resolve::{check_args, Invocation};
+use crate::schema::{Function, Relation};
 use crate::served::Served;
 use crate::statements::{call_from, plain_statement};
 use crate::stats::Stats;
@@ -42,22 +43,26 @@ impl Calls {
         &self,
         served: &Served,
         identity: &Identity,
-        function: &Function,
-        args: Args,
+        (function, args, invocation): (&Function, Args, Invocation),
         read: &Read,
     ) -> Result<Answer, ApiError> {
-        check_args(&served.cache, function, &args)?;
+        check_args(&served.cache, function, &args, invocation)?;
+        let access = match invocation {
+            Invocation::Read => Access::ReadOnly,
+            Invocation::Post => Access::ReadWrite,
+        };
         if read.is_plain() {
             match served.dispatch.special(&function.name) {
                 Some(Special::CollapsedTotals(statement)) => {
                     return self.stats.get(statement).await
                 }
-                Some(Special::CoalescedHeartbeat(statement)) => {
+                // A heartbeat changes data: never by GET, which runs read-only.
+                Some(Special::CoalescedHeartbeat(statement)) if access == Access::ReadWrite => {
                     if let Some(answer) = self.coalesce(statement, identity, &args).await {
                         return answer;
                     }
                 }
-                None => {}
+                _ => {}
             }
         }
         let from = call_from(&served.cache, function, &args);
@@ -93,7 +98,7 @@ impl Calls {
             // One json parameter, written from the arguments' own texts.
             params.push(Box::new(Json(args)));
         }
-        self.run(identity, statement, params, read).await
+        self.run(identity, access, statement, params, read).await
     }
 
     /// Reads `relation` as `identity` (its row-level security applies), with `read`.
@@ -116,7 +121,8 @@ impl Calls {
             Shape::Rows
         };
         let statement = read.statement(&from, &columns, shape, 1)?;
-        self.run(identity, statement, Vec::new(), read).await
+        self.run(identity, Access::ReadOnly, statement, Vec::new(), read)
+            .await
     }
 
     /// A user's heartbeat through the batcher; None when the batch cannot carry it (not the
@@ -152,6 +158,7 @@ impl Calls {
     async fn run(
         &self,
         identity: &Identity,
+        access: Access,
         (sql, texts): (String, Vec<String>),
         mut params: Params,
         read: &Read,
@@ -162,13 +169,13 @@ impl Calls {
                 .map(|text| Box::new(text) as Box<dyn tokio_postgres::types::ToSql + Send + Sync>),
         );
         let rows = if read.is_singular() {
-            db::query_checked(&self.pool, identity, sql, params, exactly_one_row).await?
+            db::query_checked(&self.pool, identity, access, sql, params, exactly_one_row).await?
         } else {
             let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
                 .iter()
                 .map(|param| &**param as &(dyn tokio_postgres::types::ToSql + Sync))
                 .collect();
-            db::query(&self.pool, identity, &sql, &params).await?
+            db::query(&self.pool, identity, access, &sql, &params).await?
         };
         rows.first()
             .map(Answer::from_row)
@@ -193,95 +200,5 @@ fn exactly_one_row(rows: &[tokio_postgres::Row]) -> Result<(), ApiError> {
             "JSON object requested, multiple (or no) rows returned",
         )
         .with_details(format!("The result contains {count} rows")))
-    }
-}
-
-/// PostgREST finds a function by its name and the argument names given: an unknown name, or a
-/// missing argument without a default, is no such function (404 PGRST202).
-fn check_args(cache: &SchemaCache, function: &Function, args: &Args) -> Result<(), ApiError> {
-    let unknown = args.keys().any(|key| function.argument(key).is_none());
-    let missing = function
-        .args
-        .iter()
-        .any(|arg| !arg.has_default && !args.contains_key(&arg.name));
-    if unknown || missing {
-        let names: Vec<&str> = args.keys().map(String::as_str).collect();
-        Err(no_such_function(
-            &cache.schema,
-            &function.name,
-            &format!("({})", names.join(", ")),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-/// 404 PGRST202, as PostgREST words it; `arguments` is `(a, b)` or empty.
-pub fn no_such_function(schema: &str, name: &str, arguments: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "PGRST202",
-        format!("Could not find the function {schema}.{name}{arguments} in the schema cache"),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::args::string_arg;
-    use crate::schema::{Argument, Volatility};
-
-    fn cache() -> SchemaCache {
-        let arg = |name: &str, sql_type: &str, has_default: bool| Argument {
-            name: name.into(),
-            sql_type: sql_type.into(),
-            element_sql_type: None,
-            has_default,
-        };
-        let register = Function {
-            name: "register_device".into(),
-            args: vec![
-                arg("device_name", "pg_catalog.text", false),
-                arg("ram_gb", "pg_catalog.\"numeric\"", false),
-                arg("note", "pg_catalog.text", true),
-            ],
-            returns_set: false,
-            volatility: Volatility::Volatile,
-            return_type: "public.compute_devices".into(),
-            return_columns: Some(Vec::new()),
-            executors: Vec::new(),
-        };
-        SchemaCache {
-            schema: "my \"schema\"".into(),
-            functions: [(register.name.clone(), register)].into(),
-            relations: Default::default(),
-        }
-    }
-
-    fn args(names: &[&str]) -> Args {
-        names
-            .iter()
-            .map(|name| (name.to_string(), string_arg("x")))
-            .collect()
-    }
-
-    #[test]
-    fn unknown_or_missing_arguments_are_no_such_function() {
-        let cache = cache();
-        let register = &cache.functions["register_device"];
-        assert!(check_args(&cache, register, &args(&["device_name", "ram_gb"])).is_ok());
-        assert!(check_args(&cache, register, &args(&["device_name", "ram_gb", "note"])).is_ok());
-        for names in [&["device_name"][..], &["device_name", "ram_gb", "color"]] {
-            let error = check_args(&cache, register, &args(names)).unwrap_err();
-            assert_eq!(
-                (error.status.as_u16(), error.code.as_str()),
-                (404, "PGRST202")
-            );
-        }
-        let error = check_args(&cache, register, &args(&["color"])).unwrap_err();
-        assert_eq!(
-            error.message,
-            "Could not find the function my \"schema\".register_device(color) in the schema cache"
-        );
     }
 }

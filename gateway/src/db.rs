@@ -52,10 +52,28 @@ pub fn pool(
 const SETUP: &str = "SELECT pg_catalog.set_config('role', $1, true), \
                      pg_catalog.set_config('request.jwt.claims', $2, true)";
 
+/// How a transaction begins: PostgREST runs GET and HEAD requests read-only, so a function
+/// that writes refuses them itself (25006, 405).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+impl Access {
+    fn begin(self) -> &'static str {
+        match self {
+            Access::ReadOnly => "BEGIN READ ONLY",
+            Access::ReadWrite => "BEGIN",
+        }
+    }
+}
+
 /// Runs `sql` inside the identity's transaction, and returns its rows.
 pub async fn query(
     pool: &Pool,
     identity: &Identity,
+    access: Access,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>, ApiError> {
@@ -73,7 +91,7 @@ pub async fn query(
     // back to the pool outside any transaction (COMMIT of a failed transaction rolls back).
     let identity_params: [&(dyn ToSql + Sync); 2] = [&identity.role, &identity.claims];
     let (begin, setup, rows, commit) = tokio::join!(
-        client.batch_execute("BEGIN"),
+        client.batch_execute(access.begin()),
         client.execute(&setup, &identity_params),
         client.query(&call, params),
         client.batch_execute("COMMIT"),
@@ -95,6 +113,7 @@ pub type Params = Vec<Box<dyn ToSql + Send + Sync>>;
 pub async fn query_checked(
     pool: &Pool,
     identity: &Identity,
+    access: Access,
     sql: String,
     params: Params,
     check: impl FnOnce(&[Row]) -> Result<(), ApiError> + Send + 'static,
@@ -111,7 +130,7 @@ pub async fn query_checked(
             .map(|param| &**param as &(dyn ToSql + Sync))
             .collect();
         let (begin, setup, rows) = tokio::join!(
-            client.batch_execute("BEGIN"),
+            client.batch_execute(access.begin()),
             client.execute(&setup, &identity_params),
             client.query(&call, &params),
         );

@@ -33,7 +33,7 @@ pub enum Special {
     /// The plain statement, shared by every caller.
     CollapsedTotals(Arc<str>),
     /// The batch statement: `$1` the owners, `$2` the argument of each entry; one row per
-    /// entry in order: (error_code, error_message, F's row as JSON text).
+    /// entry in order: (error_code, error_message, error_hint, F's row as JSON text).
     CoalescedHeartbeat(Arc<str>),
 }
 
@@ -132,6 +132,17 @@ fn batched_twin<'a>(
 }
 
 fn batch_statement(cache: &SchemaCache, function: &Function, twin: &Function) -> String {
+    // The twin may carry each entry's hint too.
+    let has_hint = twin
+        .return_columns
+        .iter()
+        .flatten()
+        .any(|column| column.name == "error_hint");
+    let hint = if has_hint {
+        "h.error_hint::pg_catalog.text"
+    } else {
+        "NULL::pg_catalog.text"
+    };
     let row: Vec<String> = function
         .return_columns
         .iter()
@@ -139,7 +150,7 @@ fn batch_statement(cache: &SchemaCache, function: &Function, twin: &Function) ->
         .map(|column| format!("h.{}", quote_ident(&column.name)))
         .collect();
     format!(
-        "SELECT h.error_code::pg_catalog.text, h.error_message::pg_catalog.text, \
+        "SELECT h.error_code::pg_catalog.text, h.error_message::pg_catalog.text, {hint}, \
                 pg_catalog.to_json(ROW({})::{})::pg_catalog.text \
            FROM {}($1, $2) WITH ORDINALITY AS h ORDER BY h.ordinality",
         row.join(", "),
@@ -244,7 +255,7 @@ mod tests {
         assert_eq!(
             &**statement,
             "SELECT h.error_code::pg_catalog.text, h.error_message::pg_catalog.text, \
-             pg_catalog.to_json(ROW(h.\"device_id\")::public.heartbeat)::pg_catalog.text \
+             NULL::pg_catalog.text, pg_catalog.to_json(ROW(h.\"device_id\")::public.heartbeat)::pg_catalog.text \
              FROM \"public\".\"beats\"($1, $2) WITH ORDINALITY AS h ORDER BY h.ordinality"
         );
     }

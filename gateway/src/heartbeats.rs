@@ -117,6 +117,7 @@ impl Batcher {
             let rows = db::query(
                 &self.pool,
                 &self.service,
+                db::Access::ReadWrite,
                 &statement,
                 &[&user_ids, &device_ids],
             )
@@ -161,11 +162,11 @@ fn answer_each(batch: Vec<Pending>, rows: Vec<tokio_postgres::Row>) {
                 &code,
                 row.get::<_, Option<String>>(1).unwrap_or_default(),
                 None,
-                None,
+                row.get::<_, Option<String>>(2),
                 // Only the authenticated role's heartbeats are coalesced.
                 false,
             )),
-            None => Ok(row.get(2)),
+            None => Ok(row.get(3)),
         };
         let _ = pending.reply.send(answer);
     }

@@ -15,6 +15,7 @@ pub mod heartbeats;
 pub mod http;
 pub mod metrics;
 pub mod query;
+pub mod resolve;
 pub mod schema;
 pub mod served;
 pub mod state;

@@ -311,83 +311,83 @@ fn every_token_failure_is_a_401_that_changes_nothing(gateway: &Gateway) {
             "expired",
             signed(json!({"exp": common::expires_in(-10)})),
             "JWT expired",
-            "PGRST303",
+            "PGRST301",
         ),
         // jsonwebtoken skips an exp it cannot read as an unsigned number.
         (
             "negative exp",
             signed(json!({"exp": -1})),
             "JWT expired",
-            "PGRST303",
+            "PGRST301",
         ),
         (
             "not yet valid",
             signed(json!({"nbf": common::expires_in(600)})),
             "JWT not yet valid",
-            "PGRST303",
+            "PGRST301",
         ),
         ("bad signature", bad_signature, "signature", "PGRST301"),
         (
             "wrong audience",
             signed(json!({"aud": "someone-else"})),
             "audience",
-            "PGRST303",
+            "PGRST301",
         ),
         // Claims of the wrong JSON type, which jsonwebtoken would skip, as PostgREST refuses them.
         (
             "exp a string",
             signed(json!({"exp": "soon"})),
             "The JWT 'exp' claim must be a number",
-            "PGRST303",
+            "PGRST301",
         ),
         (
             "exp null",
             signed(json!({"exp": null})),
             "The JWT 'exp' claim must be a number",
-            "PGRST303",
+            "PGRST301",
         ),
         (
             "nbf a boolean",
             signed(json!({"nbf": true})),
             "The JWT 'nbf' claim must be a number",
-            "PGRST303",
+            "PGRST301",
         ),
         (
             "aud a number",
             signed(json!({"aud": 5})),
             "The JWT 'aud' claim must be a string or an array of strings",
-            "PGRST303",
+            "PGRST301",
         ),
         (
             "aud an array with a number",
             signed(json!({"aud": ["authenticated", 5]})),
             "The JWT 'aud' claim must be a string or an array of strings",
-            "PGRST303",
+            "PGRST301",
         ),
         (
             "aud an array of objects",
             signed(json!({"aud": [{"name": "authenticated"}]})),
             "The JWT 'aud' claim must be a string or an array of strings",
-            "PGRST303",
+            "PGRST301",
         ),
         // Claims that are not one JSON object naming each key once.
         (
             "role named twice",
             token_with_payload(&good_claims.replacen('{', "{\"role\":\"service_role\",", 1)),
             "Parsing claims failed",
-            "PGRST303",
+            "PGRST301",
         ),
         (
             "a key named twice in a nested object",
             token_with_payload(&good_claims.replacen('{', "{\"app\":{\"k\":1,\"k\":2},", 1)),
             "Parsing claims failed",
-            "PGRST303",
+            "PGRST301",
         ),
         (
             "claims an array",
             token_with_payload(&format!("[{good_claims}]")),
             "Parsing claims failed",
-            "PGRST303",
+            "PGRST301",
         ),
         (
             "algorithm not configured",
@@ -448,7 +448,7 @@ fn es256_and_rs256_tokens_verify_with_the_jwks_file(gateway: &Gateway) {
 
 fn bad_bodies_get_4xx_and_change_nothing(gateway: &Gateway) {
     let alice = token(ALICE);
-    gateway.register(&alice, "body target");
+    let id = gateway.register(&alice, "body target");
     let before = table();
     let device = |overrides: Value| {
         let mut body = json!({"device_name": "body target", "device_type": "laptop", "ram_gb": 16, "cpu_cores": 8, "storage_gb": 512});
@@ -542,9 +542,24 @@ fn bad_bodies_get_4xx_and_change_nothing(gateway: &Gateway) {
         );
         assert_eq!(code_of(&answer), json!(code), "{path}: {answer}");
     }
-    // A function that changes data cannot be called with GET.
-    let (status, _) = gateway.get("/rpc/register_device?device_name=x", Some(&alice));
-    assert_eq!(status, 405);
+    // A function that changes data cannot be called with GET: it runs read-only (as in
+    // PostgREST) and the extension refuses to write there.
+    let (status, answer) = gateway.get(
+        "/rpc/register_device?device_name=x&device_type=laptop&ram_gb=1&cpu_cores=1&storage_gb=1",
+        Some(&alice),
+    );
+    assert_eq!(
+        (status, code_of(&answer)),
+        (405, json!("25006")),
+        "{answer}"
+    );
+    let (status, answer) =
+        gateway.get(&format!("/rpc/send_heartbeat?device_id={id}"), Some(&alice));
+    assert_eq!(
+        (status, code_of(&answer)),
+        (405, json!("25006")),
+        "{answer}"
+    );
     assert_eq!(table(), before);
 }
 
@@ -751,7 +766,7 @@ fn a_sub_the_extension_refuses_is_refused_alike_on_every_route(gateway: &Gateway
         for (path, status, code) in routes(&token_with_payload(&claims)) {
             assert_eq!(
                 (status, code),
-                (401, json!("PGRST303")),
+                (401, json!("PGRST301")),
                 "sub {form} on {path}"
             );
         }

@@ -1,7 +1,7 @@
 //! The gateway as PostgREST, end to end against a real PostgreSQL: the schema cache read from
 //! the catalog (the seed routes checked against it; a function added to the extension served
 //! with no gateway change; nothing outside the extension; reloads on an unknown name and on
-//! SIGHUP), the extension's table and view, PostgREST's status rules (401 for the anon role,
+//! SIGHUP), the extension's table and view (an unknown relation is 42P01, as in PostgREST v12), PostgREST's status rules (401 for the anon role,
 //! WWW-Authenticate, profiles), Content-Range, and a singular request's rollback.
 
 mod common;
@@ -302,8 +302,8 @@ fn the_extensions_table_and_view_are_read_under_rls(gateway: &Gateway, _: u16) {
     assert_eq!(status, 404);
     assert_eq!(
         json_of(&body),
-        json!({"code": "PGRST205", "details": null, "hint": null,
-               "message": "Could not find the table 'public.pg_roles' in the schema cache"})
+        json!({"code": "42P01", "details": null, "hint": null,
+               "message": "relation \"public.pg_roles\" does not exist"})
     );
 }
 
@@ -337,12 +337,13 @@ fn functions_added_to_the_extension_are_served(gateway: &Gateway, port: u16) {
     assert_eq!(gateway.post("/rpc/times", None, r#"{"n": 4}"#).1, json!(8));
     let (status, answer) = gateway.get("/rpc/times?m=eq.1", None);
     assert_eq!((status, answer["code"].clone()), (404, json!("PGRST202")));
-    // VOLATILE: POST only.
+    // VOLATILE: by GET it runs read-only, as in PostgREST; writing there is refused (see the
+    // singular scenario).
     assert_eq!(
         gateway.post("/rpc/bump", None, r#"{"n": 1}"#),
         (200, json!(2))
     );
-    assert_eq!(gateway.get("/rpc/bump?n=1", None).0, 405);
+    assert_eq!(gateway.get("/rpc/bump?n=1", None), (200, json!(2)));
     // Outside the extension: not served, even with its grant.
     std::thread::sleep(Duration::from_millis(1100));
     let (status, answer) = gateway.get("/rpc/outsider", None);
@@ -416,6 +417,18 @@ fn a_singular_call_that_fails_its_check_rolls_back(gateway: &Gateway, port: u16)
         );
     }
     assert_eq!(notes(&mut superuser), 0, "the refused calls wrote nothing");
+    // By GET the call runs read-only, and its write is refused.
+    let (status, _, body) = send(
+        gateway
+            .http
+            .get(format!("{}/rpc/note?copies=1", gateway.url))
+            .bearer_auth(token(ALICE)),
+    );
+    assert_eq!(
+        (status, json_of(&body)["code"].clone()),
+        (405, json!("25006")),
+        "{body}"
+    );
     let (status, _, body) = singular(1);
     assert_eq!((status, json_of(&body)), (200, json!({"n": 1})));
     assert_eq!(notes(&mut superuser), 1);

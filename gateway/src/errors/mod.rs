@@ -19,8 +19,9 @@ pub struct ApiError {
     pub hint: Option<String>,
 }
 
-/// PostgREST's codes for a token it refuses: its 401 says `error="invalid_token"`.
-const INVALID_TOKEN_CODES: [&str; 2] = ["PGRST301", "PGRST303"];
+/// PostgREST v12's code for a token it refuses (JwtTokenInvalid): its 401 says
+/// `error="invalid_token"`.
+const INVALID_TOKEN: &str = "PGRST301";
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
@@ -89,7 +90,7 @@ impl ApiError {
         if self.status != StatusCode::UNAUTHORIZED {
             return None;
         }
-        let value = if INVALID_TOKEN_CODES.contains(&self.code.as_str()) {
+        let value = if self.code == INVALID_TOKEN {
             // Haskell's `show` of the message: a quoted string with `"` and `\` escaped.
             let description = self.message.replace('\\', "\\\\").replace('"', "\\\"");
             format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
@@ -148,7 +149,7 @@ mod tests {
                 .map(|value| value.to_str().unwrap().to_string())
         };
         assert_eq!(
-            header(ApiError::unauthorized("PGRST303", "JWT \"x\" expired")),
+            header(ApiError::unauthorized("PGRST301", "JWT \"x\" expired")),
             Some(r#"Bearer error="invalid_token", error_description="JWT \"x\" expired""#.into())
         );
         assert_eq!(

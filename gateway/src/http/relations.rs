@@ -6,6 +6,7 @@ use super::caller::Caller;
 use super::{profile, reply};
 use crate::errors::ApiError;
 use crate::query;
+use crate::resolve::no_such_relation;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -31,14 +32,7 @@ async fn relation(
         .knowing(|cache| cache.relations.contains_key(&name))
         .await?;
     let Some(relation) = served.cache.relations.get(&name) else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "PGRST205",
-            format!(
-                "Could not find the table '{}.{name}' in the schema cache",
-                served.cache.schema
-            ),
-        ));
+        return Err(no_such_relation(&served.cache.schema, &name));
     };
     if method == Method::OPTIONS {
         return Ok(([(header::ALLOW, "OPTIONS,GET,HEAD")], "").into_response());

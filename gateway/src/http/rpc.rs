@@ -1,18 +1,19 @@
 //! PostgREST's RPC: `POST /rpc/<fn>` with a JSON object of named arguments, `GET`/`HEAD` with
-//! query parameters for STABLE and IMMUTABLE functions; the read grammar over the result.
+//! query parameters (in a read-only transaction, as PostgREST runs them, so a function that
+//! writes refuses itself: 25006, 405); the read grammar over the result.
 
 use super::caller::Caller;
 use super::{profile, reply};
 use crate::args::{self, Args};
-use crate::calls::no_such_function;
 use crate::errors::ApiError;
 use crate::query::{self, Read};
+use crate::resolve::{no_such_function, Invocation};
 use crate::served::Served;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -45,12 +46,14 @@ async fn by_post(
     caller: Result<Caller, ApiError>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let served = function_in(&state, &name).await?;
-    profile::check(&Method::POST, &headers, &served.cache.schema)?;
     let args = args::from_body(body)?;
+    let keys: Vec<&str> = args.keys().map(String::as_str).collect();
+    let served = function_in(&state, &name, &keys, Invocation::Post).await?;
+    profile::check(&Method::POST, &headers, &served.cache.schema)?;
     // Every query parameter of a POST is the read grammar.
     let read = query::parse(&pairs, &headers, &|_| false)?;
-    call(&state, &served, &Method::POST, caller?, &name, args, &read).await
+    let call = (name.as_str(), args, Invocation::Post);
+    answer(&state, &served, &Method::POST, caller?, call, &read).await
 }
 
 async fn by_get(
@@ -61,16 +64,15 @@ async fn by_get(
     headers: HeaderMap,
     caller: Result<Caller, ApiError>,
 ) -> Result<Response, ApiError> {
-    let served = function_in(&state, &name).await?;
+    // Before the function is known, every parameter outside the grammar may be an argument.
+    let keys: Vec<&str> = pairs
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .filter(|key| !RESERVED.contains(key))
+        .collect();
+    let served = function_in(&state, &name, &keys, Invocation::Read).await?;
     profile::check(&method, &headers, &served.cache.schema)?;
     let function = &served.cache.functions[&name];
-    if !function.is_read_only() {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "25006",
-            format!("{name} changes data: call it with POST"),
-        ));
-    }
     let is_argument = |key: &str| !RESERVED.contains(&key) && function.argument(key).is_some();
     let args: Args = pairs
         .iter()
@@ -78,29 +80,34 @@ async fn by_get(
         .map(|(key, value)| (key.clone(), args::string_arg(value)))
         .collect();
     let read = query::parse(&pairs, &headers, &is_argument)?;
-    call(&state, &served, &method, caller?, &name, args, &read).await
+    let call = (name.as_str(), args, Invocation::Read);
+    answer(&state, &served, &method, caller?, call, &read).await
 }
 
-async fn call(
+async fn answer(
     state: &AppState,
     served: &Served,
     method: &Method,
     Caller(identity): Caller,
-    name: &str,
-    args: Args,
+    (name, args, invocation): (&str, Args, Invocation),
     read: &Read,
 ) -> Result<Response, ApiError> {
     let function = &served.cache.functions[name];
     let answer = state
         .calls
-        .call(served, &identity, function, args, read)
+        .call(served, &identity, (function, args, invocation), read)
         .await?;
     let collapsed = read.is_plain() && served.dispatch.is_collapsed(name);
     reply::postgrest(method, read, answer, collapsed)
 }
 
 /// The schema cache that has function `name` (reloaded if needed), or 404 PGRST202.
-async fn function_in(state: &AppState, name: &str) -> Result<Arc<Served>, ApiError> {
+async fn function_in(
+    state: &AppState,
+    name: &str,
+    keys: &[&str],
+    invocation: Invocation,
+) -> Result<Arc<Served>, ApiError> {
     let served = state
         .schema
         .knowing(|cache| cache.functions.contains_key(name))
@@ -108,6 +115,12 @@ async fn function_in(state: &AppState, name: &str) -> Result<Arc<Served>, ApiErr
     if served.cache.functions.contains_key(name) {
         Ok(served)
     } else {
-        Err(no_such_function(&served.cache.schema, name, ""))
+        Err(no_such_function(
+            &served.cache.schema,
+            name,
+            keys,
+            invocation,
+            None,
+        ))
     }
 }

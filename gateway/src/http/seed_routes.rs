@@ -8,9 +8,9 @@ use super::caller::Caller;
 use super::reply;
 use crate::args::{self, Args};
 use crate::auth::Identity;
-use crate::calls::no_such_function;
 use crate::errors::{ApiError, Envelope};
 use crate::query;
+use crate::resolve::{no_such_function, Invocation};
 use crate::schema::SchemaCache;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -140,6 +140,11 @@ async fn handle(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Envelope> {
     let Caller(identity) = caller?;
+    let invocation = if route.get {
+        Invocation::Read
+    } else {
+        Invocation::Post
+    };
     if route.signed_in {
         signed_in(&identity)?;
     }
@@ -147,11 +152,9 @@ async fn handle(
         .schema
         .knowing(|cache| cache.functions.contains_key(route.function))
         .await?;
-    let function = served
-        .cache
-        .functions
-        .get(route.function)
-        .ok_or_else(|| no_such_function(&served.cache.schema, route.function, ""))?;
+    let function = served.cache.functions.get(route.function).ok_or_else(|| {
+        no_such_function(&served.cache.schema, route.function, &[], invocation, None)
+    })?;
     let args: Args = match route.arguments {
         Arguments::None => Args::new(),
         Arguments::Path(name) => params
@@ -175,7 +178,7 @@ async fn handle(
     let read = query::parse(&[], &HeaderMap::new(), &|_| false)?;
     let answer = state
         .calls
-        .call(&served, &identity, function, args, &read)
+        .call(&served, &identity, (function, args, invocation), &read)
         .await?;
     let collapsed = served.dispatch.is_collapsed(route.function);
     Ok(reply::envelope(answer, collapsed))

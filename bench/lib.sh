@@ -1,35 +1,25 @@
 # Shared by bench/run and bench/gateway: a throwaway cluster tuned for benchmarks, with
 # PostgREST's roles, and the extension's database loaded with $devices devices (bench/load.sql).
-# Expects $devices, $seconds and $clients; sets $port (BENCH_PORT, default 28818), $pgdata,
-# $bindir and $as_server.
+# Expects $devices, $seconds and $clients; start_cluster sets $port (BENCH_PORT, default a free
+# port).
 
-port="${BENCH_PORT:-28818}"
 # The users who register devices in the register runs (bench/profiles.sql): each registration is
 # a new device of a random one of them, so most of them own one or two.
 registrants=1000000
-pgdata="$PWD/target/bench-pgdata"
-bindir="$(pg_config --bindir)"
+# The cluster (tests/cluster.sh): its data directory and log are in data/.
+cluster="$PWD/target/bench-cluster"
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -h localhost -p "$port" -U postgres "$@"; }
 value() { sql -At "$@"; }
 
 # Builds and installs the extension (release), then starts a fresh cluster; stopped on exit.
 start_cluster() {
-    rm -rf "$pgdata"
-    mkdir -p "$pgdata"
     if [ "$(id -u)" -eq 0 ]; then
-        as_server=(sudo -u postgres) # PostgreSQL refuses to run as root
-        chown postgres:postgres "$pgdata"
         cargo pgrx install --release --pg-config "$(command -v pg_config)" >/dev/null
     else
-        as_server=()
         cargo pgrx install --release --sudo --pg-config "$(command -v pg_config)" >/dev/null
     fi
-    "${as_server[@]}" "$bindir/initdb" --auth=trust --username=postgres -D "$pgdata" >/dev/null
-    cat >>"$pgdata/postgresql.conf" <<CONF
-port = $port
-listen_addresses = 'localhost'
-unix_socket_directories = '/tmp'
+    tests/cluster.sh init "$cluster" /dev/stdin <<CONF
 max_connections = 100
 shared_buffers = '1GB'
 max_wal_size = '16GB'
@@ -37,26 +27,19 @@ checkpoint_timeout = '30min'
 # WAL is measured cluster-wide: no autovacuum of one database inside another's run (each is
 # vacuumed by hand after loading).
 autovacuum = off
-shared_preload_libraries = 'compute_devices'
 compute_devices.database = 'bench_ext'
 compute_devices.slots = $((devices + 1000000))
 # Liveness changes (revivals of the 10% inactive devices the heartbeats hit) are written back
 # every second, inside the heartbeat run, so their WAL is counted with it.
 compute_devices.sweep_interval = '1s'
 CONF
-    "${as_server[@]}" "$bindir/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w start >/dev/null
+    port="$(tests/cluster.sh start "$cluster" ${BENCH_PORT:+"$BENCH_PORT"})"
     trap 'stop_cluster' EXIT
-    sql -d postgres <<'SQL'
-CREATE ROLE anon NOLOGIN;
-CREATE ROLE authenticated NOLOGIN;
-CREATE ROLE service_role NOLOGIN;
-CREATE ROLE authenticator LOGIN NOINHERIT;
-GRANT anon, authenticated, service_role TO authenticator;
-SQL
+    sql -d postgres -f tests/supabase_roles.sql
 }
 
 stop_cluster() {
-    "${as_server[@]}" "$bindir/pg_ctl" -D "$pgdata" -m fast stop >/dev/null
+    tests/cluster.sh stop "$cluster"
 }
 
 # bench_ext: the extension with $devices devices, vacuumed, and served from shared memory.

@@ -3,6 +3,7 @@
 //! PostgREST maps 42501 to 401/403, 42P01 to 404 and the rest of these to 400. Its custom
 //! `PTxxx` codes cannot be raised here: pgrx reports only the SQLSTATEs PostgreSQL defines.
 
+use crate::device_type::DeviceType;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -95,7 +96,8 @@ impl DeviceError {
             DeviceError::NotAuthenticated(reason) => format!("not authenticated: {reason}"),
             DeviceError::NullArgument { field } => format!("{field} must not be null"),
             DeviceError::UnknownDeviceType(given) => {
-                format!("device_type must be one of phone, laptop, desktop, server (got {given:?})")
+                let names = DeviceType::names();
+                format!("device_type must be one of {names} (got {given:?})")
             }
             DeviceError::InvalidDeviceName { reason } => format!("device_name {reason}"),
             DeviceError::DeviceNameTooLong { length, max } => {

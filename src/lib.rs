@@ -17,6 +17,7 @@ mod table;
 // How our SQL runs: where the extension's objects are, kept plans, set-returning rows.
 mod spi;
 
+mod device_type;
 mod errors;
 mod schema;
 mod settings;

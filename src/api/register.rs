@@ -30,7 +30,7 @@ fn register_device(
     let device = [
         owner.into(),
         spec.device_name.as_str().into(),
-        spec.device_type.as_str().into(),
+        spec.device_type.sql_name().into(),
         spec.ram_gb.into(),
         spec.cpu_cores.into(),
         spec.storage_gb.into(),

@@ -6,7 +6,7 @@
 //! restarting) or used another active window, they sum the slots themselves; before the slots
 //! are rebuilt after a start, and on the table path, they sum the table.
 
-use crate::api::validate::DEVICE_TYPES;
+use crate::device_type::DeviceType;
 use crate::errors::{internal_error, internal_failure};
 use crate::settings;
 use crate::shared_memory::slots::{self, Shared, Snapshot, Sums, Totals};
@@ -45,10 +45,13 @@ fn get_network_stats_by_type(
     let rows = match slots::shared().filter(Shared::is_ready) {
         Some(shared) => {
             let totals = current_totals(&shared);
-            let rows = DEVICE_TYPES
-                .iter()
-                .zip(&totals.by_type)
-                .map(|(name, sums)| to_row(c"network_stats_by_type", Some(name), sums));
+            let rows =
+                DeviceType::ALL
+                    .into_iter()
+                    .zip(&totals.by_type)
+                    .map(|(device_type, sums)| {
+                        to_row(c"network_stats_by_type", Some(device_type), sums)
+                    });
             rows.collect::<Result<Vec<_>, _>>()
                 .unwrap_or_else(|e| internal_failure("network_stats_by_type", e))
         }
@@ -111,7 +114,7 @@ fn sum_the_table() -> NetworkStats {
 }
 
 fn sum_the_table_by_type() -> Vec<NetworkStatsByType> {
-    let types: Vec<&str> = DEVICE_TYPES.to_vec();
+    let types: Vec<&str> = DeviceType::ALL.map(DeviceType::sql_name).to_vec();
     let sums = catalog::statement(concat!(
         "SELECT ROW(t.device_type,
                     pg_catalog.count(d.id),
@@ -143,7 +146,7 @@ fn sum_the_table_by_type() -> Vec<NetworkStatsByType> {
 /// A network_stats row (no device type) or a network_stats_by_type row from sums.
 fn to_row(
     type_name: &std::ffi::CStr,
-    device_type: Option<&str>,
+    device_type: Option<DeviceType>,
     sums: &Sums,
 ) -> Result<PgHeapTuple<'static, AllocatedByRust>, Box<dyn std::error::Error>> {
     let ram_gb = gb(sums.ram_nano_gb)?;
@@ -152,7 +155,7 @@ fn to_row(
     let mut row = PgHeapTuple::new_composite_type_by_oid(catalog::type_oid(type_name))?;
     let mut column = 1;
     if let Some(device_type) = device_type {
-        row.set_by_index(column.try_into()?, device_type)?;
+        row.set_by_index(column.try_into()?, device_type.sql_name())?;
         column += 1;
     }
     row.set_by_index(column.try_into()?, sums.active_nodes)?;

@@ -1,17 +1,10 @@
 //! Checks on what register_device is given. Each failure names its field and leaves the
 //! table untouched, because it is raised before any write.
 
+use crate::device_type::DeviceType;
 use crate::errors::DeviceError;
 use crate::settings;
 use pgrx::AnyNumeric;
-
-pub const DEVICE_TYPES: [&str; 4] = ["phone", "laptop", "desktop", "server"];
-/// A device type's position in DEVICE_TYPES, as shared memory keeps it. Anything else counts as
-/// the last type: the table's CHECK rejects such a row anyway, after the triggers have run.
-pub fn device_type_position(device_type: &str) -> u32 {
-    let position = DEVICE_TYPES.iter().position(|known| *known == device_type);
-    position.unwrap_or(DEVICE_TYPES.len() - 1) as u32
-}
 
 pub const MAX_DEVICE_NAME_CHARS: usize = 64;
 /// GB to the byte: shared memory sums ram_gb and storage_gb exactly as integers of 1e-9 GB.
@@ -20,7 +13,7 @@ pub const MAX_GB_DECIMALS: i32 = 9;
 /// A registration that passed every check.
 pub struct DeviceSpec {
     pub device_name: String,
-    pub device_type: String,
+    pub device_type: DeviceType,
     pub ram_gb: AnyNumeric,
     pub cpu_cores: i32,
     pub storage_gb: AnyNumeric,
@@ -129,12 +122,9 @@ fn is_invisible(c: char) -> bool {
             .any(|(first, last)| (*first..=*last).contains(&code))
 }
 
-fn device_type_of(device_type: &str) -> Result<String, DeviceError> {
-    if DEVICE_TYPES.contains(&device_type) {
-        Ok(device_type.to_string())
-    } else {
-        Err(DeviceError::UnknownDeviceType(device_type.to_string()))
-    }
+fn device_type_of(device_type: &str) -> Result<DeviceType, DeviceError> {
+    DeviceType::parse(device_type)
+        .ok_or_else(|| DeviceError::UnknownDeviceType(device_type.to_string()))
 }
 
 fn cpu_cores_of(cores: i32) -> Result<i32, DeviceError> {
@@ -260,7 +250,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.device_name, "my laptop");
-        assert_eq!(spec.device_type, "laptop");
+        assert_eq!(spec.device_type, DeviceType::Laptop);
         assert_eq!(spec.cpu_cores, 8);
         let edge = DeviceSpec::new(
             OK.0,

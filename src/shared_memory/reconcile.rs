@@ -33,7 +33,7 @@
 //! writes its slot before it changes its index entries, so either the commit's index change
 //! comes after the pass's, or the pass sees the new version and does nothing.
 
-use crate::api::validate;
+use crate::device_type::DeviceType;
 use crate::errors::internal_failure;
 use crate::shared_memory::device_index;
 use crate::shared_memory::slots::{self, Expect, Shared, SlotState, Spec};
@@ -110,9 +110,7 @@ impl DeviceRow {
                 SlotState::Registered
             },
             spec: Spec {
-                device_type: validate::device_type_position(
-                    &row.get::<String>(10)?.unwrap_or_default(),
-                ),
+                device_type: DeviceType::of_row(&row.get::<String>(10)?.unwrap_or_default()),
                 ram_nano_gb: row.get::<i64>(5)?.unwrap_or(0),
                 cpu_cores: i64::from(row.get::<i32>(6)?.unwrap_or(0)),
                 storage_nano_gb: row.get::<i64>(7)?.unwrap_or(0),

@@ -6,6 +6,7 @@
 //! visible: either the worker already serves this database and the slot is written, or the
 //! worker's rebuild, which reads the table after it starts serving, sees the row.
 
+use crate::device_type::DeviceType;
 use crate::errors::{DeviceError, OrRaise};
 use crate::shared_memory::device_index;
 use crate::shared_memory::slots::{self, SlotState, Spec};
@@ -49,8 +50,7 @@ pub struct DeviceRow {
     pub previous_id: Option<pgrx::Uuid>,
     pub slot: i32,
     pub stopped: bool,
-    /// Its position in DEVICE_TYPES.
-    pub device_type: u32,
+    pub device_type: DeviceType,
     pub is_active: bool,
     pub last_seen: TimestampWithTimeZone,
     pub ram_gb: AnyNumeric,

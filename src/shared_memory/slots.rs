@@ -11,7 +11,7 @@
 //! version also lets the worker write a slot only if nothing else has since it looked
 //! (`write_if`). `last_beat` only ever moves forward.
 
-use crate::api::validate::DEVICE_TYPES;
+use crate::device_type::DeviceType;
 use crate::settings;
 use crate::shared_memory::device_index;
 use pgrx::pg_sys;
@@ -49,8 +49,7 @@ impl SlotState {
 /// sums are exact integers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Spec {
-    /// Its position in DEVICE_TYPES (the table's CHECK allows no other type).
-    pub device_type: u32,
+    pub device_type: DeviceType,
     pub ram_nano_gb: i64,
     pub cpu_cores: i64,
     pub storage_nano_gb: i64,
@@ -142,10 +141,10 @@ impl Sums {
     }
 }
 
-/// Sums over live devices, by device type (in DEVICE_TYPES order).
+/// Sums over live devices, by device type (in DeviceType::ALL order).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
-    pub by_type: [Sums; DEVICE_TYPES.len()],
+    pub by_type: [Sums; DeviceType::COUNT],
 }
 
 impl Totals {
@@ -156,8 +155,7 @@ impl Totals {
             cpu_cores: spec.cpu_cores,
             storage_nano_gb: i128::from(spec.storage_nano_gb),
         };
-        let index = (spec.device_type as usize).min(DEVICE_TYPES.len() - 1);
-        self.by_type[index].add(&device);
+        self.by_type[spec.device_type.index()].add(&device);
     }
 
     /// Every type together: the network.
@@ -170,7 +168,7 @@ impl Totals {
     }
 }
 
-const SNAPSHOT_WORDS: usize = 3 + 6 * DEVICE_TYPES.len();
+const SNAPSHOT_WORDS: usize = 3 + 6 * DeviceType::COUNT;
 
 /// The totals as of `taken_at`, counted with an active window of `window` (microseconds),
 /// when the change counter stood at `changes`.
@@ -388,7 +386,9 @@ impl Shared {
         }
         let spec = spec.stored();
         entry.state.store(state as u32, Ordering::Relaxed);
-        entry.device_type.store(spec.device_type, Ordering::Relaxed);
+        entry
+            .device_type
+            .store(spec.device_type as u32, Ordering::Relaxed);
         entry
             .cpu_cores
             .store(spec.cpu_cores as u32, Ordering::Relaxed);
@@ -449,7 +449,7 @@ impl Shared {
             }
             let state = SlotState::from_u32(entry.state.load(Ordering::Relaxed));
             let spec = Spec {
-                device_type: entry.device_type.load(Ordering::Relaxed),
+                device_type: DeviceType::from_index(entry.device_type.load(Ordering::Relaxed)),
                 ram_nano_gb: entry.ram_nano_gb.load(Ordering::Relaxed),
                 cpu_cores: i64::from(entry.cpu_cores.load(Ordering::Relaxed)),
                 storage_nano_gb: entry.storage_nano_gb.load(Ordering::Relaxed),

@@ -1,7 +1,7 @@
 //! The compute score, `ram_gb * 2 + cpu_cores * 5 + storage_gb * 0.05`, in exact decimal
 //! arithmetic, and the trigger that keeps `compute_score` and `updated_at` derived.
 
-use crate::api::validate;
+use crate::device_type::DeviceType;
 use crate::errors::missing_object;
 use crate::shared_memory::slot_writes;
 use pgrx::datum::TryFromDatumError;
@@ -215,7 +215,7 @@ fn queue_slot_write(row: &Row, columns: &Columns, previous_id: Option<pgrx::Uuid
             previous_id,
             slot,
             stopped: !row.nulls[columns.deactivated_at],
-            device_type: validate::device_type_position(device_type),
+            device_type: DeviceType::of_row(device_type),
             is_active,
             last_seen,
             ram_gb,

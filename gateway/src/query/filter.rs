@@ -1,6 +1,7 @@
 //! Horizontal filtering: `col=op.value` and the `or=(…)`/`and=(…)` trees, in PostgREST's
 //! grammar. The operators the gateway serves are parsed; PostgREST's others are named in a 400.
 
+use super::refusals::not_embedded;
 use super::syntax::{Cursor, Failure, SyntaxError, Unsupported};
 
 /// A condition on the rows: one filter, or a group joined by AND or OR.
@@ -113,7 +114,7 @@ pub(super) fn column_filter(key: &str) -> Result<String, Failure> {
     let mut cursor = Cursor::new(key);
     let column = cursor.field_name()?;
     if cursor.peek() == Some('.') {
-        return Err(Unsupported(format!("filtering an embedded resource ({key})")).into());
+        return Err(not_embedded(&column).into());
     }
     refuse_json_path(&cursor, &column)?;
     if !cursor.at_end() {
@@ -135,9 +136,9 @@ pub(super) fn operation(column: String, value: &str) -> Result<Filter, Failure> 
 /// `or=(…)`, `and=(…)`, `not.or=(…)`: `key` is the parameter's name.
 pub(super) fn logic_tree(key: &str, value: &str) -> Result<Condition, Failure> {
     let path: Vec<&str> = key.split('.').collect();
-    let embedded = path[..path.len() - 1].iter().any(|part| *part != "not");
-    if embedded {
-        return Err(Unsupported(format!("a logic tree on an embedded resource ({key})")).into());
+    let embedded = path[..path.len() - 1].iter().find(|part| **part != "not");
+    if let Some(child) = embedded {
+        return Err(not_embedded(child).into());
     }
     let negation = if path.contains(&"not") { "not." } else { "" };
     let text = format!("{negation}{}{value}", path[path.len() - 1]);
@@ -156,8 +157,8 @@ fn tree(cursor: &mut Cursor, depth: usize) -> Result<Condition, Failure> {
     let start = cursor.save();
     let filter_error = match tree_filter(cursor) {
         Ok(filter) => return Ok(Condition::Filter(filter)),
-        Err(Failure::Unsupported(unsupported)) => return Err(unsupported.into()),
         Err(Failure::Syntax(error)) => error,
+        Err(other) => return Err(other),
     };
     cursor.restore(start);
     match group(cursor, depth) {
@@ -493,9 +494,7 @@ mod tests {
         assert_eq!(column_filter("\"a.b\""), Ok("a.b".into()));
         assert_eq!(
             column_filter("clients.name"),
-            Err(Failure::Unsupported(Unsupported(
-                "filtering an embedded resource (clients.name)".into()
-            )))
+            Err(Failure::Refused(not_embedded("clients")))
         );
         assert_eq!(
             column_filter("data->>key"),
@@ -584,10 +583,8 @@ mod tests {
             Err(Failure::Unsupported(Unsupported("the operator cs".into())))
         );
         assert_eq!(
-            logic_tree("clients.or", "(a.eq.1)"),
-            Err(Failure::Unsupported(Unsupported(
-                "a logic tree on an embedded resource (clients.or)".into()
-            )))
+            logic_tree("not.clients.or", "(a.eq.1)"),
+            Err(Failure::Refused(not_embedded("clients")))
         );
         let deep = format!("({}a.eq.1{})", "and(".repeat(100), ")".repeat(100));
         assert_eq!(

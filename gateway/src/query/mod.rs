@@ -1,12 +1,14 @@
 //! PostgREST's read grammar (select, filters, order, limit/offset/Range, count, singular),
 //! parsed from a request and compiled to one SQL statement whose values are all bound
-//! parameters. What PostgREST serves and this gateway does not (embedding, aggregates, JSON
-//! paths, other operators, CSV) is a 400/406 naming it, never ignored.
+//! parameters. Nothing is ignored: embedding and aggregates get PostgREST's own answers for
+//! resources without relationships and with aggregates off (PGRST200/108/123); what PostgREST
+//! serves and this gateway does not (JSON paths, other operators, CSV) is a 400/406 naming it.
 
 mod filter;
 mod headers;
 mod order;
 mod range;
+mod refusals;
 mod select;
 mod sql;
 mod syntax;
@@ -85,8 +87,8 @@ pub fn parse(
                 return Err(syntax::unsupported(&parameter(), Unsupported(what)));
             }
             "order" | "limit" | "offset" if embedded => {
-                let what = format!("{last} on an embedded resource ({name})");
-                return Err(syntax::unsupported(&parameter(), Unsupported(what)));
+                let child = name.split('.').next().unwrap_or(name);
+                return Err(refusals::not_embedded(child));
             }
             "order" => {
                 read.order =

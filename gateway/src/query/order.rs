@@ -1,5 +1,6 @@
 //! `order=col.asc|desc.nullsfirst|nullslast,…`.
 
+use super::refusals::not_embedded;
 use super::syntax::{Cursor, Failure, SyntaxError, Unsupported};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,9 +43,7 @@ pub(super) fn parse(text: &str) -> Result<Vec<Term>, Failure> {
 fn term(cursor: &mut Cursor) -> Result<Term, Failure> {
     let column = cursor.field_name()?;
     if cursor.peek() == Some('(') {
-        return Err(
-            Unsupported(format!("ordering by an embedded resource ({column}(...))")).into(),
-        );
+        return Err(not_embedded(&column).into());
     }
     if cursor.rest().starts_with("->") {
         return Err(Unsupported(format!("ordering by a JSON path ({column}->...)")).into());
@@ -181,9 +180,7 @@ mod tests {
     fn embedded_and_json_orders_are_named() {
         assert_eq!(
             parse("clients(name).desc"),
-            Err(Failure::Unsupported(Unsupported(
-                "ordering by an embedded resource (clients(...))".into()
-            )))
+            Err(Failure::Refused(not_embedded("clients")))
         );
         assert_eq!(
             parse("data->key"),

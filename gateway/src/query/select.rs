@@ -1,6 +1,8 @@
-//! `select=`: which columns to return, under which keys, optionally cast. Embedding,
-//! spreads, aggregates and JSON paths are PostgREST's too, and refused here by name.
+//! `select=`: which columns to return, under which keys, optionally cast. Embedding and
+//! spreads find no relationship and aggregates are off, as PostgREST answers them here; JSON
+//! paths are refused by name.
 
+use super::refusals::{aggregates_not_allowed, no_relationship};
 use super::syntax::{is_identifier_char, Cursor, Failure, SyntaxError, Unsupported};
 
 /// One item of the select list.
@@ -48,21 +50,20 @@ pub(super) fn parse(text: &str) -> Result<Vec<Item>, Failure> {
 }
 
 fn item(cursor: &mut Cursor) -> Result<Item, Failure> {
-    if cursor.rest().starts_with("...") {
-        return Err(Unsupported("spreading an embedded resource (...)".into()).into());
+    if cursor.eat("...") {
+        let child = cursor.field_name()?;
+        return Err(no_relationship(&child).into());
     }
     if cursor.eat("*") {
         return Ok(Item::Star);
     }
     let alias = alias(cursor);
     if cursor.rest().starts_with("count()") {
-        return Err(Unsupported("the aggregate count()".into()).into());
+        return Err(aggregates_not_allowed().into());
     }
     let name = cursor.field_name()?;
     match cursor.peek() {
-        Some('(' | '!') => {
-            return Err(Unsupported(format!("embedding a resource ({name}(...))")).into())
-        }
+        Some('(' | '!') => return Err(no_relationship(&name).into()),
         Some('-') if cursor.rest().starts_with("->") => {
             return Err(Unsupported(format!("a JSON path in select ({name}->...)")).into())
         }
@@ -77,7 +78,7 @@ fn item(cursor: &mut Cursor) -> Result<Item, Failure> {
     if cursor.eat(".") {
         let function = cursor.take_while(|c| c.is_ascii_alphabetic());
         if AGGREGATES.contains(&function) && cursor.rest().starts_with("()") {
-            return Err(Unsupported(format!("the aggregate {function}()")).into());
+            return Err(aggregates_not_allowed().into());
         }
         cursor.restore(saved);
     }
@@ -150,24 +151,32 @@ mod tests {
     }
 
     #[test]
-    fn what_the_gateway_does_not_serve_is_named() {
-        let cases = [
-            ("clients(*)", "embedding a resource (clients(...))"),
-            ("id,clients!inner(*)", "embedding a resource (clients(...))"),
-            ("...clients(name)", "spreading an embedded resource (...)"),
-            ("count()", "the aggregate count()"),
-            ("total:count()", "the aggregate count()"),
-            ("ram_gb.sum()", "the aggregate sum()"),
-            ("ram_gb::text.max()", "the aggregate max()"),
-            ("data->key", "a JSON path in select (data->...)"),
-            ("data->>key", "a JSON path in select (data->...)"),
-        ];
-        for (text, what) in cases {
-            assert_eq!(
-                parse(text),
-                Err(Failure::Unsupported(Unsupported(what.into()))),
-                "{text}"
-            );
+    fn embeds_find_no_relationship_and_aggregates_are_off() {
+        for text in [
+            "clients(*)",
+            "id,clients!inner(*)",
+            "c:clients(id)",
+            "...clients(name)",
+        ] {
+            let refused = Failure::Refused(no_relationship("clients"));
+            assert_eq!(parse(text), Err(refused), "{text}");
+        }
+        for text in [
+            "count()",
+            "total:count()",
+            "ram_gb.sum()",
+            "ram_gb::text.max()",
+        ] {
+            let refused = Failure::Refused(aggregates_not_allowed());
+            assert_eq!(parse(text), Err(refused), "{text}");
+        }
+    }
+
+    #[test]
+    fn json_paths_are_named() {
+        for text in ["data->key", "data->>key"] {
+            let what = "a JSON path in select (data->...)".into();
+            assert_eq!(parse(text), Err(Failure::Unsupported(Unsupported(what))));
         }
     }
 

@@ -1,6 +1,6 @@
 //! The lexical pieces PostgREST's query parameters share (field names, quoted values, the `.`
-//! delimiter) and its two kinds of 400: a syntax error in Parsec's words, and a feature this
-//! gateway does not serve.
+//! delimiter) and the ways a parameter fails: a syntax error in Parsec's words, a feature this
+//! gateway does not serve, or what PostgREST itself refuses (see `refusals`).
 
 use axum::http::StatusCode;
 
@@ -23,11 +23,19 @@ pub(super) struct SyntaxError {
 #[derive(Debug, PartialEq)]
 pub(super) struct Unsupported(pub String);
 
-/// Either way a parameter can fail.
+/// Each way a parameter can fail.
 #[derive(Debug, PartialEq)]
 pub(super) enum Failure {
     Syntax(SyntaxError),
     Unsupported(Unsupported),
+    /// PostgREST's own answer, given as it is.
+    Refused(ApiError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Failure {
+        Failure::Refused(error)
+    }
 }
 
 impl From<SyntaxError> for Failure {
@@ -208,6 +216,7 @@ pub(super) fn failure(what: &str, input: &str, parameter: &str, failure: Failure
     match failure {
         Failure::Syntax(error) => parse_error(what, input, error),
         Failure::Unsupported(feature) => unsupported(parameter, feature),
+        Failure::Refused(error) => error,
     }
 }
 

@@ -177,6 +177,47 @@ fn statuses_follow_postgrests_rules(gateway: &Gateway, _: u16) {
     );
     assert_eq!((status, body.as_str()), (200, ""));
     assert_eq!(header(&headers, "content-range"), "0-3/*");
+    // Browsers may read the table, call functions and read the count, from any origin.
+    for (path, method) in [
+        ("/rest/v1/compute_devices", "GET"),
+        ("/rest/v1/rpc/get_user_devices", "POST"),
+        ("/api/v1/network/stats", "GET"),
+    ] {
+        let (status, headers, _) = send(
+            gateway
+                .http
+                .request(reqwest::Method::OPTIONS, format!("{}{path}", gateway.url))
+                .header("origin", "https://app.example")
+                .header("access-control-request-method", method)
+                .header(
+                    "access-control-request-headers",
+                    "authorization, apikey, prefer, range",
+                ),
+        );
+        assert!((200..300).contains(&status), "{path}: {status}");
+        assert_eq!(
+            header(&headers, "access-control-allow-origin"),
+            "*",
+            "{path}"
+        );
+    }
+    let (_, headers, _) = send(
+        gateway
+            .http
+            .get(format!("{}/rpc/get_network_stats", gateway.url))
+            .header("origin", "https://app.example"),
+    );
+    assert!(
+        header(&headers, "access-control-expose-headers").contains("content-range"),
+        "{headers:?}"
+    );
+    // HEAD wherever GET works, the seed's routes too.
+    let (status, _, body) = send(
+        gateway
+            .http
+            .head(format!("{}/api/v1/network/stats", gateway.url)),
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
     // A scalar result takes no read grammar.
     let (status, _, body) = send(
         gateway

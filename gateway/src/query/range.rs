@@ -78,7 +78,7 @@ impl Range {
             )),
             _ => Ok(Range {
                 offset,
-                limit: last.map(|last| last - offset + 1),
+                limit: last.map(|last| (last - offset).saturating_add(1)),
             }),
         }
     }
@@ -169,6 +169,18 @@ mod tests {
             (Some("20"), Some("4"), Some("0-9"), range(4, Some(6))),
             (Some("0"), Some("3"), Some("0-9"), range(3, Some(0))),
             (Some(" 7 "), None, None, range(0, Some(7))),
+            (
+                None,
+                None,
+                Some("0-9223372036854775807"),
+                range(0, Some(i64::MAX)),
+            ),
+            (
+                None,
+                None,
+                Some("99999999999999999999-"),
+                range(i64::MAX, None),
+            ),
         ];
         for (limit, offset, header, expected) in cases {
             assert_eq!(

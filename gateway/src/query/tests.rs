@@ -352,3 +352,37 @@ fn hostile_values_and_names_never_reach_the_sql_text() {
         "{statement}"
     );
 }
+
+#[test]
+fn no_short_input_panics_the_parser() {
+    // Every string of up to four of the grammar's delimiters and a multi-byte letter, in each
+    // place the grammar reads: parsed or refused, never a panic.
+    let alphabet = [
+        ".", ",", "(", ")", "\"", "\\", "*", ":", "-", ">", "!", "{", "a", "é", "n",
+    ];
+    let mut texts = vec![String::new()];
+    for _ in 0..4 {
+        let longer: Vec<String> = texts
+            .iter()
+            .filter(|text| text.chars().count() == texts.last().unwrap().chars().count())
+            .flat_map(|text| alphabet.iter().map(move |c| format!("{text}{c}")))
+            .collect();
+        texts.extend(longer);
+    }
+    for text in &texts {
+        for (name, value) in [
+            ("select", text.as_str()),
+            ("order", text),
+            ("or", text),
+            ("id", text),
+            (text, "eq.1"),
+        ] {
+            if let Ok(read) = read(&[(name, value)]) {
+                let _ = read.statement(FROM, &COLUMNS, Shape::Rows, 1);
+            }
+        }
+        for prefix in ["in.", "is.", "not.", "eq.", "or=("] {
+            let _ = read(&[("id", &format!("{prefix}{text}"))]);
+        }
+    }
+}

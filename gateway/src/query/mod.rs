@@ -91,9 +91,14 @@ pub fn parse(
                 return Err(refusals::not_embedded(child));
             }
             "order" => {
-                read.order =
+                let terms =
                     order::parse(value).map_err(|f| failure("order", value, &parameter(), f))?;
+                // The first order counts, as in PostgREST (its foldr lets the first win).
+                if read.order.is_empty() {
+                    read.order = terms;
+                }
             }
+            // The last limit and offset count, as in PostgREST.
             "limit" => limit = Some(value.as_str()),
             "offset" => offset = Some(value.as_str()),
             "and" | "or" => read.conditions.push(

@@ -98,6 +98,29 @@ fn arguments_are_left_to_the_caller() {
 }
 
 #[test]
+fn the_first_select_and_order_count_and_the_last_limit() {
+    let (statement, values) = sql(
+        &[
+            ("select", "id"),
+            ("select", "cpu_cores"),
+            ("order", "id"),
+            ("order", "cpu_cores"),
+            ("limit", "1"),
+            ("limit", "2"),
+        ],
+        Shape::Rows,
+        1,
+    );
+    assert!(
+        statement.contains(
+            "SELECT pgrst_rows.\"id\" AS \"id\" FROM pgrst_rows ORDER BY pgrst_rows.\"id\" LIMIT"
+        ),
+        "{statement}"
+    );
+    assert_eq!(values, ["2"]);
+}
+
+#[test]
 fn headers_choose_singular_and_count() {
     let read = parse(
         &[],

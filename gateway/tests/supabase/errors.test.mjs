@@ -77,6 +77,20 @@ describe('the extension’s errors', () => {
     });
     assert.deepEqual(await alicesDevices(), before);
   });
+
+  it('a VOLATILE function by HEAD runs read-only too: 405, no body, nothing written', async () => {
+    const before = await alicesDevices();
+    const record = recorder();
+    const result = await supabase({ token: tokens.alice, record }).rpc(
+      'register_device',
+      { ...laptop, device_name: 'by-head' },
+      { head: true },
+    );
+    assert.equal(record.last.method, 'HEAD');
+    assert.equal(result.status, 405);
+    assert.equal(result.data, null);
+    assert.deepEqual(await alicesDevices(), before);
+  });
 });
 
 describe('functions the schema cache does not have: 404 PGRST202', () => {
@@ -142,6 +156,15 @@ describe('roles: the anon key, users without a grant, bad tokens', () => {
     const record = recorder();
     const result = await postgrest({ record }).rpc('get_user_devices');
     assertError(result, 401, { code: '42501', message: 'permission denied for function get_user_devices' });
+    assert.equal(record.last.headers.get('www-authenticate'), 'Bearer');
+  });
+
+  it('the anon key by HEAD on get_user_devices: 401 with WWW-Authenticate: Bearer', async () => {
+    const record = recorder();
+    const result = await supabase({ record }).rpc('get_user_devices', {}, { head: true, count: 'exact' });
+    assert.equal(record.last.method, 'HEAD');
+    assert.equal(result.status, 401);
+    assert.equal(result.count, null);
     assert.equal(record.last.headers.get('www-authenticate'), 'Bearer');
   });
 

@@ -10,18 +10,21 @@
 //! `last_seen_flush_interval`. Those writes touch only is_active and last_seen, so they are HOT
 //! updates and fire no trigger.
 //!
+//! Each tick (`Worker::tick`) runs these as named steps: find_the_table, then rebuild (a new or
+//! recreated table) or take_in_new_rows, compare_when_due, and count_and_write_back.
 //! Each step is one short transaction; a tick in which nothing changed is one read-only
 //! transaction that takes no transaction id. In a database without the extension it idles.
 //! SIGHUP reloads the settings, SIGTERM stops it, and after a crash the postmaster starts it again.
 
 use crate::settings;
-use crate::shared_memory::reconcile::{self, Compared, NewRows};
+use crate::shared_memory::reconcile::{self, Compared, NewRows, Seen};
 use crate::shared_memory::slots::{self, Shared, SlotState, SlotView, Snapshot};
 use crate::spi::catalog;
 use crate::table::liveness;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 const RESTART_AFTER_CRASH: Duration = Duration::from_secs(10);
@@ -65,125 +68,204 @@ pub extern "C-unwind" fn compute_devices_sweeper_main(_argument: pg_sys::Datum) 
     let database = settings::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     let shared = slots::attached().expect("the worker runs only where shared memory was set up");
-    // SAFETY: MyProc is this worker's PGPROC once it is connected.
+    // SAFETY: MyProc is this worker's PGPROC once it is connected, and lives as long as it.
     shared.set_worker(unsafe { (*pg_sys::MyProc).pgprocno });
     log!("compute_devices sweeper started in database \"{database}\"");
 
-    let mut served_table = None;
-    let mut table_views = Vec::new();
-    let mut new_rows = NewRows::default();
-    let mut compared_at = Instant::now();
-    let mut flush_cursor = FlushCursor::default();
-    let mut last_write_back = Instant::now();
-    let mut reported_missing_extension = false;
-    let mut retry_rebuild_at = Instant::now();
+    let mut worker = Worker::new(shared, database);
     while BackgroundWorker::wait_latch(Some(SNAPSHOT_INTERVAL)) {
-        if BackgroundWorker::sighup_received() {
-            // SAFETY: the documented way for a worker to reload postgresql.conf after SIGHUP.
-            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
-        }
-        let checked =
-            in_transaction(|client, table| Ok((table, new_rows.observe(client, &shared, table)?)));
-        let (table, seen) = match checked {
-            Outcome::Done((table, seen)) => (Some(table), seen),
-            // Logged; a failed check says nothing about the table, so keep serving it.
-            Outcome::Failed => continue,
-            Outcome::ExtensionMissing => (None, None),
-        };
-        if table.is_none() {
-            if served_table.take().is_some() {
-                // Dropped: whatever the slots hold belongs to no table now.
-                shared.serve_database(pg_sys::Oid::INVALID);
-                shared.clear();
-            }
-            if !reported_missing_extension {
-                log!("compute_devices sweeper: extension not installed in \"{database}\"; idle");
-                reported_missing_extension = true;
-            }
-            continue;
-        }
-        reported_missing_extension = false;
-        if table != served_table {
-            // New or recreated: start again from the table. After a failed rebuild (the table
-            // outgrew compute_devices.slots, say), wait a while rather than scan it every tick.
-            if Instant::now() < retry_rebuild_at {
-                continue;
-            }
-            shared.serve_database(pg_sys::Oid::INVALID);
-            shared.clear();
-            served_table = None;
-            table_views.clear();
-            if !start_serving(&shared, &mut table_views) {
-                retry_rebuild_at = Instant::now() + REBUILD_RETRY;
-                continue;
-            }
-            served_table = table;
-            new_rows = NewRows::default();
-            compared_at = Instant::now();
-        } else if let Some(seen) = seen {
-            match new_rows.take_in(&shared, seen, &mut table_views) {
-                Outcome::Done(None) => {
-                    // A row's slot does not fit: back to the table path, as a rebuild would be.
-                    shared.serve_database(pg_sys::Oid::INVALID);
-                    served_table = None;
-                    retry_rebuild_at = Instant::now() + REBUILD_RETRY;
-                    continue;
-                }
-                Outcome::Done(Some(taken)) if taken > 0 => {
-                    log!(
-                        "compute_devices sweeper: took in {taken} new rows missing from shared \
-                         memory (written without the extension's triggers)"
-                    );
-                }
-                _ => {}
-            }
-        }
-        if shared.resyncs_waiting().is_some()
-            || compared_at.elapsed() >= settings::reconcile_interval()
-        {
-            compared_at = Instant::now();
-            match compare(&shared, &mut table_views) {
-                Outcome::Done(None) => {
-                    served_table = None;
-                    retry_rebuild_at = Instant::now() + REBUILD_RETRY;
-                    continue;
-                }
-                Outcome::Done(Some(compared)) => report(&compared),
-                _ => {}
-            }
-        }
+        reload_settings_after_sighup();
+        let _ = worker.tick();
+    }
+    log!("compute_devices sweeper stopped");
+}
 
+fn reload_settings_after_sighup() {
+    if BackgroundWorker::sighup_received() {
+        // SAFETY: the documented way for a worker to reload postgresql.conf after SIGHUP, called
+        // between transactions as PostgreSQL's own workers do.
+        unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+    }
+}
+
+/// What the worker keeps from one tick to the next.
+struct Worker {
+    shared: Shared,
+    database: String,
+    /// The table the slots hold, once they were rebuilt from it.
+    served_table: Option<u32>,
+    table_views: Vec<TableView>,
+    new_rows: NewRows,
+    compared_at: Instant,
+    flush_cursor: FlushCursor,
+    last_write_back: Instant,
+    reported_missing_extension: bool,
+    /// After a failed rebuild (the table outgrew compute_devices.slots, say), wait a while rather
+    /// than scan the table every tick.
+    retry_rebuild_at: Instant,
+}
+
+impl Worker {
+    fn new(shared: Shared, database: String) -> Worker {
+        Worker {
+            shared,
+            database,
+            served_table: None,
+            table_views: Vec::new(),
+            new_rows: NewRows::default(),
+            compared_at: Instant::now(),
+            flush_cursor: FlushCursor::default(),
+            last_write_back: Instant::now(),
+            reported_missing_extension: false,
+            retry_rebuild_at: Instant::now(),
+        }
+    }
+
+    /// One tick, a step at a time; a step that ends the tick early breaks.
+    fn tick(&mut self) -> ControlFlow<()> {
+        let (table, seen) = self.find_the_table()?;
+        if Some(table) == self.served_table {
+            if let Some(seen) = seen {
+                self.take_in_new_rows(seen)?;
+            }
+        } else {
+            self.rebuild(table)?;
+        }
+        self.compare_when_due()?;
+        self.count_and_write_back();
+        ControlFlow::Continue(())
+    }
+
+    /// The extension's table, and how far its slots are numbered. Where the extension is gone,
+    /// whatever the slots hold belongs to no table: they are cleared, and the worker idles.
+    fn find_the_table(&mut self) -> ControlFlow<(), (u32, Option<Seen>)> {
+        let (shared, new_rows) = (&self.shared, &mut self.new_rows);
+        let checked =
+            in_transaction(|client, table| Ok((table, new_rows.observe(client, shared, table)?)));
+        match checked {
+            Outcome::Done(found) => {
+                self.reported_missing_extension = false;
+                ControlFlow::Continue(found)
+            }
+            // Logged; a failed check says nothing about the table, so keep serving it.
+            Outcome::Failed => ControlFlow::Break(()),
+            Outcome::ExtensionMissing => {
+                if self.served_table.take().is_some() {
+                    self.shared.serve_database(pg_sys::Oid::INVALID);
+                    self.shared.clear();
+                }
+                if !self.reported_missing_extension {
+                    log!(
+                        "compute_devices sweeper: extension not installed in \"{}\"; idle",
+                        self.database
+                    );
+                    self.reported_missing_extension = true;
+                }
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    /// A new or recreated table: start again from it.
+    fn rebuild(&mut self, table: u32) -> ControlFlow<()> {
+        if Instant::now() < self.retry_rebuild_at {
+            return ControlFlow::Break(());
+        }
+        self.shared.serve_database(pg_sys::Oid::INVALID);
+        self.shared.clear();
+        self.served_table = None;
+        self.table_views.clear();
+        if !start_serving(&self.shared, &mut self.table_views) {
+            return self.back_to_the_table_path();
+        }
+        self.served_table = Some(table);
+        self.new_rows = NewRows::default();
+        self.compared_at = Instant::now();
+        ControlFlow::Continue(())
+    }
+
+    /// Rows written around the triggers into newly numbered slots.
+    fn take_in_new_rows(&mut self, seen: Seen) -> ControlFlow<()> {
+        match self
+            .new_rows
+            .take_in(&self.shared, seen, &mut self.table_views)
+        {
+            // A row's slot does not fit: back to the table path, as a rebuild would be.
+            Outcome::Done(None) => return self.back_to_the_table_path(),
+            Outcome::Done(Some(taken)) if taken > 0 => {
+                log!(
+                    "compute_devices sweeper: took in {taken} new rows missing from shared \
+                     memory (written without the extension's triggers)"
+                );
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The whole table against the slots, every reconcile_interval or when resync_liveness()
+    /// asks.
+    fn compare_when_due(&mut self) -> ControlFlow<()> {
+        if self.shared.resyncs_waiting().is_none()
+            && self.compared_at.elapsed() < settings::reconcile_interval()
+        {
+            return ControlFlow::Continue(());
+        }
+        self.compared_at = Instant::now();
+        match compare(&self.shared, &mut self.table_views) {
+            Outcome::Done(None) => return self.back_to_the_table_path(),
+            Outcome::Done(Some(compared)) => report(&compared),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Counts the slots into the totals snapshot and, every sweep_interval, writes back to the
+    /// table what heartbeats changed.
+    fn count_and_write_back(&mut self) {
         // Half a tick early rather than a whole tick late: ticks are a second apart, give or take.
         let write_back_due =
-            last_write_back.elapsed() + SNAPSHOT_INTERVAL / 2 >= settings::sweep_interval();
+            self.last_write_back.elapsed() + SNAPSHOT_INTERVAL / 2 >= settings::sweep_interval();
         let flushing = if write_back_due {
-            flush_cursor.advance(shared.high_water(), last_write_back.elapsed())
+            self.flush_cursor
+                .advance(self.shared.high_water(), self.last_write_back.elapsed())
         } else {
             FlushWindow::default()
         };
         // SAFETY: reads the clock.
         let now = unsafe { pg_sys::GetCurrentTimestamp() };
-        let changes_counted = shared.changes();
+        let changes_counted = self.shared.changes();
         let mut changes = Vec::new();
-        let totals = shared.count(liveness::live_after(now), |slot, view, live| {
-            let belief = view_of(&mut table_views, slot, view);
-            if write_back_due {
-                let flush = flushing.contains(slot);
-                changes.extend(change_for(slot, view, live, belief, flush));
-            }
-        });
-        shared.publish(Some(Snapshot {
+        let table_views = &mut self.table_views;
+        let totals = self
+            .shared
+            .count(liveness::live_after(now), |slot, view, live| {
+                let belief = view_of(table_views, slot, view);
+                if write_back_due {
+                    let flush = flushing.contains(slot);
+                    changes.extend(change_for(slot, view, live, belief, flush));
+                }
+            });
+        self.shared.publish(Some(Snapshot {
             taken_at: now,
             window: settings::active_window_micros(),
             changes: changes_counted,
             totals,
         }));
         if write_back_due {
-            last_write_back = Instant::now();
-            write_back(&mut changes, &mut table_views);
+            self.last_write_back = Instant::now();
+            write_back(&mut changes, &mut self.table_views);
         }
     }
-    log!("compute_devices sweeper stopped");
+
+    /// Shared memory no longer serves this database (the slots do not fit the table); the
+    /// rebuild is tried again after REBUILD_RETRY. Ends the tick.
+    fn back_to_the_table_path(&mut self) -> ControlFlow<()> {
+        self.shared.serve_database(pg_sys::Oid::INVALID);
+        self.served_table = None;
+        self.retry_rebuild_at = Instant::now() + REBUILD_RETRY;
+        ControlFlow::Break(())
+    }
 }
 
 /// Claims the slots for this database and rebuilds them: a full comparison with empty slots.

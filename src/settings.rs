@@ -149,6 +149,8 @@ pub fn register() {
     }
     // Reject misspelled compute_devices.* settings instead of keeping them as placeholders.
     #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    // SAFETY: a static C string, passed while _PG_init defines our settings, as
+    // DefineCustom*Variable callers do.
     unsafe {
         pgrx::pg_sys::MarkGUCPrefixReserved(c"compute_devices".as_ptr());
     }

@@ -22,8 +22,12 @@ struct Entry {
 static mut TABLE: *mut pg_sys::HTAB = std::ptr::null_mut();
 static mut LOCKS: *mut pg_sys::LWLockPadded = std::ptr::null_mut();
 
-/// Asks for the partition locks. Call from shmem_request_hook.
+/// Asks for the partition locks.
+///
+/// # Safety
+/// Only from shmem_request_hook, in the postmaster, where tranches may be requested.
 pub unsafe fn request_locks() {
+    // SAFETY: a static C string and a count, in the hook the caller vouches for.
     unsafe { pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), PARTITIONS as i32) };
 }
 
@@ -33,8 +37,15 @@ pub fn bytes(capacity: u32) -> usize {
     unsafe { pg_sys::hash_estimate_size(capacity.into(), std::mem::size_of::<Entry>()) }
 }
 
-/// Creates or attaches the index. Call from shmem_startup_hook, holding AddinShmemInitLock.
+/// Creates or attaches the index.
+///
+/// # Safety
+/// Only from shmem_startup_hook, holding AddinShmemInitLock, after request_locks asked for the
+/// tranche and the space was requested (slots::request_space).
 pub unsafe fn attach(capacity: u32) {
+    // SAFETY: HASHCTL is a plain C struct for which all zeros is "no options"; ShmemInitHash and
+    // GetNamedLWLockTranche run where the caller vouches they may, and TABLE and LOCKS are
+    // written only here, in the postmaster, before any backend that reads them forks.
     unsafe {
         let mut info: pg_sys::HASHCTL = std::mem::zeroed();
         info.keysize = 16;
@@ -215,6 +226,10 @@ fn scan(mode: pg_sys::LWLockMode::Type, mut visit: impl FnMut(*mut pg_sys::HTAB,
 }
 
 /// One dynahash call, copying the entry out.
+///
+/// # Safety
+/// `table` is the index, `hash` the key's hash in it, and the caller holds the key's partition
+/// lock: shared for HASH_FIND, exclusive otherwise.
 unsafe fn search(
     table: *mut pg_sys::HTAB,
     device_id: &[u8; 16],
@@ -223,7 +238,12 @@ unsafe fn search(
 ) -> Option<Entry> {
     let mut found = false;
     let key: *const c_void = device_id.as_ptr().cast();
+    // SAFETY: as the caller vouches; the key is 16 bytes, the table's keysize.
     let entry: *mut Entry =
         unsafe { pg_sys::hash_search_with_hash_value(table, key, hash, action, &mut found) }.cast();
+    // SAFETY: null (not found, or the table is full) or an entry of the table, stable while the
+    // partition lock is held; it is copied before the lock is released. A removed entry's memory
+    // stays valid until an insert reuses it, which needs the same partition's lock (a key's free
+    // list is chosen by its hash, as its partition is).
     unsafe { entry.as_ref().copied() }
 }

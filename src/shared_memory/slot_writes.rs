@@ -152,6 +152,9 @@ fn queue(write: SlotWrite) {
     });
 }
 
+/// # Safety
+/// Called by PostgreSQL only, as the transaction callback `queue` registers; it touches nothing
+/// but this backend's queue and shared memory's own atomics.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_transaction_event(
     event: pg_sys::XactEvent::Type,
@@ -175,6 +178,9 @@ unsafe extern "C-unwind" fn on_transaction_event(
     }
 }
 
+/// # Safety
+/// Called by PostgreSQL only, as the subtransaction callback `queue` registers; it touches
+/// nothing but this backend's queue.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_subtransaction_event(
     event: pg_sys::SubXactEvent::Type,

@@ -236,6 +236,8 @@ pub fn request_when_preloaded() {
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn request_space() {
+    // SAFETY: runs as shmem_request_hook, in the postmaster, the one place shared memory and
+    // LWLock tranches may be requested; the previous hook was saved by request_when_preloaded.
     unsafe {
         if let Some(previous) = PREVIOUS_REQUEST_HOOK {
             previous();
@@ -248,6 +250,10 @@ unsafe extern "C-unwind" fn request_space() {
 /// Runs in the postmaster at startup and after every crash restart; backends inherit HEADER.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn attach() {
+    // SAFETY: runs as shmem_startup_hook, in the postmaster, where ShmemInitStruct may be called
+    // under AddinShmemInitLock (MainLWLockArray entry 21). The region is zeroed and its header initialised only by its
+    // creator (found is false), before the lock is released and anyone else can attach; HEADER
+    // is written before any backend that reads it forks.
     unsafe {
         if let Some(previous) = PREVIOUS_STARTUP_HOOK {
             previous();

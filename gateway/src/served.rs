@@ -33,9 +33,20 @@ pub struct SchemaCell {
 const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
 impl SchemaCell {
-    /// The first load: a cache that fails `check` stops the gateway from starting.
+    /// The first load, tried again every second while the database cannot be reached (as
+    /// PostgREST waits for it). A catalog that fails `check`, or no extension, stops the
+    /// gateway from starting.
     pub async fn start(pool: Pool, roles: Roles, check: Check) -> Result<SchemaCell, String> {
-        let served = load(&pool, &roles).await?;
+        let served = loop {
+            match load(&pool, &roles).await {
+                Ok(served) => break served,
+                Err(Failure::Unreachable(error)) => {
+                    tracing::error!(%error, "loading the schema cache; trying again in 1 s");
+                    tokio::time::sleep(RELOAD_AT_MOST_EVERY).await;
+                }
+                Err(Failure::Refused(error)) => return Err(error),
+            }
+        };
         check(&served.cache).map_err(|error| format!("the schema cache: {error}"))?;
         tracing::info!(
             schema = %served.cache.schema,
@@ -78,7 +89,7 @@ impl SchemaCell {
 
     /// Reloads, with the reload lock held (`reloaded` is its guarded time).
     async fn reload_holding(&self, reloaded: &mut Instant) -> Result<Arc<Served>, String> {
-        let served = Arc::new(load(&self.pool, &self.roles).await?);
+        let served = Arc::new(load(&self.pool, &self.roles).await.map_err(String::from)?);
         *reloaded = Instant::now();
         if let Err(error) = (self.check)(&served.cache) {
             // Served anyway: the database is what it is; the route that names what is gone
@@ -108,14 +119,33 @@ impl SchemaCell {
     }
 }
 
-async fn load(pool: &Pool, roles: &Roles) -> Result<Served, String> {
+/// Why a load failed.
+enum Failure {
+    /// No connection, or it broke: worth trying again.
+    Unreachable(String),
+    /// The database answered, but not with a catalog the gateway can serve.
+    Refused(String),
+}
+
+impl From<Failure> for String {
+    fn from(failure: Failure) -> String {
+        match failure {
+            Failure::Unreachable(error) | Failure::Refused(error) => error,
+        }
+    }
+}
+
+async fn load(pool: &Pool, roles: &Roles) -> Result<Served, Failure> {
     let client = pool
         .get()
         .await
-        .map_err(|error| format!("database unavailable: {error}"))?;
-    let cache = schema::load(&client)
-        .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| Failure::Unreachable(format!("database unavailable: {error}")))?;
+    let cache = schema::load(&client).await.map_err(|error| match &error {
+        schema::LoadError::Database(db) if db.as_db_error().is_none() => {
+            Failure::Unreachable(error.to_string())
+        }
+        _ => Failure::Refused(error.to_string()),
+    })?;
     let dispatch = Dispatch::new(&cache, roles);
     Ok(Served { cache, dispatch })
 }

@@ -1,4 +1,5 @@
-//! The gateway as a service: 503 while the database is down and recovery without a restart;
+//! The gateway as a service: it waits for the database at start; 503 while the database is
+//! down and recovery without a restart;
 //! SIGTERM lets the requests in flight finish; a request over its timeout gets 504; heartbeat
 //! batches shrink to what the database accepts.
 
@@ -130,4 +131,20 @@ fn batches_larger_than_the_database_accepts_are_split_not_refused() {
         entries > 12.0,
         "a batch over the limit was tried, then sent again in halves: {entries} entries sent"
     );
+}
+
+/// Started before its database, the gateway tries to read the schema cache again every second,
+/// and serves once the database is up.
+#[test]
+fn the_gateway_waits_for_its_database_at_start() {
+    let cluster = common::cluster("gateway-waits");
+    cluster.stop();
+    let port = cluster.port();
+    let gateway = std::thread::scope(|scope| {
+        let starting = scope.spawn(|| Gateway::start(port, &[]));
+        std::thread::sleep(Duration::from_secs(3));
+        cluster.start();
+        starting.join().unwrap()
+    });
+    assert_eq!(gateway.get("/rpc/get_network_stats", None).0, 200);
 }

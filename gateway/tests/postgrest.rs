@@ -385,6 +385,21 @@ fn functions_added_to_the_extension_are_served(gateway: &Gateway, port: u16) {
         (200, json!(2))
     );
     assert_eq!(gateway.get("/rpc/bump?n=1", None), (200, json!(2)));
+    // Its arguments renamed by an update of the extension: the cache learns the new names.
+    superuser
+        .batch_execute(
+            "ALTER EXTENSION compute_devices DROP FUNCTION public.bump(integer);
+             DROP FUNCTION public.bump(integer);
+             CREATE FUNCTION public.bump(amount integer) RETURNS integer
+                 VOLATILE LANGUAGE sql AS 'SELECT amount + 1';
+             ALTER EXTENSION compute_devices ADD FUNCTION public.bump(integer);
+             GRANT EXECUTE ON FUNCTION public.bump(integer) TO anon;",
+        )
+        .unwrap();
+    let renamed = common::eventually(Duration::from_secs(5), || {
+        gateway.post("/rpc/bump", None, r#"{"amount": 5}"#) == (200, json!(6))
+    });
+    assert!(renamed, "the new argument name is served");
     // Outside the extension: not served, even with its grant.
     std::thread::sleep(Duration::from_millis(1100));
     let (status, answer) = gateway.get("/rpc/outsider", None);

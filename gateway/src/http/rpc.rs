@@ -8,6 +8,7 @@ use crate::args::{self, Args};
 use crate::errors::ApiError;
 use crate::query::{self, Read};
 use crate::resolve::{no_such_function, Invocation};
+use crate::schema::SchemaCache;
 use crate::served::Served;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -101,17 +102,28 @@ async fn answer(
     reply::postgrest(method, read, answer, collapsed)
 }
 
-/// The schema cache that has function `name` (reloaded if needed), or 404 PGRST202.
+/// The schema cache that has function `name` (reloaded if needed), or 404 PGRST202. A cache
+/// whose function would refuse these argument names is reloaded too: the extension may have
+/// been updated since.
 async fn function_in(
     state: &AppState,
     name: &str,
     keys: &[&str],
     invocation: Invocation,
 ) -> Result<Arc<Served>, ApiError> {
-    let served = state
-        .schema
-        .knowing(|cache| cache.functions.contains_key(name))
-        .await?;
+    let fits = |cache: &SchemaCache| {
+        cache.functions.get(name).is_some_and(|function| {
+            let required = function
+                .args
+                .iter()
+                .all(|arg| arg.has_default || keys.contains(&arg.name.as_str()));
+            // A GET's other parameters are filters; a POST's keys are all arguments.
+            let known = invocation == Invocation::Read
+                || keys.iter().all(|key| function.argument(key).is_some());
+            required && known
+        })
+    };
+    let served = state.schema.knowing(fits).await?;
     if served.cache.functions.contains_key(name) {
         Ok(served)
     } else {

@@ -99,41 +99,10 @@ pub fn no_such_relation(schema: &str, name: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::string_arg;
-    use crate::schema::{Argument, Volatility};
+    use crate::schema::fixture::{args, register_cache};
 
     fn cache() -> SchemaCache {
-        let arg = |name: &str, has_default: bool| Argument {
-            name: name.into(),
-            sql_type: "pg_catalog.text".into(),
-            element_sql_type: None,
-            has_default,
-        };
-        let register = Function {
-            name: "register_device".into(),
-            args: vec![
-                arg("device_name", false),
-                arg("ram_gb", false),
-                arg("note", true),
-            ],
-            returns_set: false,
-            volatility: Volatility::Volatile,
-            return_type: "public.compute_devices".into(),
-            return_columns: Some(Vec::new()),
-            executors: Vec::new(),
-        };
-        SchemaCache {
-            schema: "public".into(),
-            functions: [(register.name.clone(), register)].into(),
-            relations: Default::default(),
-        }
-    }
-
-    fn args(names: &[&str]) -> Args {
-        names
-            .iter()
-            .map(|name| (name.to_string(), string_arg("x")))
-            .collect()
+        register_cache("public")
     }
 
     #[test]

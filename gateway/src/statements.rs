@@ -55,41 +55,10 @@ pub fn plain_statement(function: &Function, from: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::string_arg;
-    use crate::schema::{Argument, Volatility};
+    use crate::schema::fixture::{args, register_cache};
 
     fn cache() -> SchemaCache {
-        let arg = |name: &str, sql_type: &str| Argument {
-            name: name.into(),
-            sql_type: sql_type.into(),
-            element_sql_type: None,
-            has_default: false,
-        };
-        let register = Function {
-            name: "register_device".into(),
-            args: vec![
-                arg("device_name", "pg_catalog.text"),
-                arg("ram_gb", "pg_catalog.\"numeric\""),
-                arg("note", "pg_catalog.text"),
-            ],
-            returns_set: false,
-            volatility: Volatility::Volatile,
-            return_type: "public.compute_devices".into(),
-            return_columns: Some(Vec::new()),
-            executors: Vec::new(),
-        };
-        SchemaCache {
-            schema: "my \"schema\"".into(),
-            functions: [(register.name.clone(), register)].into(),
-            relations: Default::default(),
-        }
-    }
-
-    fn args(names: &[&str]) -> Args {
-        names
-            .iter()
-            .map(|name| (name.to_string(), string_arg("x")))
-            .collect()
+        register_cache("my \"schema\"")
     }
 
     #[test]

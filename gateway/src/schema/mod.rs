@@ -3,6 +3,9 @@
 //! schema, are in it; nothing else is ever exposed. [`load`] reads it (one query,
 //! `catalog.sql`); `crate::served` keeps the current one and reloads it.
 
+#[cfg(test)]
+pub mod fixture;
+
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

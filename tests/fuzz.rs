@@ -1,6 +1,7 @@
-//! A seeded fuzzer of every API function, on both liveness paths: random arguments (NULLs,
-//! huge, negative and non-finite numbers, odd and enormous strings, unknown, nil, other users'
-//! and non-canonical uuids, arrays of mismatched lengths and odd shapes), random claims text,
+//! A seeded fuzzer of every API function (and current_liveness, which the compute_devices_live
+//! view calls as its caller), on both liveness paths: random arguments (NULLs, huge, negative
+//! and non-finite numbers, odd and enormous strings, unknown, nil, other users' and
+//! non-canonical uuids, arrays of mismatched lengths and odd shapes), random claims text,
 //! random roles and random transaction shapes, made as PostgREST makes requests (and as a
 //! superuser, who alone may call liveness_status and sweep_stale_devices).
 //!
@@ -920,7 +921,7 @@ impl Fuzzer {
 
     /// One call of a random API function with random arguments.
     fn call(&mut self, user: Option<&str>, in_transaction: bool) -> Call {
-        const FUNCTIONS: [&str; 9] = [
+        const FUNCTIONS: [&str; 10] = [
             "register_device",
             "send_heartbeat",
             "send_heartbeats",
@@ -930,8 +931,9 @@ impl Fuzzer {
             "get_network_stats_by_type",
             "liveness_status",
             "sweep_stale_devices",
+            "current_liveness",
         ];
-        let which = self.rng.weighted(&[28, 20, 14, 10, 8, 6, 6, 4, 4]);
+        let which = self.rng.weighted(&[28, 20, 14, 10, 8, 6, 6, 4, 4, 6]);
         let function = FUNCTIONS[which];
         let (args, params) = match function {
             "register_device" => self.register_arguments(),
@@ -947,6 +949,35 @@ impl Fuzzer {
                         ("device_ids", "::text::uuid[]"),
                     ],
                     vec![users, devices],
+                )
+            }
+            "current_liveness" => {
+                let device = self.device_id(user);
+                let owner = match self.rng.weighted(&[50, 30, 20]) {
+                    0 => user.map(str::to_string),
+                    1 => Some(self.user()),
+                    _ => self.device_id(user),
+                };
+                let is_active = *self
+                    .rng
+                    .pick(&[Some("true"), Some("false"), None, Some("maybe")]);
+                let last_seen = self.timestamp();
+                let deactivated_at = self.timestamp();
+                self.arguments(
+                    &[
+                        ("device_id", "::text::uuid"),
+                        ("user_id", "::text::uuid"),
+                        ("is_active", "::text::boolean"),
+                        ("last_seen", "::text::timestamptz"),
+                        ("deactivated_at", "::text::timestamptz"),
+                    ],
+                    vec![
+                        device,
+                        owner,
+                        is_active.map(str::to_string),
+                        last_seen,
+                        deactivated_at,
+                    ],
                 )
             }
             _ => (String::new(), vec![]),
@@ -1060,6 +1091,23 @@ impl Fuzzer {
 
     /// A device id: often the caller's or another user's device, written any way uuid_in
     /// takes; or not a device, or not a uuid at all.
+    /// A timestamp's text for current_liveness: ordinary, now, the infinities, the edges of the
+    /// range, not a timestamp at all, or NULL.
+    fn timestamp(&mut self) -> Option<String> {
+        let text = *self.rng.pick(&[
+            Some("2026-01-01 00:00:00+00"),
+            Some("now"),
+            Some("infinity"),
+            Some("-infinity"),
+            Some("4713-01-01 00:00:00+00 BC"),
+            Some("294276-12-31 23:59:59+00"),
+            Some("yesterday"),
+            Some(""),
+            None,
+        ]);
+        text.map(str::to_string)
+    }
+
     fn device_id(&mut self, user: Option<&str>) -> Option<String> {
         let own: Vec<&(String, String)> = self
             .devices

@@ -666,8 +666,8 @@ const EVERY_FUNCTION: [&str; 13] = [
     "SELECT calculate_compute_score(16, 8, 512)::text",
     "SELECT path FROM liveness_status()",
     "SELECT sweep_stale_devices()",
-    "SELECT device_name, is_active FROM compute_devices_live",
     "SELECT device_name FROM compute_devices",
+    "SELECT device_name, is_active FROM compute_devices_live",
 ];
 
 const TIMEOUT: &str = "SET statement_timeout = '20s'";
@@ -751,10 +751,10 @@ fn drive(log: &ServerLog, database: &str, run: u32) -> Vec<String> {
                            compute_score::text, is_active
                       FROM compute_devices ORDER BY device_name";
     t.rows("a reads the table", api.call(user_a, own_rows, &[]));
+    t.rows("b reads the table", api.call(user_b, own_rows, &[]));
     let live_rows = own_rows.replace("FROM compute_devices", "FROM compute_devices_live");
     t.rows("a reads the view", api.call(user_a, &live_rows, &[]));
     t.rows("b reads the view", api.call(user_b, &live_rows, &[]));
-    t.rows("b reads the table", api.call(user_b, own_rows, &[]));
     t.note("stats", api.stats(Caller::Anon));
     t.note("stats by type", api.stats_by_type(user_a));
     t.row("a stops the server", api.deactivate(user_a, &server));

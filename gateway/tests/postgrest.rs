@@ -218,6 +218,30 @@ fn statuses_follow_postgrests_rules(gateway: &Gateway, _: u16) {
             .head(format!("{}/api/v1/network/stats", gateway.url)),
     );
     assert_eq!((status, body.as_str()), (200, ""));
+    // Arguments and the grammar together: the body's arguments, the query's filters.
+    let service = token_with(
+        Algorithm::HS256,
+        json!({"role": "service_role", "exp": common::expires_in(600)}),
+    );
+    let unknown = "99999999-9999-4999-8999-999999999999";
+    let (status, headers, body) = send(
+        gateway
+            .http
+            .post(format!(
+                "{}/rpc/send_heartbeats?select=user_id,error_code&user_id=eq.{BOB}",
+                gateway.url
+            ))
+            .bearer_auth(&service)
+            .header("prefer", "count=exact")
+            .header("content-type", "application/json")
+            .body(json!({"user_ids": [ALICE, BOB], "device_ids": [unknown, unknown]}).to_string()),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json_of(&body),
+        json!([{"user_id": BOB, "error_code": "42P01"}])
+    );
+    assert_eq!(header(&headers, "content-range"), "0-0/1");
     // A scalar result takes no read grammar.
     let (status, _, body) = send(
         gateway

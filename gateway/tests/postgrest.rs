@@ -131,7 +131,13 @@ fn statuses_follow_postgrests_rules(gateway: &Gateway, _: u16) {
         Algorithm::HS256,
         json!({"sub": ALICE, "role": "authenticated", "exp": common::expires_in(-60)}),
     );
-    for path in ["/rpc/get_user_devices", "/api/v1/network/devices"] {
+    // Checked before anything else: an unknown function or table too.
+    for path in [
+        "/rpc/get_user_devices",
+        "/api/v1/network/devices",
+        "/rpc/zzz",
+        "/nothing_here",
+    ] {
         let (status, headers, _) = send(
             gateway
                 .http

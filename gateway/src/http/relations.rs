@@ -21,11 +21,12 @@ pub fn router() -> Router<Arc<AppState>> {
 
 async fn relation(
     State(state): State<Arc<AppState>>,
+    // The token first, as PostgREST checks it before it looks at anything else.
+    Caller(identity): Caller,
     method: Method,
     Path(name): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-    caller: Result<Caller, ApiError>,
 ) -> Result<Response, ApiError> {
     let served = state
         .schema
@@ -49,7 +50,6 @@ async fn relation(
     }
     profile::check(&method, &headers, &served.cache.schema)?;
     let read = query::parse(&pairs, &headers, &|_| false)?;
-    let Caller(identity) = caller?;
     let answer = state
         .calls
         .read(&served, &identity, relation, &read)

@@ -41,10 +41,11 @@ pub fn router() -> Router<Arc<AppState>> {
 
 async fn by_post(
     State(state): State<Arc<AppState>>,
+    // The token first, as PostgREST checks it before it looks at anything else.
+    caller: Caller,
     Path(name): Path<String>,
     Query(pairs): Pairs,
     headers: HeaderMap,
-    caller: Result<Caller, ApiError>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let args = args::from_body(body)?;
@@ -54,16 +55,17 @@ async fn by_post(
     // Every query parameter of a POST is the read grammar.
     let read = query::parse(&pairs, &headers, &|_| false)?;
     let call = (name.as_str(), args, Invocation::Post);
-    answer(&state, &served, &Method::POST, caller?, call, &read).await
+    answer(&state, &served, &Method::POST, caller, call, &read).await
 }
 
 async fn by_get(
     State(state): State<Arc<AppState>>,
+    // The token first, as PostgREST checks it before it looks at anything else.
+    caller: Caller,
     method: Method,
     Path(name): Path<String>,
     Query(pairs): Pairs,
     headers: HeaderMap,
-    caller: Result<Caller, ApiError>,
 ) -> Result<Response, ApiError> {
     // Before the function is known, every parameter outside the grammar may be an argument.
     let keys: Vec<&str> = pairs
@@ -82,7 +84,7 @@ async fn by_get(
         .collect();
     let read = query::parse(&pairs, &headers, &is_argument)?;
     let call = (name.as_str(), args, Invocation::Read);
-    answer(&state, &served, &method, caller?, call, &read).await
+    answer(&state, &served, &method, caller, call, &read).await
 }
 
 async fn answer(

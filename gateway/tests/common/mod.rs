@@ -1,13 +1,14 @@
 //! The end-to-end harness: a PostgreSQL cluster of the test binary's own with the extension
 //! installed (and preloaded), Supabase's roles, and the real `compute-gateway` binary in front
 //! of it, configured as a user would: by environment variables.
-#![allow(dead_code)] // shared by test binaries that each use a part
+#![allow(dead_code, unused_imports)] // shared by test binaries that each use a part
 
 pub use compute_devices_test_support::eventually;
-use compute_devices_test_support::{free_port, Cluster};
+use compute_devices_test_support::Cluster;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const SECRET: &str = "a-test-secret-that-is-at-least-32-bytes-long";
@@ -37,7 +38,6 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(database_port: u16, extra_env: &[(&str, &str)]) -> Gateway {
-        let port = free_port();
         let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/jwks.json");
         let mut command = Command::new(env!("CARGO_BIN_EXE_compute-gateway"));
         command
@@ -45,29 +45,24 @@ impl Gateway {
                 "DATABASE_URL",
                 format!("postgres://authenticator@localhost:{database_port}/{DATABASE}"),
             )
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            // Port 0: the kernel picks a free one, and the gateway logs which.
+            .env("LISTEN_ADDR", "127.0.0.1:0")
             .env("JWT_SECRET", SECRET)
             .env("JWKS_FILE", jwks)
             .env("DB_CONNECT_TIMEOUT_MS", "1000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null());
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn,compute_gateway=info")
+            .stdout(Stdio::piped());
         for (key, value) in extra_env {
             command.env(key, value);
         }
-        let gateway = Gateway {
-            url: format!("http://127.0.0.1:{port}"),
-            process: command.spawn().expect("the gateway binary starts"),
+        let mut process = command.spawn().expect("the gateway binary starts");
+        let address = listen_address(process.stdout.take().unwrap());
+        Gateway {
+            url: format!("http://{address}"),
+            process,
             http: reqwest::blocking::Client::new(),
-        };
-        let up = eventually(Duration::from_secs(20), || {
-            gateway
-                .http
-                .get(format!("{}/healthz", gateway.url))
-                .send()
-                .is_ok()
-        });
-        assert!(up, "the gateway listens");
-        gateway
+        }
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -139,6 +134,23 @@ impl Drop for Gateway {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// The address the gateway logs once it listens. Its log is read to the end on a thread of its
+/// own, so that the gateway never blocks on a full pipe.
+fn listen_address(log: ChildStdout) -> String {
+    let (found, address) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(log).lines().map_while(Result::ok) {
+            let entry: Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(address) = entry["fields"]["address"].as_str() {
+                let _ = found.send(address.to_string());
+            }
+        }
+    });
+    address
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the gateway listens")
 }
 
 fn answer(response: reqwest::blocking::Response) -> (u16, Value) {

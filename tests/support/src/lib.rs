@@ -34,7 +34,9 @@ pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool
     condition()
 }
 
-/// A local TCP port free at the moment, for a gateway the test starts.
+/// A local TCP port free at the moment, for a server the test runs in its own process (a
+/// separate one is better told to listen on port 0 and asked where it listens: between this
+/// answer and its bind, another process may take the port).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

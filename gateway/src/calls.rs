@@ -47,9 +47,12 @@ impl Calls {
         read: &Read,
     ) -> Result<Answer, ApiError> {
         check_args(&served.cache, function, &args, invocation)?;
-        let access = match invocation {
-            Invocation::Read => Access::ReadOnly,
-            Invocation::Post => Access::ReadWrite,
+        // PostgREST's transaction mode: read-only for GET and HEAD, and for a STABLE or
+        // IMMUTABLE function however it is called.
+        let access = if invocation == Invocation::Read || function.is_read_only() {
+            Access::ReadOnly
+        } else {
+            Access::ReadWrite
         };
         if read.is_plain() {
             match served.dispatch.special(&function.name) {

@@ -217,6 +217,19 @@ fn statuses_follow_postgrests_rules(gateway: &Gateway, _: u16) {
         header(&headers, "access-control-expose-headers").contains("content-range"),
         "{headers:?}"
     );
+    // A method RPC does not take is 405.
+    let (status, _, body) = send(
+        gateway
+            .http
+            .put(format!("{}/rpc/register_device", gateway.url))
+            .body("{}"),
+    );
+    assert_eq!(status, 405);
+    assert_eq!(
+        json_of(&body),
+        json!({"code": "PGRST101", "details": null, "hint": null,
+               "message": "Cannot use the PUT method on RPC"})
+    );
     // HEAD wherever GET works, the seed's routes too.
     let (status, _, body) = send(
         gateway

@@ -9,8 +9,8 @@ use crate::query;
 use crate::resolve::no_such_relation;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
 use std::sync::Arc;
@@ -35,9 +35,6 @@ async fn relation(
     let Some(relation) = served.cache.relations.get(&name) else {
         return Err(no_such_relation(&served.cache.schema, &name));
     };
-    if method == Method::OPTIONS {
-        return Ok(([(header::ALLOW, "OPTIONS,GET,HEAD")], "").into_response());
-    }
     if method != Method::GET && method != Method::HEAD {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -14,7 +14,7 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -36,7 +36,18 @@ type Pairs = Query<Vec<(String, String)>>;
 
 pub fn router() -> Router<Arc<AppState>> {
     // `get` answers HEAD too.
-    Router::new().route("/{name}", get(by_get).post(by_post))
+    // OPTIONS is the CORS layer's, which answers every one.
+    let methods = get(by_get).post(by_post).fallback(invalid_method);
+    Router::new().route("/{name}", methods)
+}
+
+/// PostgREST's 405 for a method RPC does not take.
+async fn invalid_method(method: Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "PGRST101",
+        format!("Cannot use the {method} method on RPC"),
+    )
 }
 
 async fn by_post(

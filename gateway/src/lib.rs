@@ -47,6 +47,8 @@ pub async fn serve(config: config::Config) -> Result<(), String> {
         authenticated: config.db_authenticated_role.clone(),
         service: config.db_service_role.clone(),
     };
+    // Before the first load, which may wait for the database: a SIGHUP meanwhile is not fatal.
+    let hangups = served::hangups()?;
     let schema = Arc::new(
         served::SchemaCell::start(pool.clone(), roles.clone(), http::seed_routes::check).await?,
     );
@@ -58,7 +60,7 @@ pub async fn serve(config: config::Config) -> Result<(), String> {
             ));
         }
     }
-    served::reload_on_sighup(schema.clone())?;
+    served::reload_on(hangups, schema.clone());
     let heartbeats = heartbeats::Heartbeats::start(
         pool.clone(),
         &config.db_service_role,

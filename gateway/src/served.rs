@@ -150,10 +150,14 @@ async fn load(pool: &Pool, roles: &Roles) -> Result<Served, Failure> {
     Ok(Served { cache, dispatch })
 }
 
+/// Listens for SIGHUP: from now on a SIGHUP no longer stops the process (its default).
+pub fn hangups() -> Result<tokio::signal::unix::Signal, String> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|error| format!("cannot listen for SIGHUP: {error}"))
+}
+
 /// Reloads on every SIGHUP, for as long as the gateway runs.
-pub fn reload_on_sighup(cell: Arc<SchemaCell>) -> Result<(), String> {
-    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|error| format!("cannot listen for SIGHUP: {error}"))?;
+pub fn reload_on(mut hangups: tokio::signal::unix::Signal, cell: Arc<SchemaCell>) {
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
             if let Err(error) = cell.reload().await {
@@ -161,5 +165,4 @@ pub fn reload_on_sighup(cell: Arc<SchemaCell>) -> Result<(), String> {
             }
         }
     });
-    Ok(())
 }

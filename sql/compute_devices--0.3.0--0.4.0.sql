@@ -3,7 +3,8 @@
 -- The view compute_devices_live is the table with is_active and last_seen as they are now
 -- (current_liveness() lays shared memory's latest heartbeat over the table's lagging columns)
 -- and without the internal slot number; it runs as its caller, under the table's row-level
--- security. get_user_devices returns its rows: the seed's columns, without slot.
+-- security. get_user_devices returns its rows, and register_device and deactivate_device return
+-- one of its rows: the seed's columns, without slot.
 \echo Use "ALTER EXTENSION compute_devices UPDATE TO '0.4.0'" to load this file. \quit
 
 CREATE TYPE @extschema@.device_liveness AS (
@@ -34,7 +35,7 @@ SELECT d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.s
 COMMENT ON VIEW @extschema@.compute_devices_live IS
     'compute_devices with live is_active and last_seen: read this one. Rows are the caller''s own.';
 
--- A new return type: the function is made again (its grants below).
+-- A new return type: the functions are made again (their grants below).
 DROP FUNCTION @extschema@.get_user_devices();
 CREATE FUNCTION @extschema@.get_user_devices() RETURNS SETOF @extschema@.compute_devices_live
     STRICT STABLE
@@ -42,8 +43,31 @@ CREATE FUNCTION @extschema@.get_user_devices() RETURNS SETOF @extschema@.compute
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'get_user_devices_wrapper';
 
+DROP FUNCTION @extschema@.register_device(pg_catalog.text, pg_catalog.text, pg_catalog.numeric,
+                                          pg_catalog.int4, pg_catalog.numeric);
+CREATE FUNCTION @extschema@.register_device(
+    device_name pg_catalog.text,
+    device_type pg_catalog.text,
+    ram_gb pg_catalog.numeric,
+    cpu_cores pg_catalog.int4,
+    storage_gb pg_catalog.numeric
+) RETURNS @extschema@.compute_devices_live
+    VOLATILE SECURITY DEFINER
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'register_device_wrapper';
+
+DROP FUNCTION @extschema@.deactivate_device(pg_catalog.uuid);
+CREATE FUNCTION @extschema@.deactivate_device(device_id pg_catalog.uuid)
+    RETURNS @extschema@.compute_devices_live
+    VOLATILE SECURITY DEFINER
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'deactivate_device_wrapper';
+
 -- The grants a new install gives them (sql/privileges.sql): authenticated reads its own rows
--- through the view; nobody else reads it.
+-- through the view, and registers and stops its devices; nobody else reads the view or calls
+-- these functions.
 DO $grants$
 DECLARE
     grantee pg_catalog.text;
@@ -58,13 +82,19 @@ BEGIN
         EXECUTE 'REVOKE ALL ON FUNCTION
                      @extschema@.current_liveness(pg_catalog.uuid, pg_catalog.uuid, pg_catalog.bool,
                                           pg_catalog.timestamptz, pg_catalog.timestamptz),
-                     @extschema@.get_user_devices()
+                     @extschema@.get_user_devices(),
+                     @extschema@.register_device(pg_catalog.text, pg_catalog.text, pg_catalog.numeric,
+                                                 pg_catalog.int4, pg_catalog.numeric),
+                     @extschema@.deactivate_device(pg_catalog.uuid)
                  FROM ' OPERATOR(pg_catalog.||) grantee;
     END LOOP;
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'authenticated') THEN
         GRANT SELECT ON TABLE @extschema@.compute_devices_live TO authenticated;
         GRANT EXECUTE ON FUNCTION
             @extschema@.get_user_devices(),
+            @extschema@.register_device(pg_catalog.text, pg_catalog.text, pg_catalog.numeric,
+                                        pg_catalog.int4, pg_catalog.numeric),
+            @extschema@.deactivate_device(pg_catalog.uuid),
             @extschema@.current_liveness(pg_catalog.uuid, pg_catalog.uuid, pg_catalog.bool,
                                           pg_catalog.timestamptz, pg_catalog.timestamptz)
         TO authenticated;

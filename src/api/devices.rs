@@ -16,31 +16,61 @@ use crate::table::liveness::{live_after, transaction_start};
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-// The SQL types these stand for are named in the signatures below, where pgrx reads them.
-type DeviceRow = pgrx::composite_type!('static, "compute_devices");
+// The SQL type this stands for is named in the signatures below, where pgrx reads it.
 type LiveDeviceRow = pgrx::composite_type!('static, "compute_devices_live");
 
+/// A statement that writes the table as `d`, in two forms: returning the written row as callers
+/// receive a device, a `compute_devices_live` row (the view's columns in its order, without the
+/// internal slot; is_active and last_seen are the table's, which the statement has just set),
+/// and returning the table's row, for a database still at 0.3.0 (see `device_returning`).
+macro_rules! returning_device {
+    ($write:literal) => {
+        [
+            concat!(
+                $write,
+                " RETURNING ROW(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb,
+                                d.cpu_cores, d.storage_gb, d.compute_score, d.is_active,
+                                d.last_seen, d.created_at, d.updated_at, d.deactivated_at)
+                            ::@extschema@.compute_devices_live"
+            ),
+            concat!($write, " RETURNING d"),
+        ]
+    };
+}
+pub(crate) use returning_device;
+
+/// Of a `returning_device!` statement's two forms, the one returning the row this database's
+/// functions are declared to return. Until `ALTER EXTENSION compute_devices UPDATE` has run
+/// after this library was installed, they still return the table's row (0.3.0), and the view's
+/// row type does not exist.
+pub fn device_returning(forms: &[&'static str; 2]) -> &'static str {
+    if catalog::extension().has_type(c"compute_devices_live") {
+        forms[0]
+    } else {
+        forms[1]
+    }
+}
+
 /// Stops the caller's device: inactive until it registers again, whatever heartbeats arrive.
-#[pg_extern(volatile, security_definer)]
+#[pg_extern(volatile, security_definer, requires = ["live_view"])]
 #[search_path(pg_catalog, pg_temp)]
 fn deactivate_device(
     device_id: Option<pgrx::Uuid>,
-) -> pgrx::composite_type!('static, "compute_devices") {
+) -> pgrx::composite_type!('static, "compute_devices_live") {
     require_writable("deactivate a device");
     let owner = auth::caller_id().or_raise();
     let device_id = required("device_id", device_id).or_raise();
-    let deactivate = catalog::statement(
+    let deactivate = catalog::statement(device_returning(&returning_device!(
         "UPDATE @extschema@.compute_devices AS d
             SET is_active = false,
                 deactivated_at = COALESCE(d.deactivated_at, pg_catalog.now()),
                 updated_at = pg_catalog.now()
-          WHERE d.id OPERATOR(pg_catalog.=) $1 AND d.user_id OPERATOR(pg_catalog.=) $2
-      RETURNING d",
-    );
+          WHERE d.id OPERATOR(pg_catalog.=) $1 AND d.user_id OPERATOR(pg_catalog.=) $2"
+    )));
     Spi::connect_mut(|client| {
         client
             .update(&*deactivate, None, &[device_id.into(), owner.into()])
-            .and_then(only_row::<DeviceRow>)
+            .and_then(only_row::<LiveDeviceRow>)
     })
     .unwrap_or_else(internal_error)
     .ok_or(DeviceError::DeviceNotFound)

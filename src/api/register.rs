@@ -4,6 +4,7 @@
 
 use crate::api::auth;
 use crate::api::device_ids;
+use crate::api::devices::{device_returning, returning_device};
 use crate::api::owner_devices;
 use crate::api::validate::DeviceSpec;
 use crate::errors::{internal_error, require_writable, DeviceError, OrRaise};
@@ -13,7 +14,7 @@ use crate::spi::rows::only_row;
 use pgrx::prelude::*;
 
 /// Creates the caller's device of this name, or updates it, and marks it active.
-#[pg_extern(volatile, security_definer)]
+#[pg_extern(volatile, security_definer, requires = ["live_view"])]
 #[search_path(pg_catalog, pg_temp)]
 fn register_device(
     device_name: Option<&str>,
@@ -21,7 +22,7 @@ fn register_device(
     ram_gb: Option<AnyNumeric>,
     cpu_cores: Option<i32>,
     storage_gb: Option<AnyNumeric>,
-) -> pgrx::composite_type!('static, "compute_devices") {
+) -> pgrx::composite_type!('static, "compute_devices_live") {
     require_writable("register a device");
     let owner = auth::caller_id().or_raise();
     let spec = DeviceSpec::new(device_name, device_type, ram_gb, cpu_cores, storage_gb).or_raise();
@@ -48,31 +49,32 @@ fn register_device(
     // older than the lock) fails on the unique key.
     Spi::connect_mut(|client| {
         if existing.has_name {
-            let updated = plans::execute(client, UPDATE_DEVICE, &device[..6]).and_then(only_row)?;
+            let updated = plans::execute(client, device_returning(&UPDATE_DEVICE), &device[..6])
+                .and_then(only_row)?;
             if let Some(row) = updated {
                 return Ok(Some(row));
             }
         }
-        plans::execute(client, INSERT_DEVICE, &device).and_then(only_row)
+        plans::execute(client, device_returning(&INSERT_DEVICE), &device).and_then(only_row)
     })
     .unwrap_or_else(internal_error)
     .expect("an insert returns its row")
 }
 
 /// Re-registration: the owner's device of this name, with new specs, active and not stopped.
-const UPDATE_DEVICE: &str = "
-    UPDATE @extschema@.compute_devices AS d
-       SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6,
-           is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
-     WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
- RETURNING d";
+const UPDATE_DEVICE: [&str; 2] = returning_device!(
+    "UPDATE @extschema@.compute_devices AS d
+        SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6,
+            is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
+      WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2"
+);
 
 /// A new device.
-const INSERT_DEVICE: &str = "
-    INSERT INTO @extschema@.compute_devices AS d
-           (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active, last_seen)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())
- RETURNING d";
+const INSERT_DEVICE: [&str; 2] = returning_device!(
+    "INSERT INTO @extschema@.compute_devices AS d
+            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active, last_seen)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())"
+);
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

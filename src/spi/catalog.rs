@@ -77,8 +77,22 @@ impl Extension {
     }
 
     pub fn type_oid(&self, name: &CStr) -> pg_sys::Oid {
+        let oid = self.find_type(name);
+        if oid == pg_sys::InvalidOid {
+            missing_object(&format!("the type {}", name.to_string_lossy()))
+        }
+        oid
+    }
+
+    /// Whether the extension's schema has this type (an older version may not).
+    pub fn has_type(&self, name: &CStr) -> bool {
+        self.find_type(name) != pg_sys::InvalidOid
+    }
+
+    /// The type's oid in the extension's schema, InvalidOid if it has none of that name.
+    fn find_type(&self, name: &CStr) -> pg_sys::Oid {
         // SAFETY: a syscache lookup of (name, namespace), as TypenameNspGetTypid does.
-        let oid = unsafe {
+        unsafe {
             pg_sys::GetSysCacheOid(
                 pg_sys::SysCacheIdentifier::TYPENAMENSP as i32,
                 pg_sys::Anum_pg_type_oid as pg_sys::AttrNumber,
@@ -87,11 +101,7 @@ impl Extension {
                 pg_sys::Datum::from(0),
                 pg_sys::Datum::from(0),
             )
-        };
-        if oid == pg_sys::InvalidOid {
-            missing_object(&format!("the type {}", name.to_string_lossy()))
         }
-        oid
     }
 }
 

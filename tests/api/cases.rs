@@ -657,6 +657,38 @@ fn the_live_view_and_get_user_devices_show_the_callers_own_rows_without_slot() {
     }
 }
 
+#[test]
+fn register_and_deactivate_return_the_views_columns_without_slot() {
+    let db = test_db("no_slot");
+    let mut api = db.postgrest();
+    let register = "SELECT * FROM register_device('one', 'laptop', 16, 8, 512)";
+    // A new device (the insert), then the same name again (the update).
+    for what in ["new", "registered again"] {
+        let rows = api.call(ALICE_CALLS, register, &[]).unwrap();
+        let columns = column_names(&rows);
+        assert!(!columns.iter().any(|c| c == "slot"), "{what}: {columns:?}");
+        assert_eq!(columns, DEVICE_COLUMNS, "{what}");
+    }
+    let id: String = api
+        .call_one(ALICE_CALLS, "SELECT id::text FROM get_user_devices()", &[])
+        .unwrap()
+        .get(0);
+    let rows = api
+        .call(
+            ALICE_CALLS,
+            "SELECT * FROM deactivate_device($1::text::uuid)",
+            &[&id],
+        )
+        .unwrap();
+    let columns = column_names(&rows);
+    assert!(
+        !columns.iter().any(|c| c == "slot"),
+        "deactivated: {columns:?}"
+    );
+    assert_eq!(columns, DEVICE_COLUMNS, "deactivated");
+    assert!(!rows[0].get::<_, bool>(8), "a stopped device is inactive");
+}
+
 /// Where shared memory holds the heartbeats, the view shows the latest one before the worker
 /// writes it back to the table: a repeatable-read transaction keeps seeing the table as it was
 /// while a heartbeat arrives, and the view still shows the heartbeat. On the table path the view

@@ -79,20 +79,19 @@ export type Database = {
           device_id: string;
         };
         Returns: {
-          id: string;
-          user_id: string;
-          device_name: string;
-          device_type: string;
-          ram_gb: number;
-          cpu_cores: number;
-          storage_gb: number;
-          compute_score: number;
-          is_active: boolean;
-          last_seen: string;
-          created_at: string;
-          updated_at: string;
+          id: string | null;
+          user_id: string | null;
+          device_name: string | null;
+          device_type: string | null;
+          ram_gb: number | null;
+          cpu_cores: number | null;
+          storage_gb: number | null;
+          compute_score: number | null;
+          is_active: boolean | null;
+          last_seen: string | null;
+          created_at: string | null;
+          updated_at: string | null;
           deactivated_at: string | null;
-          slot: number;
         };
       };
       get_network_stats: {
@@ -143,20 +142,19 @@ export type Database = {
           storage_gb: number;
         };
         Returns: {
-          id: string;
-          user_id: string;
-          device_name: string;
-          device_type: string;
-          ram_gb: number;
-          cpu_cores: number;
-          storage_gb: number;
-          compute_score: number;
-          is_active: boolean;
-          last_seen: string;
-          created_at: string;
-          updated_at: string;
+          id: string | null;
+          user_id: string | null;
+          device_name: string | null;
+          device_type: string | null;
+          ram_gb: number | null;
+          cpu_cores: number | null;
+          storage_gb: number | null;
+          compute_score: number | null;
+          is_active: boolean | null;
+          last_seen: string | null;
+          created_at: string | null;
+          updated_at: string | null;
           deactivated_at: string | null;
-          slot: number;
         };
       };
       resync_liveness: {

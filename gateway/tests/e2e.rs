@@ -542,8 +542,7 @@ fn bad_bodies_get_4xx_and_change_nothing(gateway: &Gateway) {
         );
         assert_eq!(code_of(&answer), json!(code), "{path}: {answer}");
     }
-    // A function that changes data cannot be called with GET: it runs read-only (as in
-    // PostgREST) and the extension refuses to write there.
+    // A VOLATILE function cannot be called with GET: 405 before it runs.
     let (status, answer) = gateway.get(
         "/rpc/register_device?device_name=x&device_type=laptop&ram_gb=1&cpu_cores=1&storage_gb=1",
         Some(&alice),

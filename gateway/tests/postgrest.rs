@@ -421,13 +421,20 @@ fn functions_added_to_the_extension_are_served(gateway: &Gateway, port: u16) {
     assert_eq!(gateway.post("/rpc/times", None, r#"{"n": 4}"#).1, json!(8));
     let (status, answer) = gateway.get("/rpc/times?m=eq.1", None);
     assert_eq!((status, answer["code"].clone()), (404, json!("PGRST202")));
-    // VOLATILE: by GET it runs read-only, as in PostgREST; writing there is refused (see the
-    // singular scenario).
+    // VOLATILE: POST only, even when it writes nothing; by GET it is 405 before it runs.
     assert_eq!(
         gateway.post("/rpc/bump", None, r#"{"n": 1}"#),
         (200, json!(2))
     );
-    assert_eq!(gateway.get("/rpc/bump?n=1", None), (200, json!(2)));
+    let (status, answer) = gateway.get("/rpc/bump?n=1", None);
+    assert_eq!(
+        (status, answer["code"].clone(), answer["message"].clone()),
+        (
+            405,
+            json!("25006"),
+            json!("cannot execute bump() in a read-only transaction")
+        )
+    );
     // Its arguments renamed by an update of the extension: the cache learns the new names.
     superuser
         .batch_execute(
@@ -516,7 +523,7 @@ fn a_singular_call_that_fails_its_check_rolls_back(gateway: &Gateway, port: u16)
         );
     }
     assert_eq!(notes(&mut superuser), 0, "the refused calls wrote nothing");
-    // By GET the call runs read-only, and its write is refused.
+    // By GET the call is refused: the function is VOLATILE.
     let (status, _, body) = send(
         gateway
             .http

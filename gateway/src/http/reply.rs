@@ -21,7 +21,7 @@ pub fn postgrest(
     let content_type = if read.is_singular() {
         "application/vnd.pgrst.object+json; charset=utf-8"
     } else {
-        "application/json"
+        "application/json; charset=utf-8"
     };
     let (status, body) = match answer.body {
         None => (StatusCode::NO_CONTENT, String::new()),
@@ -36,11 +36,9 @@ pub fn postgrest(
     if let Ok(range) = HeaderValue::from_str(&range) {
         headers.insert(header::CONTENT_RANGE, range);
     }
-    if read.wants_count() {
-        headers.insert(
-            "preference-applied",
-            HeaderValue::from_static("count=exact"),
-        );
+    // The preference as the caller wrote it (`planned` and `estimated` are counted exactly).
+    if let Some(count) = read.count_preference() {
+        headers.insert("preference-applied", HeaderValue::from_static(count));
     }
     if cache_briefly {
         headers.insert(header::CACHE_CONTROL, BRIEFLY);

@@ -1,6 +1,6 @@
 //! PostgREST's RPC: `POST /rpc/<fn>` with a JSON object of named arguments, `GET`/`HEAD` with
-//! query parameters (in a read-only transaction, as PostgREST runs them, so a function that
-//! writes refuses itself: 25006, 405); the read grammar over the result.
+//! query parameters for STABLE and IMMUTABLE functions (in a read-only transaction, as PostgREST
+//! runs them; a VOLATILE one is 25006, 405); the read grammar over the result.
 
 use super::caller::Caller;
 use super::{profile, reply};
@@ -63,7 +63,9 @@ async fn by_post(
     let keys: Vec<&str> = args.keys().map(String::as_str).collect();
     let served = function_in(&state, &name, &keys, Invocation::Post).await?;
     profile::check(&Method::POST, &headers, &served.cache.schema)?;
-    // Every query parameter of a POST is the read grammar.
+    // Every query parameter of a POST is the read grammar; a Range header is a GET's only.
+    let mut headers = headers;
+    headers.remove(axum::http::header::RANGE);
     let read = query::parse(&pairs, &headers, &|_| false)?;
     let call = (name.as_str(), args, Invocation::Post);
     answer(&state, &served, &Method::POST, caller, call, &read).await
@@ -87,6 +89,9 @@ async fn by_get(
     let served = function_in(&state, &name, &keys, Invocation::Read).await?;
     profile::check(&method, &headers, &served.cache.schema)?;
     let function = &served.cache.functions[&name];
+    if !function.is_read_only() {
+        return Err(volatile_by_get(&name));
+    }
     let is_argument = |key: &str| !RESERVED.contains(&key) && function.argument(key).is_some();
     let args: Args = pairs
         .iter()
@@ -113,6 +118,19 @@ async fn answer(
         .await?;
     let collapsed = read.is_plain() && served.dispatch.is_collapsed(name);
     reply::postgrest(method, read, answer, collapsed)
+}
+
+/// GET and HEAD are for STABLE and IMMUTABLE functions only: a VOLATILE one may change data,
+/// which HTTP says a GET never does. Refused before it runs, as the read-only transaction
+/// PostgREST runs a GET in would refuse a function that writes.
+fn volatile_by_get(name: &str) -> ApiError {
+    let mut error = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "25006",
+        format!("cannot execute {name}() in a read-only transaction"),
+    );
+    error.hint = Some(format!("{name} is VOLATILE: call it with POST"));
+    error
 }
 
 /// The schema cache that has function `name` (reloaded if needed), or 404 PGRST202. A cache

@@ -4,8 +4,11 @@
 -- (current_liveness() lays shared memory's latest heartbeat over the table's lagging columns)
 -- and without the internal slot number; it runs as its caller, under the table's row-level
 -- security. get_user_devices returns its rows, and register_device and deactivate_device return
--- one of its rows: the seed's columns, without slot.
+-- one of its rows: the seed's columns, without slot. send_heartbeats' entries carry a hint.
 \echo Use "ALTER EXTENSION compute_devices UPDATE TO '0.4.0'" to load this file. \quit
+
+-- send_heartbeats' entries carry the hint send_heartbeat would give with the error, as well.
+ALTER TYPE @extschema@.heartbeat_result ADD ATTRIBUTE error_hint pg_catalog.text;
 
 CREATE TYPE @extschema@.device_liveness AS (
     is_active pg_catalog.bool,

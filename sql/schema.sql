@@ -58,7 +58,8 @@ CREATE TYPE @extschema@.heartbeat AS (
     next_heartbeat_in_seconds integer
 );
 
--- One entry of send_heartbeats: the heartbeat, or the error send_heartbeat would raise.
+-- One entry of send_heartbeats: the heartbeat, or the error (SQLSTATE, message and hint)
+-- send_heartbeat would raise.
 CREATE TYPE @extschema@.heartbeat_result AS (
     user_id                   uuid,
     device_id                 uuid,
@@ -66,7 +67,8 @@ CREATE TYPE @extschema@.heartbeat_result AS (
     last_seen                 timestamptz,
     next_heartbeat_in_seconds integer,
     error_code                text,
-    error_message             text
+    error_message             text,
+    error_hint                text
 );
 
 -- A device's liveness as it is now (current_liveness(), for the compute_devices_live view).

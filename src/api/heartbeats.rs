@@ -27,7 +27,7 @@ type HeartbeatResult = pgrx::composite_type!('static, "heartbeat_result");
 const LOOKUP: &str = "
     SELECT b.n::pg_catalog.int4, d.slot, d.deactivated_at IS NOT NULL,
            ROW(b.user_id, b.device_id, true, pg_catalog.now(), $3,
-               NULL::pg_catalog.text, NULL::pg_catalog.text)::@extschema@.heartbeat_result
+               NULL::pg_catalog.text, NULL::pg_catalog.text, NULL::pg_catalog.text)::@extschema@.heartbeat_result
       FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]), pg_catalog.unnest($2::pg_catalog.uuid[]))
            WITH ORDINALITY AS b(user_id, device_id, n)
       JOIN @extschema@.compute_devices AS d
@@ -144,6 +144,7 @@ fn send_heartbeats(
             if let Some(error) = error {
                 set(&mut result, "error_code", Some(error.sqlstate_text()));
                 set(&mut result, "error_message", Some(error.message()));
+                set(&mut result, "error_hint", error.hint().map(str::to_string));
             }
             result
         });

@@ -490,7 +490,7 @@ fn batched_heartbeats_check_each_owner_and_answer_each_entry() {
     };
     const SEND: &str =
         "SELECT user_id::text, device_id::text, is_active, next_heartbeat_in_seconds,
-                               error_code, error_message
+                               error_code, error_message, error_hint
                           FROM send_heartbeats($1::text[]::uuid[], $2::text[]::uuid[])";
     let (users, devices) = batch(&[
         (Some(ALICE), &alices),
@@ -529,6 +529,20 @@ fn batched_heartbeats_check_each_owner_and_answer_each_entry() {
     );
     assert!(messages[3].as_deref().unwrap().contains("stopped"));
     assert_eq!(messages[5].as_deref(), Some("user_id must not be null"));
+    // Each refusal's hint is the one send_heartbeat would give with it (none for a NULL).
+    let hints: Vec<Option<String>> = rows.iter().map(|row| row.get(6)).collect();
+    let register_again = Some("Register the device again with register_device to resume sharing.");
+    assert_eq!(
+        hints.iter().map(Option::as_deref).collect::<Vec<_>>(),
+        vec![
+            None,
+            None,
+            register_again,
+            register_again,
+            register_again,
+            None
+        ]
+    );
     assert_eq!(
         rows[0].get::<_, Option<String>>(1).as_deref(),
         Some(&*alices)

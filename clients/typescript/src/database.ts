@@ -185,6 +185,7 @@ export type Database = {
           next_heartbeat_in_seconds: number | null;
           error_code: string | null;
           error_message: string | null;
+          error_hint: string | null;
         })[];
       };
       sweep_stale_devices: {

@@ -56,23 +56,7 @@ fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
 /// The library's own loader reads the catalog, and the seed's route table passes its check
 /// there; with a function or an argument gone, the check fails.
 fn the_seed_routes_name_what_the_catalog_has(_: &Gateway, port: u16) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let cache = runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(
-            &format!(
-                "host=localhost port={port} user=authenticator dbname={}",
-                common::DATABASE
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .unwrap();
-        tokio::spawn(connection);
-        compute_gateway::schema::load(&client).await.unwrap()
-    });
+    let cache = common::schema_cache(port);
     assert_eq!(cache.schema, "public");
     compute_gateway::http::seed_routes::check(&cache).unwrap();
     // Functions outside the API are in the cache (their grants decide), trigger functions not.

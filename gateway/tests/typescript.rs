@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cluster, DATABASE};
+use common::cluster;
 
 const GENERATED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -15,24 +15,7 @@ const GENERATED: &str = concat!(
 #[test]
 fn the_clients_database_types_are_generated_from_the_catalog() {
     let cluster = cluster("typescript");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let generated = runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(
-            &format!(
-                "host=localhost port={} user=authenticator dbname={DATABASE}",
-                cluster.port()
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .unwrap();
-        tokio::spawn(connection);
-        let cache = compute_gateway::schema::load(&client).await.unwrap();
-        compute_gateway::typescript::render(&cache)
-    });
+    let generated = compute_gateway::typescript::render(&common::schema_cache(cluster.port()));
     // What the generator must see for the file to be worth checking.
     for expected in [
         "get_network_stats: {",

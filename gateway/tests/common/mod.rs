@@ -205,3 +205,22 @@ pub fn token_with_payload(payload: &str) -> String {
 pub fn expires_in(seconds: i64) -> i64 {
     now() + seconds
 }
+
+/// The gateway's schema cache of the database on `port`, read by the library's own loader as the
+/// gateway's login role.
+pub fn schema_cache(port: u16) -> compute_gateway::schema::SchemaCache {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(
+            &format!("host=localhost port={port} user=authenticator dbname={DATABASE}"),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        compute_gateway::schema::load(&client).await.unwrap()
+    })
+}

@@ -66,19 +66,22 @@ describe('the extension’s errors', () => {
     });
   });
 
-  it('a VOLATILE function by GET runs read-only: 405 25006', async () => {
+  // The issue asks for GET only on STABLE and IMMUTABLE functions: a VOLATILE one is refused
+  // before it runs (PostgREST would run it read-only, where a function that writes refuses
+  // itself with the same 405 25006 in its own words).
+  it('a VOLATILE function by GET is refused before it runs: 405 25006', async () => {
     const before = await alicesDevices();
     const result = await alice.rpc('send_heartbeat', { device_id: before[0].id }, { get: true });
     assertError(result, 405, {
       code: '25006',
-      message: 'cannot send a heartbeat in a read-only transaction',
+      message: 'cannot execute send_heartbeat() in a read-only transaction',
       details: null,
-      hint: 'Call it in a read-write transaction.',
+      hint: 'send_heartbeat is VOLATILE: call it with POST',
     });
     assert.deepEqual(await alicesDevices(), before);
   });
 
-  it('a VOLATILE function by HEAD runs read-only too: 405, no body, nothing written', async () => {
+  it('a VOLATILE function by HEAD is refused too: 405, no body, nothing written', async () => {
     const before = await alicesDevices();
     const record = recorder();
     const result = await supabase({ token: tokens.alice, record }).rpc(

@@ -89,8 +89,10 @@ impl SchemaCell {
 
     /// Reloads, with the reload lock held (`reloaded` is its guarded time).
     async fn reload_holding(&self, reloaded: &mut Instant) -> Result<Arc<Served>, String> {
-        let served = Arc::new(load(&self.pool, &self.roles).await.map_err(String::from)?);
+        // Stamped before loading: a load that fails (the database is down) counts too, so
+        // unknown names do not run a load each while it stays down.
         *reloaded = Instant::now();
+        let served = Arc::new(load(&self.pool, &self.roles).await.map_err(String::from)?);
         if let Err(error) = (self.check)(&served.cache) {
             // Served anyway: the database is what it is; the route that names what is gone
             // answers 404 until the gateway or the extension is fixed.
@@ -165,4 +167,45 @@ pub fn reload_on(mut hangups: tokio::signal::unix::Signal, cell: Arc<SchemaCell>
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::fixture::register_cache;
+
+    /// A cell over a database nobody listens at, whose last reload is long past.
+    fn unreachable_cell() -> SchemaCell {
+        let pool = crate::db::pool(
+            "postgres://nobody@127.0.0.1:1/nothing",
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let roles = Roles {
+            anon: "anon".into(),
+            authenticated: "authenticated".into(),
+            service: "service_role".into(),
+        };
+        let cache = register_cache("public");
+        let dispatch = Dispatch::new(&cache, &roles);
+        SchemaCell {
+            current: RwLock::new(Arc::new(Served { cache, dispatch })),
+            reloaded: Mutex::new(Instant::now() - RELOAD_AT_MOST_EVERY * 10),
+            pool,
+            roles,
+            check: |_| Ok(()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_reload_counts_for_the_rate_limit() {
+        let cell = unreachable_cell();
+        let seen = cell.current();
+        assert!(cell.refresh(&seen).await.is_err(), "the database is down");
+        // Right after the failed attempt, the next unknown name gets the cache as it is.
+        let again = cell.refresh(&seen).await.expect("not tried again");
+        assert!(Arc::ptr_eq(&again, &seen));
+    }
 }

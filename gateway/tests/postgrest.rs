@@ -167,6 +167,15 @@ fn statuses_follow_postgrests_rules(gateway: &Gateway, _: u16) {
     );
     assert_eq!((status, body.as_str()), (200, ""));
     assert_eq!(header(&headers, "content-range"), "0-3/*");
+    // PostgREST reads Range for GET only: HEAD answers every row.
+    let (status, headers, body) = send(
+        gateway
+            .http
+            .head(format!("{}/rpc/get_network_stats_by_type", gateway.url))
+            .header("range", "0-0"),
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_eq!(header(&headers, "content-range"), "0-3/*");
     // Browsers may read the table, call functions and read the count, from any origin.
     for (path, method) in [
         ("/rest/v1/compute_devices", "GET"),
@@ -366,6 +375,21 @@ fn the_extensions_table_and_view_are_read_under_rls(gateway: &Gateway, _: u16) {
     );
     assert_eq!((status, body.as_str()), (200, ""));
     assert_eq!(header(&headers, "content-range"), "0-0/*");
+    // Range is a GET's only: HEAD answers every row, GET the range.
+    for (method, content_range) in [
+        (reqwest::Method::HEAD, "0-1/*"),
+        (reqwest::Method::GET, "0-0/*"),
+    ] {
+        let (status, headers, body) = send(
+            gateway
+                .http
+                .request(method.clone(), format!("{}/compute_devices", gateway.url))
+                .header("range", "0-0")
+                .bearer_auth(&alice),
+        );
+        assert!(status == 200 || status == 206, "{method}: {status} {body}");
+        assert_eq!(header(&headers, "content-range"), content_range, "{method}");
+    }
     let (status, _, body) = send(gateway.http.get(format!("{}/pg_roles", gateway.url)));
     assert_eq!(status, 404);
     assert_eq!(

@@ -46,6 +46,7 @@ async fn relation(
         ));
     }
     profile::check(&method, &headers, &served.cache.schema)?;
+    let headers = query::grammar_headers(&method, headers);
     let read = query::parse(&pairs, &headers, &|_| false)?;
     let answer = state
         .calls

@@ -63,9 +63,8 @@ async fn by_post(
     let keys: Vec<&str> = args.keys().map(String::as_str).collect();
     let served = function_in(&state, &name, &keys, Invocation::Post).await?;
     profile::check(&Method::POST, &headers, &served.cache.schema)?;
-    // Every query parameter of a POST is the read grammar; a Range header is a GET's only.
-    let mut headers = headers;
-    headers.remove(axum::http::header::RANGE);
+    // Every query parameter of a POST is the read grammar.
+    let headers = query::grammar_headers(&Method::POST, headers);
     let read = query::parse(&pairs, &headers, &|_| false)?;
     let call = (name.as_str(), args, Invocation::Post);
     answer(&state, &served, &Method::POST, caller, call, &read).await
@@ -98,6 +97,7 @@ async fn by_get(
         .filter(|(key, _)| is_argument(key))
         .map(|(key, value)| (key.clone(), args::string_arg(value)))
         .collect();
+    let headers = query::grammar_headers(&method, headers);
     let read = query::parse(&pairs, &headers, &is_argument)?;
     let call = (name.as_str(), args, Invocation::Read);
     answer(&state, &served, &method, caller, call, &read).await

@@ -13,7 +13,7 @@ mod select;
 mod sql;
 mod syntax;
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 
 use crate::errors::ApiError;
 use filter::Condition;
@@ -47,11 +47,20 @@ pub enum Shape {
     Object,
 }
 
+/// The headers the read grammar reads for a request of `method`: PostgREST reads `Range` for
+/// GET only (ApiRequest.hs: `headerRange = if method == "GET" ...`), so HEAD and POST drop it.
+pub fn grammar_headers(method: &Method, mut headers: HeaderMap) -> HeaderMap {
+    if method != Method::GET {
+        headers.remove(header::RANGE);
+    }
+    headers
+}
+
 /// PostgREST's read grammar from the query pairs (in order, percent-decoded) and headers
 /// (Accept, Prefer, Range, Range-Unit). Pairs for which `is_argument(name)` is true are skipped.
 ///
-/// PostgREST reads the `Range` header on GET only: a caller serving another method leaves it
-/// out of `headers`. `Range-Unit` is ignored, as PostgREST ignores it.
+/// PostgREST reads the `Range` header on GET only: a caller passes `headers` through
+/// [`grammar_headers`]. `Range-Unit` is ignored, as PostgREST ignores it.
 pub fn parse(
     pairs: &[(String, String)],
     headers: &HeaderMap,

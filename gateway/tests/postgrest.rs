@@ -223,6 +223,25 @@ fn statuses_follow_postgrests_rules(gateway: &Gateway, _: u16) {
         json!({"code": "PGRST101", "details": null, "hint": null,
                "message": "Cannot use the PUT method on RPC"})
     );
+    // A name that is not UTF-8 names nothing: PostgREST's "not found", not axum's text.
+    for (method, path, code) in [
+        (reqwest::Method::GET, "/rpc/%FF", "PGRST202"),
+        (reqwest::Method::POST, "/rpc/%FF", "PGRST202"),
+        (reqwest::Method::GET, "/%FF", "42P01"),
+        (reqwest::Method::GET, "/rest/v1/%FF", "42P01"),
+    ] {
+        let (status, headers, body) = send(
+            gateway
+                .http
+                .request(method.clone(), format!("{}{path}", gateway.url))
+                .bearer_auth(token(ALICE))
+                .header("content-type", "application/json")
+                .body("{}"),
+        );
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert_eq!(json_of(&body)["code"], json!(code), "{method} {path}");
+        assert!(header(&headers, "content-type").starts_with("application/json"));
+    }
     // HEAD wherever GET works, the seed's routes too.
     let (status, _, body) = send(
         gateway

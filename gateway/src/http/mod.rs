@@ -5,6 +5,7 @@
 pub mod caller;
 pub mod health;
 pub mod page;
+pub mod path_name;
 pub mod profile;
 pub mod relations;
 pub mod reply;

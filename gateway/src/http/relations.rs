@@ -3,13 +3,14 @@
 //! through the API functions, so any other method is 405.
 
 use super::caller::Caller;
-use super::{profile, reply};
+use super::{path_name, profile, reply};
 use crate::errors::ApiError;
 use crate::query;
 use crate::resolve::no_such_relation;
 use crate::state::AppState;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
@@ -24,10 +25,14 @@ async fn relation(
     // The token first, as PostgREST checks it before it looks at anything else.
     Caller(identity): Caller,
     method: Method,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
     Query(pairs): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // A name that does not decode names no relation.
+    let name = path_name::decoded(path, &uri)
+        .map_err(|segment| no_such_relation(&state.schema.current().cache.schema, &segment))?;
     let served = state
         .schema
         .knowing(|cache| cache.relations.contains_key(&name))

@@ -3,7 +3,7 @@
 //! runs them; a VOLATILE one is 25006, 405); the read grammar over the result.
 
 use super::caller::Caller;
-use super::{profile, reply};
+use super::{path_name, profile, reply};
 use crate::args::{self, Args};
 use crate::errors::ApiError;
 use crate::query::{self, Read};
@@ -12,9 +12,9 @@ use crate::schema::SchemaCache;
 use crate::served::Served;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -54,13 +54,15 @@ async fn by_post(
     State(state): State<Arc<AppState>>,
     // The token first, as PostgREST checks it before it looks at anything else.
     caller: Caller,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
     Query(pairs): Pairs,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let args = args::from_body(body)?;
     let keys: Vec<&str> = args.keys().map(String::as_str).collect();
+    let name = named(&state, path, &uri, &keys, Invocation::Post)?;
     let served = function_in(&state, &name, &keys, Invocation::Post).await?;
     profile::check(&Method::POST, &headers, &served.cache.schema)?;
     // Every query parameter of a POST is the read grammar.
@@ -75,7 +77,8 @@ async fn by_get(
     // The token first, as PostgREST checks it before it looks at anything else.
     caller: Caller,
     method: Method,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
     Query(pairs): Pairs,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -85,6 +88,7 @@ async fn by_get(
         .map(|(key, _)| key.as_str())
         .filter(|key| !RESERVED.contains(key))
         .collect();
+    let name = named(&state, path, &uri, &keys, Invocation::Read)?;
     let served = function_in(&state, &name, &keys, Invocation::Read).await?;
     profile::check(&method, &headers, &served.cache.schema)?;
     let function = &served.cache.functions[&name];
@@ -118,6 +122,20 @@ async fn answer(
         .await?;
     let collapsed = read.is_plain() && served.dispatch.is_collapsed(name);
     reply::postgrest(method, read, answer, collapsed)
+}
+
+/// The function's name from the path; one that does not decode is 404 PGRST202.
+fn named(
+    state: &AppState,
+    path: Result<Path<String>, PathRejection>,
+    uri: &Uri,
+    keys: &[&str],
+    invocation: Invocation,
+) -> Result<String, ApiError> {
+    path_name::decoded(path, uri).map_err(|segment| {
+        let schema = &state.schema.current().cache.schema;
+        no_such_function(schema, &segment, keys, invocation, None)
+    })
 }
 
 /// GET and HEAD are for STABLE and IMMUTABLE functions only: a VOLATILE one may change data,

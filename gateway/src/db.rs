@@ -77,6 +77,7 @@ pub async fn query(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>, ApiError> {
+    sendable(identity)?;
     let client = connection(pool).await?;
     let setup = client
         .prepare_cached(SETUP)
@@ -118,6 +119,7 @@ pub async fn query_checked(
     params: Params,
     check: impl FnOnce(&[Row]) -> Result<(), ApiError> + Send + 'static,
 ) -> Result<Vec<Row>, ApiError> {
+    sendable(identity)?;
     let client = connection(pool).await?;
     let identity = identity.clone();
     let transaction = tokio::spawn(async move {
@@ -156,6 +158,15 @@ pub async fn query_checked(
         .unwrap_or_else(|_| Err(ApiError::unavailable("the transaction was lost")))
 }
 
+/// A token's role is a text parameter, and the protocol cannot send a NUL in one: the request
+/// gets the answer PostgreSQL gives such text (22021, 400), not a broken connection's 503.
+fn sendable(identity: &Identity) -> Result<(), ApiError> {
+    if identity.role.contains('\0') {
+        return Err(crate::query::nul_in_value());
+    }
+    Ok(())
+}
+
 /// Whether the database answers: `/readyz`.
 pub async fn ready(pool: &Pool) -> Result<(), ApiError> {
     connection(pool)
@@ -188,4 +199,43 @@ pub fn database_error(error: &tokio_postgres::Error, identity: &Identity) -> Api
 /// The database could not be reached, or the connection broke: 503.
 fn database_unavailable(error: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(format!("database unavailable: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_role_with_a_nul_is_22021_before_any_connection() {
+        // Nobody listens there: any attempt to connect would be 503.
+        let pool = pool(
+            "postgres://nobody@127.0.0.1:1/nothing",
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let identity = Identity {
+            role: "auth\0enticated".into(),
+            claims: "{}".into(),
+            user_id: None,
+            has_token: true,
+            anonymous: false,
+        };
+        let error = query(&pool, &identity, Access::ReadOnly, "SELECT 1", &[])
+            .await
+            .unwrap_err();
+        assert_eq!((error.status.as_u16(), error.code.as_str()), (400, "22021"));
+        let error = query_checked(
+            &pool,
+            &identity,
+            Access::ReadOnly,
+            "SELECT 1".into(),
+            Vec::new(),
+            |_| Ok(()),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!((error.status.as_u16(), error.code.as_str()), (400, "22021"));
+    }
 }

@@ -20,6 +20,7 @@ use filter::Condition;
 use headers::Representation;
 use range::Range;
 use select::Item;
+pub(crate) use sql::nul_in_value;
 use syntax::{failure, Unsupported};
 
 /// The alias the FROM item binds the rows to.

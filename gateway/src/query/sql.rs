@@ -60,7 +60,21 @@ pub(super) fn statement(
          SELECT {total}, pg_catalog.count({PAGE}), ({body})::pg_catalog.text \
          FROM ({page}) {PAGE}"
     );
-    Ok((statement, compiler.into_values()))
+    let values = compiler.into_values();
+    if values.iter().any(|value| value.contains('\0')) {
+        return Err(nul_in_value());
+    }
+    Ok((statement, values))
+}
+
+/// A value with a NUL: PostgreSQL's text cannot hold one, and answers a parameter holding one
+/// with this (it never reaches the database: the protocol cannot send it).
+pub(crate) fn nul_in_value() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "22021",
+        "invalid byte sequence for encoding \"UTF8\": 0x00",
+    )
 }
 
 /// The parts of the statement and the values they bind, numbered from `first`.
@@ -236,14 +250,12 @@ fn cast_type(name: &str) -> String {
 }
 
 /// A PostgreSQL array literal of text items, each double-quoted with `\` and `"` escaped
-/// (PostgREST's pgBuildArrayLiteral), so an item may hold any character but NUL.
+/// (PostgREST's pgBuildArrayLiteral), so an item may hold any character; one with a NUL is
+/// refused with the other values.
 fn array_literal(items: &[String]) -> String {
     let quoted: Vec<String> = items
         .iter()
-        .map(|item| {
-            let item = item.split('\0').next().unwrap_or("");
-            format!("\"{}\"", item.replace('\\', "\\\\").replace('"', "\\\""))
-        })
+        .map(|item| format!("\"{}\"", item.replace('\\', "\\\\").replace('"', "\\\"")))
         .collect();
     format!("{{{}}}", quoted.join(","))
 }

@@ -153,11 +153,16 @@ impl<'a> Cursor<'a> {
         Ok(name.to_string())
     }
 
-    /// A double-quoted value in which a backslash takes the next character literally.
+    /// A double-quoted value in which a backslash takes the next character literally. A NUL
+    /// is refused: PostgreSQL's names and texts cannot hold one.
     pub fn quoted(&mut self) -> Result<String, SyntaxError> {
         self.expect("\"", "\"\\\"\"")?;
         let mut value = String::new();
         loop {
+            if self.peek() == Some('\0') || self.rest().starts_with("\\\0") {
+                self.eat("\\");
+                return Err(self.error("any character but NUL"));
+            }
             match self.next() {
                 Some('"') => return Ok(value),
                 Some('\\') => match self.next() {
@@ -252,6 +257,21 @@ mod tests {
             let mut cursor = Cursor::new(text);
             assert_eq!(cursor.field_name().unwrap(), name, "{text}");
             assert_eq!(cursor.rest(), rest, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_quoted_name_refuses_nul() {
+        for (text, column) in [("\"a\0b\"", 3), ("\"a\\\0b\"", 4)] {
+            let mut cursor = Cursor::new(text);
+            assert_eq!(
+                cursor.field_name(),
+                Err(SyntaxError {
+                    column,
+                    details: "unexpected \"\0\" expecting any character but NUL".into()
+                }),
+                "{text:?}"
+            );
         }
     }
 

@@ -377,6 +377,48 @@ fn hostile_values_and_names_never_reach_the_sql_text() {
 }
 
 #[test]
+fn a_nul_in_a_value_is_postgresqls_22021_and_in_a_quoted_name_pgrst100() {
+    for (name, value) in [
+        ("device_type", "in.(a1\0zzz)"),
+        ("device_type", "in.(\"a\0b\",c)"),
+        ("device_type", "eq.a\0b"),
+        ("device_type", "like.a\0*"),
+        ("or", "(device_type.eq.a\0b)"),
+    ] {
+        let error = read(&[(name, value)])
+            .unwrap()
+            .statement(FROM, &COLUMNS, Shape::Rows, 1)
+            .unwrap_err();
+        assert_eq!(
+            (
+                error.status.as_u16(),
+                error.code.as_str(),
+                error.message.as_str()
+            ),
+            (
+                400,
+                "22021",
+                "invalid byte sequence for encoding \"UTF8\": 0x00"
+            ),
+            "{name}={value:?}"
+        );
+    }
+    for (name, value) in [
+        ("select", "\"a\0b\":device_type"),
+        ("select", "\"a\0b\""),
+        ("order", "\"a\0b\""),
+        ("\"a\0b\"", "eq.1"),
+    ] {
+        let (status, code, _, _) = error(read(&[(name, value)]));
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "PGRST100"),
+            "{name}={value:?}"
+        );
+    }
+}
+
+#[test]
 fn no_short_input_panics_the_parser() {
     // Every string of up to four of the grammar's delimiters and a multi-byte letter, in each
     // place the grammar reads: parsed or refused, never a panic.

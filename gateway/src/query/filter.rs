@@ -15,6 +15,16 @@ pub(super) enum Condition {
     },
 }
 
+impl Condition {
+    /// How many filters the condition holds, in all its groups.
+    pub fn filters(&self) -> usize {
+        match self {
+            Condition::Filter(_) => 1,
+            Condition::Group { conditions, .. } => conditions.iter().map(Condition::filters).sum(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Filter {
     pub column: String,

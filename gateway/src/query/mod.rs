@@ -124,11 +124,33 @@ pub fn parse(
             }
         }
     }
+    refuse_too_many("select", read.select.as_ref().map_or(0, Vec::len))?;
+    refuse_too_many("order", read.order.len())?;
+    refuse_too_many(
+        "filters",
+        read.conditions.iter().map(Condition::filters).sum(),
+    )?;
     let range_header = headers
         .get(header::RANGE)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
     read.range = Range::parse(limit, offset, range_header.as_deref())?;
     Ok(read)
+}
+
+/// The most select items, order terms and filters a read may have: PostgreSQL's target list
+/// holds at most 1664 entries (54011, a 500), and every filter binds a value.
+const MOST_TERMS: usize = 1000;
+
+/// 400 PGRST100 naming the limit, for a parameter with more than [`MOST_TERMS`] terms.
+fn refuse_too_many(what: &str, count: usize) -> Result<(), ApiError> {
+    if count <= MOST_TERMS {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "PGRST100",
+        format!("{what}: {count} terms, more than the {MOST_TERMS} this gateway serves"),
+    ))
 }
 
 impl Read {

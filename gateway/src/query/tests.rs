@@ -419,6 +419,29 @@ fn a_nul_in_a_value_is_postgresqls_22021_and_in_a_quoted_name_pgrst100() {
 }
 
 #[test]
+fn selects_orders_and_filters_are_capped_at_a_thousand_terms() {
+    let ids = |n: usize| vec!["id"; n].join(",");
+    let filters = |n: usize| vec!["id.eq.1"; n].join(",");
+    let too_many = [
+        ("select", ids(1001)),
+        ("order", ids(1001)),
+        ("or", format!("({})", filters(1001))),
+        ("and", format!("(or({}),id.eq.1)", filters(1000))),
+    ];
+    for (name, value) in &too_many {
+        let (status, code, message, _) = error(read(&[(name, value)]));
+        assert_eq!((status, code.as_str()), (400, "PGRST100"), "{name}");
+        assert!(message.contains("1000"), "{message}");
+    }
+    let mut pairs = vec![("select", ids(1000)), ("order", ids(1000))];
+    pairs.extend(vec![("id", "eq.1".to_string()); 1000]);
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    assert!(read(&pairs).is_ok());
+    let error = error(read(&[pairs.as_slice(), &[("id", "eq.1")]].concat()));
+    assert_eq!((error.0, error.1.as_str()), (400, "PGRST100"));
+}
+
+#[test]
 fn no_short_input_panics_the_parser() {
     // Every string of up to four of the grammar's delimiters and a multi-byte letter, in each
     // place the grammar reads: parsed or refused, never a panic.

@@ -158,6 +158,7 @@ fn the_read_grammar_over_the_extensions_table() {
     order_uses_columns_not_selected(&mut table);
     pages_counts_and_singular_objects(&mut table);
     values_stay_values(&mut table);
+    the_largest_read_served_runs(&mut table);
     a_volatile_source_runs_once_even_when_counted(&mut table);
 }
 
@@ -404,6 +405,22 @@ fn pages_counts_and_singular_objects(table: &mut Table) {
         &[("accept", "application/vnd.pgrst.array+json;nulls=stripped")],
     );
     assert_eq!(stripped.body, json!([{"device_name": "a-laptop"}]));
+}
+
+/// The most select items, order terms and filters the parser lets through: PostgreSQL runs it
+/// (1664 target entries at most, 54011).
+fn the_largest_read_served_runs(table: &mut Table) {
+    let ids = vec!["id"; 1000].join(",");
+    let mut pairs = vec![("select", ids.as_str()), ("order", ids.as_str())];
+    pairs.extend(vec![("device_name", "neq.x"); 999]);
+    pairs.push(("or", "(device_name.eq.a-phone)"));
+    let answer = table.read(&pairs, &[]);
+    assert_eq!(answer.page_count, 1);
+    assert_eq!(
+        answer.body[0].as_object().unwrap().len(),
+        1,
+        "one key, id, 1000 times"
+    );
 }
 
 fn values_stay_values(table: &mut Table) {

@@ -56,7 +56,11 @@ impl Calls {
         };
         if read.is_plain() {
             match served.dispatch.special(&function.name) {
-                Some(Special::CollapsedTotals(statement)) => {
+                // Shared only with a caller the function is granted to; any other gets the
+                // database's own answer (42501, an unknown role) from a call of its own.
+                Some(Special::CollapsedTotals(statement))
+                    if function.grants_execute_to(&identity.role) =>
+                {
                     return self.stats.get(statement).await
                 }
                 // A heartbeat changes data: never by GET, which runs read-only.

@@ -18,7 +18,7 @@ fn the_gateway_speaks_postgrest_from_the_catalog() {
     let port = cluster.port();
     let gateway = Gateway::start(port, &[]);
     type Scenario = fn(&Gateway, u16);
-    let scenarios: [(&str, Scenario); 6] = [
+    let scenarios: [(&str, Scenario); 7] = [
         ("seed routes", the_seed_routes_name_what_the_catalog_has),
         ("status rules", statuses_follow_postgrests_rules),
         ("profiles", only_the_extensions_schema_is_served),
@@ -28,6 +28,10 @@ fn the_gateway_speaks_postgrest_from_the_catalog() {
         ),
         ("schema cache", functions_added_to_the_extension_are_served),
         ("singular", a_singular_call_that_fails_its_check_rolls_back),
+        (
+            "shared totals",
+            shared_totals_are_only_for_roles_granted_them,
+        ),
     ];
     for (name, scenario) in scenarios {
         eprintln!("scenario: {name}");
@@ -565,4 +569,56 @@ fn a_singular_call_that_fails_its_check_rolls_back(gateway: &Gateway, port: u16)
     let (status, _, body) = singular(1);
     assert_eq!((status, json_of(&body)), (200, json!({"n": 1})));
     assert_eq!(notes(&mut superuser), 1);
+}
+
+/// The collapsed (shared) totals run as anon, so they are shared only with a caller whose role
+/// the function is granted to: another role gets the database's answer to its own call.
+fn shared_totals_are_only_for_roles_granted_them(gateway: &Gateway, port: u16) {
+    let totals = |bearer: &str| {
+        send(
+            gateway
+                .http
+                .get(format!("{}/rpc/get_network_stats", gateway.url))
+                .bearer_auth(bearer),
+        )
+    };
+    let (status, _, body) = totals(&token(ALICE));
+    assert_eq!(status, 200, "{body}");
+    let nobody = token_with(
+        Algorithm::HS256,
+        json!({"role": "no_such_role", "exp": common::expires_in(600)}),
+    );
+    let (status, _, body) = totals(&nobody);
+    assert_eq!(
+        (status, json_of(&body)["code"].clone()),
+        (400, json!("22023")),
+        "{body}"
+    );
+    let mut superuser = common::superuser(port);
+    let hangup = || {
+        let pid = gateway.process.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    superuser
+        .batch_execute("REVOKE EXECUTE ON FUNCTION public.get_network_stats() FROM authenticated")
+        .unwrap();
+    hangup();
+    let refused = common::eventually(Duration::from_secs(10), || {
+        let (status, _, body) = totals(&token(ALICE));
+        (status, json_of(&body)["code"].clone()) == (403, json!("42501"))
+    });
+    superuser
+        .batch_execute("GRANT EXECUTE ON FUNCTION public.get_network_stats() TO authenticated")
+        .unwrap();
+    hangup();
+    assert!(
+        refused,
+        "a role without the grant is refused, as its own call would be"
+    );
+    let granted = common::eventually(Duration::from_secs(10), || totals(&token(ALICE)).0 == 200);
+    assert!(granted, "granted again, shared again");
 }

@@ -74,14 +74,19 @@ impl Calls {
         }
         let from = call_from(&served.cache, function, &args);
         let statement = match &function.return_columns {
-            _ if read.is_plain() => (plain_statement(function, &from), Vec::new()),
+            _ if read.is_plain() => (plain_statement(function, &from, false), Vec::new()),
+            // A single value is one row: counted 1, and the singular object is the value.
+            None if !function.returns_set && read.fits_a_value() => (
+                plain_statement(function, &from, read.wants_count()),
+                Vec::new(),
+            ),
             None => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "PGRST100",
                     format!(
-                        "{} returns a single value: select, filters, order, limits, counts and \
-                         singular objects apply only to rows",
+                        "{} returns scalar values, not rows: select, filters, order and limits \
+                         (and for a set of values, counts and singular objects) apply only to rows",
                         function.name
                     ),
                 ))

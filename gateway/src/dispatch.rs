@@ -52,7 +52,7 @@ impl Dispatch {
             .filter_map(|function| {
                 if is_collapsed_total(function, roles) {
                     let from = call_from(cache, function, &Args::new());
-                    let statement = Arc::from(plain_statement(function, &from));
+                    let statement = Arc::from(plain_statement(function, &from, false));
                     return Some((function.name.clone(), Special::CollapsedTotals(statement)));
                 }
                 batched_twin(cache, function, roles).map(|twin| {

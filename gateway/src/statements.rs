@@ -32,9 +32,10 @@ pub fn call_from(cache: &SchemaCache, function: &Function, args: &Args) -> Strin
     )
 }
 
-/// A call without the read grammar: (NULL, rows, body) where the body is the JSON array of a
-/// set's rows, the object of a composite, the value of a scalar, or none for void.
-pub fn plain_statement(function: &Function, from: &str) -> String {
+/// A call without the read grammar: (total, rows, body) where the body is the JSON array of a
+/// set's rows, the object of a composite, the value of a scalar, or none for void; the total
+/// is NULL unless `counted` (a single value or composite is one row).
+pub fn plain_statement(function: &Function, from: &str, counted: bool) -> String {
     if function.returns_void() {
         format!(
             "SELECT NULL::pg_catalog.int8, 1::pg_catalog.int8, NULL::pg_catalog.text FROM {from}"
@@ -45,8 +46,9 @@ pub fn plain_statement(function: &Function, from: &str) -> String {
                     COALESCE(pg_catalog.json_agg({SOURCE}), '[]')::pg_catalog.text FROM {from}"
         )
     } else {
+        let total = if counted { "1" } else { "NULL" };
         format!(
-            "SELECT NULL::pg_catalog.int8, 1::pg_catalog.int8, \
+            "SELECT {total}::pg_catalog.int8, 1::pg_catalog.int8, \
                     pg_catalog.to_json({SOURCE})::pg_catalog.text FROM {from}"
         )
     }
@@ -81,12 +83,15 @@ mod tests {
     fn plain_statements_answer_rows_objects_and_void() {
         let cache = cache();
         let mut function = cache.functions["register_device"].clone();
-        assert!(plain_statement(&function, "f() AS pgrst_source")
-            .contains("pg_catalog.to_json(pgrst_source)"));
+        assert!(plain_statement(&function, "f() AS pgrst_source", false)
+            .contains("SELECT NULL::pg_catalog.int8, 1::pg_catalog.int8, pg_catalog.to_json(pgrst_source)"));
+        assert!(plain_statement(&function, "f() AS pgrst_source", true)
+            .starts_with("SELECT 1::pg_catalog.int8, 1::pg_catalog.int8,"));
         function.returns_set = true;
-        assert!(plain_statement(&function, "f() AS pgrst_source")
+        assert!(plain_statement(&function, "f() AS pgrst_source", false)
             .contains("COALESCE(pg_catalog.json_agg(pgrst_source), '[]')"));
         function.return_type = "pg_catalog.void".into();
-        assert!(plain_statement(&function, "f() AS pgrst_source").contains("NULL::pg_catalog.text"));
+        assert!(plain_statement(&function, "f() AS pgrst_source", false)
+            .contains("NULL::pg_catalog.text"));
     }
 }

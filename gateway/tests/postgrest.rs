@@ -292,6 +292,36 @@ fn statuses_follow_postgrests_rules(gateway: &Gateway, _: u16) {
             .bearer_auth(token(ALICE)),
     );
     assert_eq!((status, json_of(&body)), (200, json!(ALICE)));
+    // A single value is one row: it is counted, and is the singular object itself.
+    let (status, headers, body) = send(
+        gateway
+            .http
+            .get(format!("{}/rpc/caller_user_id", gateway.url))
+            .header("prefer", "count=exact")
+            .bearer_auth(token(ALICE)),
+    );
+    assert_eq!((status, json_of(&body)), (200, json!(ALICE)));
+    assert_eq!(header(&headers, "content-range"), "0-0/1");
+    let (status, headers, body) = send(
+        gateway
+            .http
+            .get(format!("{}/rpc/caller_user_id", gateway.url))
+            .header("accept", "application/vnd.pgrst.object+json")
+            .bearer_auth(token(ALICE)),
+    );
+    assert_eq!((status, json_of(&body)), (200, json!(ALICE)));
+    assert!(header(&headers, "content-type").starts_with("application/vnd.pgrst.object+json"));
+    let (status, _, body) = send(
+        gateway
+            .http
+            .get(format!("{}/rpc/caller_user_id?order=x", gateway.url))
+            .bearer_auth(token(ALICE)),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(json_of(&body)["message"]
+        .as_str()
+        .unwrap()
+        .contains("caller_user_id returns scalar values"));
 }
 
 fn only_the_extensions_schema_is_served(gateway: &Gateway, _: u16) {

@@ -156,6 +156,14 @@ fn refuse_too_many(what: &str, count: usize) -> Result<(), ApiError> {
 impl Read {
     /// No select, filters, order, range, count or singular.
     pub fn is_plain(&self) -> bool {
+        self.fits_a_value()
+            && self.count.is_none()
+            && self.representation == Representation::default()
+    }
+
+    /// Nothing but what a single value answers as one row: a count (1) and the singular
+    /// object (the value itself); no select but `*`, no filters, order or range.
+    pub fn fits_a_value(&self) -> bool {
         let every_column = self
             .select
             .as_ref()
@@ -164,8 +172,6 @@ impl Read {
             && self.conditions.is_empty()
             && self.order.is_empty()
             && self.range.is_everything()
-            && self.count.is_none()
-            && self.representation == Representation::default()
     }
 
     /// Accept: application/vnd.pgrst.object+json.

@@ -6,7 +6,7 @@
 use crate::answer::Answer;
 use crate::args::Args;
 use crate::auth::Identity;
-use crate::db::{self, Access, Params};
+use crate::db::{self, Access, Params, Prepare};
 use crate::dispatch::{Roles, Special};
 use crate::errors::ApiError;
 use crate::heartbeats::Heartbeats;
@@ -19,7 +19,7 @@ use crate::stats::Stats;
 use axum::http::StatusCode;
 use deadpool_postgres::Pool;
 use std::sync::Arc;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql, Type};
 
 pub struct Calls {
     pool: Pool,
@@ -74,12 +74,11 @@ impl Calls {
         }
         let from = call_from(&served.cache, function, &args);
         let statement = match &function.return_columns {
-            _ if read.is_plain() => (plain_statement(function, &from, false), Vec::new()),
+            _ if read.is_plain() => Statement::fixed(plain_statement(function, &from, false)),
             // A single value is one row: counted 1, and the singular object is the value.
-            None if !function.returns_set && read.fits_a_value() => (
-                plain_statement(function, &from, read.wants_count()),
-                Vec::new(),
-            ),
+            None if !function.returns_set && read.fits_a_value() => {
+                Statement::fixed(plain_statement(function, &from, read.wants_count()))
+            }
             None => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -102,15 +101,10 @@ impl Calls {
                     Shape::Object
                 };
                 let first = if args.is_empty() { 1 } else { 2 };
-                read.statement(&from, &columns, shape, first)?
+                Statement::shaped(read.statement(&from, &columns, shape, first)?)
             }
         };
-        let mut params: Params = Vec::new();
-        if !args.is_empty() {
-            // One json parameter, written from the arguments' own texts.
-            params.push(Box::new(Json(args)));
-        }
-        self.run(identity, access, statement, params, read).await
+        self.run(identity, access, statement, args, read).await
     }
 
     /// Reads `relation` as `identity` (its row-level security applies), with `read`.
@@ -132,8 +126,8 @@ impl Calls {
         } else {
             Shape::Rows
         };
-        let statement = read.statement(&from, &columns, shape, 1)?;
-        self.run(identity, Access::ReadOnly, statement, Vec::new(), read)
+        let statement = Statement::shaped(read.statement(&from, &columns, shape, 1)?);
+        self.run(identity, Access::ReadOnly, statement, Args::new(), read)
             .await
     }
 
@@ -165,29 +159,42 @@ impl Calls {
         )
     }
 
-    /// Runs a statement (`first` text parameters after `params`); a singular read commits
-    /// only when it found exactly one row.
+    /// Runs a statement: the arguments as one json parameter (when there are any), then the
+    /// statement's text parameters. A singular read commits only when it found exactly one row.
     async fn run(
         &self,
         identity: &Identity,
         access: Access,
-        (sql, texts): (String, Vec<String>),
-        mut params: Params,
+        statement: Statement,
+        args: Args,
         read: &Read,
     ) -> Result<Answer, ApiError> {
-        params.extend(
-            texts
-                .into_iter()
-                .map(|text| Box::new(text) as Box<dyn tokio_postgres::types::ToSql + Send + Sync>),
-        );
+        let mut params: Params = Vec::new();
+        let mut types = Vec::new();
+        if !args.is_empty() {
+            // One json parameter, written from the arguments' own texts.
+            params.push(Box::new(Json(args)));
+            types.push(Type::JSON);
+        }
+        for text in statement.texts {
+            params.push(Box::new(text));
+            types.push(Type::TEXT);
+        }
+        let prepare = if statement.shaped {
+            Prepare::Once(types)
+        } else {
+            Prepare::Kept
+        };
         let rows = if read.is_singular() {
+            let sql = (statement.sql, prepare);
             db::query_checked(&self.pool, identity, access, sql, params, exactly_one_row).await?
         } else {
-            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            let params: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
-                .map(|param| &**param as &(dyn tokio_postgres::types::ToSql + Sync))
+                .map(|param| &**param as &(dyn ToSql + Sync))
                 .collect();
-            db::query(&self.pool, identity, access, &sql, &params).await?
+            let sql = (statement.sql.as_str(), &prepare);
+            db::query(&self.pool, identity, access, sql, &params).await?
         };
         rows.first()
             .map(Answer::from_row)
@@ -196,6 +203,34 @@ impl Calls {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+}
+
+/// A statement to run, with its text parameters.
+struct Statement {
+    sql: String,
+    texts: Vec<String>,
+    /// Whether the caller shaped its text (the read grammar), so it is not kept prepared.
+    shaped: bool,
+}
+
+impl Statement {
+    /// A statement of the plain calls, whose texts are few: kept prepared.
+    fn fixed(sql: String) -> Statement {
+        Statement {
+            sql,
+            texts: Vec::new(),
+            shaped: false,
+        }
+    }
+
+    /// The read grammar's statement and its values.
+    fn shaped((sql, texts): (String, Vec<String>)) -> Statement {
+        Statement {
+            sql,
+            texts,
+            shaped: true,
+        }
     }
 }
 

@@ -2,13 +2,16 @@
 //! `request.jwt.claims` set locally, the call, COMMIT. The four are pipelined: one round trip.
 //! A call whose rows decide whether it may commit (a singular request) runs, is checked, and
 //! then commits or rolls back.
+//!
+//! A statement from a bounded set of texts is prepared once per connection and kept; one whose
+//! text the caller shapes (the read grammar) is parsed for its call only (see [`Prepare`]).
 
 use crate::auth::Identity;
 use crate::errors::ApiError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use std::time::Duration;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 pub fn pool(
     database_url: &str,
@@ -69,12 +72,60 @@ impl Access {
     }
 }
 
+/// How a statement is prepared on its connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepare {
+    /// Its text is one of a bounded set (the plain calls, the shared and coalesced paths):
+    /// prepared once per connection and kept, so later calls skip parsing.
+    Kept,
+    /// Its text is shaped by the caller (the read grammar's keys, casts, filters…): sent as
+    /// the unnamed statement with its parameters' `Type`s, in the same round trip, and kept
+    /// nowhere, so no caller can fill a connection's memory with prepared statements.
+    Once(Vec<Type>),
+}
+
+/// A call ready to go out: a kept statement, or the text of an unnamed one.
+enum Call<'a> {
+    Kept(Statement),
+    Once(&'a str, &'a [Type]),
+}
+
+impl<'a> Call<'a> {
+    /// Prepares a kept statement (once per connection); an unnamed one needs nothing yet.
+    async fn ready(
+        client: &deadpool_postgres::Client,
+        sql: &'a str,
+        prepare: &'a Prepare,
+    ) -> Result<Call<'a>, tokio_postgres::Error> {
+        Ok(match prepare {
+            Prepare::Kept => Call::Kept(client.prepare_cached(sql).await?),
+            Prepare::Once(types) => Call::Once(sql, types),
+        })
+    }
+
+    /// Runs the call; its messages go out when first polled, so it pipelines after BEGIN.
+    async fn query(
+        &self,
+        client: &Client,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        match self {
+            Call::Kept(statement) => client.query(statement, params).await,
+            Call::Once(sql, types) => {
+                let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+                    params.iter().copied().zip(types.iter().cloned()).collect();
+                client.query_typed(sql, &typed).await
+            }
+        }
+    }
+}
+
 /// Runs `sql` inside the identity's transaction, and returns its rows.
 pub async fn query(
     pool: &Pool,
     identity: &Identity,
     access: Access,
-    sql: &str,
+    (sql, prepare): (&str, &Prepare),
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>, ApiError> {
     sendable(identity)?;
@@ -83,8 +134,7 @@ pub async fn query(
         .prepare_cached(SETUP)
         .await
         .map_err(|error| database_error(&error, identity))?;
-    let call = client
-        .prepare_cached(sql)
+    let call = Call::ready(&client, sql, prepare)
         .await
         .map_err(|error| database_error(&error, identity))?;
     // Polled together, the four requests go out in order without waiting for each other. Once
@@ -94,7 +144,7 @@ pub async fn query(
     let (begin, setup, rows, commit) = tokio::join!(
         client.batch_execute(access.begin()),
         client.execute(&setup, &identity_params),
-        client.query(&call, params),
+        call.query(&client, params),
         client.batch_execute("COMMIT"),
     );
     let failed = |error: tokio_postgres::Error| database_error(&error, identity);
@@ -115,7 +165,7 @@ pub async fn query_checked(
     pool: &Pool,
     identity: &Identity,
     access: Access,
-    sql: String,
+    (sql, prepare): (String, Prepare),
     params: Params,
     check: impl FnOnce(&[Row]) -> Result<(), ApiError> + Send + 'static,
 ) -> Result<Vec<Row>, ApiError> {
@@ -125,7 +175,7 @@ pub async fn query_checked(
     let transaction = tokio::spawn(async move {
         let failed = |error: tokio_postgres::Error| database_error(&error, &identity);
         let setup = client.prepare_cached(SETUP).await.map_err(failed)?;
-        let call = client.prepare_cached(&sql).await.map_err(failed)?;
+        let call = Call::ready(&client, &sql, &prepare).await.map_err(failed)?;
         let identity_params: [&(dyn ToSql + Sync); 2] = [&identity.role, &identity.claims];
         let params: Vec<&(dyn ToSql + Sync)> = params
             .iter()
@@ -134,7 +184,7 @@ pub async fn query_checked(
         let (begin, setup, rows) = tokio::join!(
             client.batch_execute(access.begin()),
             client.execute(&setup, &identity_params),
-            client.query(&call, &params),
+            call.query(&client, &params),
         );
         let outcome = begin
             .and(setup)
@@ -222,15 +272,21 @@ mod tests {
             has_token: true,
             anonymous: false,
         };
-        let error = query(&pool, &identity, Access::ReadOnly, "SELECT 1", &[])
-            .await
-            .unwrap_err();
+        let error = query(
+            &pool,
+            &identity,
+            Access::ReadOnly,
+            ("SELECT 1", &Prepare::Kept),
+            &[],
+        )
+        .await
+        .unwrap_err();
         assert_eq!((error.status.as_u16(), error.code.as_str()), (400, "22021"));
         let error = query_checked(
             &pool,
             &identity,
             Access::ReadOnly,
-            "SELECT 1".into(),
+            ("SELECT 1".into(), Prepare::Kept),
             Vec::new(),
             |_| Ok(()),
         )

@@ -118,7 +118,7 @@ impl Batcher {
                 &self.pool,
                 &self.service,
                 db::Access::ReadWrite,
-                &statement,
+                (&statement, &db::Prepare::Kept),
                 &[&user_ids, &device_ids],
             )
             .await;

@@ -6,7 +6,7 @@
 
 use crate::answer::Answer;
 use crate::auth::Identity;
-use crate::db::{self, Access};
+use crate::db::{self, Access, Prepare};
 use crate::errors::ApiError;
 use deadpool_postgres::Pool;
 use std::collections::HashMap;
@@ -44,14 +44,19 @@ impl Stats {
                     let stats = self.clone();
                     let statement = statement.clone();
                     tokio::spawn(async move {
-                        let answer =
-                            db::query(&stats.pool, &stats.anon, Access::ReadWrite, &statement, &[])
-                                .await
-                                .and_then(|rows| {
-                                    rows.first().map(Answer::from_row).ok_or_else(|| {
-                                        ApiError::unavailable("the totals call returned no row")
-                                    })
-                                });
+                        let answer = db::query(
+                            &stats.pool,
+                            &stats.anon,
+                            Access::ReadWrite,
+                            (&statement, &Prepare::Kept),
+                            &[],
+                        )
+                        .await
+                        .and_then(|rows| {
+                            rows.first().map(Answer::from_row).ok_or_else(|| {
+                                ApiError::unavailable("the totals call returned no row")
+                            })
+                        });
                         stats
                             .in_flight
                             .lock()

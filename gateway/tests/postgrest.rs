@@ -18,7 +18,7 @@ fn the_gateway_speaks_postgrest_from_the_catalog() {
     let port = cluster.port();
     let gateway = Gateway::start(port, &[]);
     type Scenario = fn(&Gateway, u16);
-    let scenarios: [(&str, Scenario); 7] = [
+    let scenarios: [(&str, Scenario); 8] = [
         ("seed routes", the_seed_routes_name_what_the_catalog_has),
         ("status rules", statuses_follow_postgrests_rules),
         ("profiles", only_the_extensions_schema_is_served),
@@ -31,6 +31,10 @@ fn the_gateway_speaks_postgrest_from_the_catalog() {
         (
             "shared totals",
             shared_totals_are_only_for_roles_granted_them,
+        ),
+        (
+            "prepared statements",
+            shaped_statements_are_not_kept_prepared,
         ),
     ];
     for (name, scenario) in scenarios {
@@ -651,4 +655,48 @@ fn shared_totals_are_only_for_roles_granted_them(gateway: &Gateway, port: u16) {
     );
     let granted = common::eventually(Duration::from_secs(10), || totals(&token(ALICE)).0 == 200);
     assert!(granted, "granted again, shared again");
+}
+
+/// A statement whose text the caller shapes (keys, casts, filters) is not kept prepared on the
+/// connection: otherwise each distinct text would stay in the backend's memory for good. The
+/// count is read by a function run on the only connection of a second gateway.
+fn shaped_statements_are_not_kept_prepared(_: &Gateway, port: u16) {
+    let mut superuser = common::superuser(port);
+    superuser
+        .batch_execute(
+            "CREATE FUNCTION public.prepared_statements() RETURNS bigint STABLE LANGUAGE sql
+                 AS 'SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements';
+             ALTER EXTENSION compute_devices ADD FUNCTION public.prepared_statements();
+             GRANT EXECUTE ON FUNCTION public.prepared_statements() TO authenticated;",
+        )
+        .unwrap();
+    let gateway = Gateway::start(port, &[("DB_POOL_SIZE", "1")]);
+    let alice = token(ALICE);
+    let get = |path: String| {
+        send(
+            gateway
+                .http
+                .get(format!("{}{path}", gateway.url))
+                .bearer_auth(&alice),
+        )
+    };
+    let kept = || {
+        let (status, _, body) = get("/rpc/prepared_statements".to_string());
+        assert_eq!(status, 200, "{body}");
+        json_of(&body).as_i64().unwrap()
+    };
+    // The plain calls' statements are kept: a second round prepares nothing more.
+    kept();
+    let before = kept();
+    for i in 0..10 {
+        for path in [
+            format!("/compute_devices?select=x{i}:device_name"),
+            format!("/rpc/get_network_stats_by_type?select=x{i}:device_type"),
+            format!("/rpc/get_user_devices?device_name=eq.{i}"),
+        ] {
+            let (status, _, body) = get(path.clone());
+            assert_eq!(status, 200, "{path}: {body}");
+        }
+    }
+    assert_eq!(kept(), before, "no shaped statement is kept");
 }

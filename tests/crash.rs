@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{connect, eventually, Caller, PostgRest, GOOD_SPECS};
+use common::{connect, eventually, liveness_path, Caller, PostgRest, GOOD_SPECS};
 use compute_devices_test_support::{Cluster, ClusterPort};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -196,11 +196,8 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
         .get(0);
     let mut api = postgrest();
     let recovered = eventually(Duration::from_secs(40), || {
-        let path: String = superuser
-            .query_one("SELECT path FROM liveness_status()", &[])
-            .unwrap()
-            .get(0);
-        path == "shared memory" && api.stats(Caller::Anon).unwrap().0 == expected
+        liveness_path(&mut superuser) == "shared memory"
+            && api.stats(Caller::Anon).unwrap().0 == expected
     });
     assert!(
         recovered,

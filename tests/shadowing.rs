@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{connect, eventually, Caller, PostgRest, PreviousVersionInstalled};
+use common::{connect, eventually, liveness_path, Caller, PostgRest, PreviousVersionInstalled};
 use compute_devices_test_support::{Cluster, ClusterPort};
 use postgres::error::SqlState;
 use postgres::types::Type;
@@ -913,11 +913,7 @@ fn restart_and_write_back(cluster: &Cluster) {
 
     let mut superuser = connect(PORT.get(), "postgres", SERVED);
     let served = eventually(Duration::from_secs(40), || {
-        let path: String = superuser
-            .query_one("SELECT path FROM liveness_status()", &[])
-            .unwrap()
-            .get(0);
-        path == "shared memory"
+        liveness_path(&mut superuser) == "shared memory"
     });
     let since_restart = std::fs::read_to_string(&log).unwrap()[before_restart..].to_string();
     assert!(served, "the worker rebuilt the slots:\n{since_restart}");

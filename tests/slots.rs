@@ -5,19 +5,14 @@
 
 mod common;
 
-use common::{connect, eventually, sqlstate_of, Caller, PostgRest, ALICE, GOOD_SPECS};
+use common::{
+    connect, eventually, liveness_path, sqlstate_of, Caller, PostgRest, ALICE, GOOD_SPECS,
+};
 use compute_devices_test_support::{Cluster, ClusterPort};
 use std::time::Duration;
 
 static PORT: ClusterPort = ClusterPort::new();
 const DATABASE: &str = "slots";
-
-fn path(superuser: &mut postgres::Client) -> String {
-    superuser
-        .query_one("SELECT path FROM liveness_status()", &[])
-        .unwrap()
-        .get(0)
-}
 
 #[test]
 fn a_full_slot_table_refuses_new_devices_and_an_overgrown_table_falls_back() {
@@ -73,7 +68,7 @@ fn a_full_slot_table_refuses_new_devices_and_an_overgrown_table_falls_back() {
     };
     assert!(
         eventually(Duration::from_secs(5), || warnings() >= 1
-            && path(&mut superuser) == "table"),
+            && liveness_path(&mut superuser) == "table"),
         "the worker notices the row without a restart"
     );
     let before_restart = warnings();
@@ -87,7 +82,7 @@ fn a_full_slot_table_refuses_new_devices_and_an_overgrown_table_falls_back() {
     let first = warnings();
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(warnings(), first, "no rescan within the retry interval");
-    assert_eq!(path(&mut superuser), "table");
+    assert_eq!(liveness_path(&mut superuser), "table");
     let mut api = PostgRest {
         client: connect(PORT.get(), "authenticator", DATABASE),
     };

@@ -746,10 +746,7 @@ fn the_live_view_shows_a_heartbeat_the_table_does_not_have_yet() {
     );
     assert!(after.get::<_, bool>(2));
     let mut superuser = db.superuser_connection();
-    let path: String = superuser
-        .query_one("SELECT path FROM liveness_status()", &[])
-        .unwrap()
-        .get(0);
+    let path = common::liveness_path(&mut superuser);
     let expected = if path == "shared memory" {
         &beat
     } else {

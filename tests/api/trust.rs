@@ -3,7 +3,7 @@
 //! names that are visible text, the device limit at every isolation level, and reads that never
 //! write.
 
-use crate::common::{request, sqlstate_of, Caller, ALICE, BOB, GOOD_SPECS};
+use crate::common::{self, request, sqlstate_of, Caller, ALICE, BOB, GOOD_SPECS};
 use crate::test_db;
 use postgres::IsolationLevel;
 use std::sync::{Arc, Barrier};
@@ -370,10 +370,7 @@ fn current_liveness_tells_a_caller_nothing_about_another_users_device() {
 
     // Alice herself gets her device's heartbeat where shared memory holds it.
     let mut superuser = db.superuser_connection();
-    let path: String = superuser
-        .query_one("SELECT path FROM liveness_status()", &[])
-        .unwrap()
-        .get(0);
+    let path = common::liveness_path(&mut superuser);
     let own = answer(&mut api, ALICE_CALLS, ALICE);
     if path == "shared memory" {
         assert!(own.0, "{own:?}");

@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use compute_devices_test_support::SUPABASE_ROLES;
-pub use compute_devices_test_support::{connect, eventually};
+pub use compute_devices_test_support::{connect, eventually, liveness_path};
 use postgres::types::ToSql;
 use postgres::{Client, Row};
 use std::path::PathBuf;
@@ -117,11 +117,7 @@ impl TestDb {
         // The worker may have started before the database existed; it restarts until it can
         // connect, then rebuilds the slots.
         let served = eventually(Duration::from_secs(40), || {
-            let path: String = superuser
-                .query_one("SELECT path FROM liveness_status()", &[])
-                .unwrap()
-                .get(0);
-            path == "shared memory"
+            liveness_path(&mut superuser) == "shared memory"
         });
         assert!(
             served,

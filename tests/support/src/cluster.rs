@@ -102,11 +102,7 @@ impl Cluster {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
-            let path: String = superuser
-                .query_one("SELECT path FROM liveness_status()", &[])
-                .unwrap()
-                .get(0);
-            if path == "shared memory" {
+            if crate::liveness_path(&mut superuser) == "shared memory" {
                 return superuser;
             }
             assert!(Instant::now() < deadline, "the worker serves {database}");

@@ -22,6 +22,15 @@ pub fn connect(port: u16, user: &str, dbname: &str) -> postgres::Client {
         .unwrap_or_else(|error| panic!("connect as {user} to {dbname} on port {port}: {error}"))
 }
 
+/// Where the database's liveness is kept now: `liveness_status()`'s path, `shared memory` or
+/// `table`.
+pub fn liveness_path(client: &mut postgres::Client) -> String {
+    client
+        .query_one("SELECT path FROM liveness_status()", &[])
+        .unwrap()
+        .get(0)
+}
+
 /// True once `condition` holds, checking every 100 ms until `within` has passed.
 pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;

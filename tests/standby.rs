@@ -5,66 +5,10 @@
 mod common;
 
 use common::{request, sqlstate_of, Caller, PostgRest, ALICE, BOB, GOOD_SPECS};
-use compute_devices_test_support::{connect, eventually, Cluster};
-use std::path::PathBuf;
-use std::process::Command;
+use compute_devices_test_support::{connect, eventually, Cluster, Standby};
 use std::time::Duration;
 
 const DATABASE: &str = "live";
-const CLUSTER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cluster.sh");
-
-/// A streaming standby of `primary`, made with pg_basebackup and run by tests/cluster.sh.
-struct Standby {
-    root: PathBuf,
-    port: u16,
-}
-
-impl Standby {
-    fn of(primary: &Cluster) -> Standby {
-        let root =
-            std::env::temp_dir().join(format!("compute_devices-standby-{}", std::process::id()));
-        // PostgreSQL refuses to run as root: as root, the copy is made (and run) as `postgres`.
-        let copied = Command::new("bash")
-            .arg("-c")
-            .arg(
-                r#"set -e
-                   rm -rf "$1"; mkdir -p "$1"; as_server=()
-                   if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$1"; as_server=(sudo -u postgres); fi
-                   "${as_server[@]}" "$(pg_config --bindir)/pg_basebackup" -h localhost -p "$2" \
-                       -U postgres -D "$1/data" --write-recovery-conf --wal-method=stream --checkpoint=fast"#,
-            )
-            .arg("basebackup")
-            .arg(&root)
-            .arg(primary.port().to_string())
-            .status()
-            .unwrap();
-        assert!(copied.success(), "pg_basebackup into {root:?}");
-        let started = Command::new(CLUSTER_SCRIPT)
-            .arg("start")
-            .arg(&root)
-            .output()
-            .unwrap();
-        assert!(started.status.success(), "the standby starts");
-        let port = String::from_utf8(started.stdout)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        Standby { root, port }
-    }
-}
-
-impl Drop for Standby {
-    fn drop(&mut self) {
-        let _ = Command::new(CLUSTER_SCRIPT)
-            .arg("stop")
-            .arg(&self.root)
-            .arg("immediate")
-            .status();
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
 #[test]
 fn the_live_view_and_get_user_devices_answer_on_a_standby() {
     // The pgrx test framework installs the extension the clusters load.
@@ -86,7 +30,7 @@ fn the_live_view_and_get_user_devices_answer_on_a_standby() {
         .unwrap();
 
     let standby = Standby::of(&primary);
-    let mut superuser = connect(standby.port, "postgres", DATABASE);
+    let mut superuser = connect(standby.port(), "postgres", DATABASE);
     let replicated = eventually(Duration::from_secs(30), || {
         let rows: i64 = superuser
             .query_one("SELECT count(*) FROM compute_devices", &[])
@@ -102,7 +46,7 @@ fn the_live_view_and_get_user_devices_answer_on_a_standby() {
     assert!(in_recovery, "a standby");
 
     let mut api = PostgRest {
-        client: connect(standby.port, "authenticator", DATABASE),
+        client: connect(standby.port(), "authenticator", DATABASE),
     };
     for read in [
         "SELECT device_name, is_active FROM compute_devices_live",

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../cluster.sh");
+pub(crate) const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../cluster.sh");
 
 pub struct Cluster {
     /// The data directory; the server's log is `server.log` in it.
@@ -53,6 +53,11 @@ impl Cluster {
         port
     }
 
+    /// The directory it lives in (its data directory is `data` in it).
+    pub(crate) fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     /// Starts the server (the first time on a free port, then on the same one); after a
     /// crash, old backends may hold the shared memory for a moment: it waits for them.
     pub fn start(&self) {
@@ -76,6 +81,12 @@ impl Cluster {
     /// A clean, fast shutdown: connections are cut, nothing is lost.
     pub fn stop(&self) {
         assert!(self.pg_ctl_stop("fast").success(), "the server stops");
+    }
+
+    /// A crash as far as the data is concerned (pg_ctl stop -m immediate): the server stops at
+    /// once, without a checkpoint, and a restart recovers from the WAL.
+    pub fn stop_immediate(&self) {
+        assert!(self.pg_ctl_stop("immediate").success(), "the server stops");
     }
 
     fn pg_ctl_stop(&self, mode: &str) -> std::process::ExitStatus {

@@ -1,10 +1,12 @@
 //! What the extension's tests (tests/), the gateway's and the agent's share: a throwaway
-//! PostgreSQL cluster of a test's own (tests/cluster.sh), Supabase's roles
-//! (tests/supabase_roles.sql), connecting and waiting.
+//! PostgreSQL cluster of a test's own (tests/cluster.sh) and a streaming standby of it,
+//! Supabase's roles (tests/supabase_roles.sql), connecting and waiting.
 
 mod cluster;
+mod standby;
 
 pub use cluster::{Cluster, ClusterPort};
+pub use standby::Standby;
 use std::time::{Duration, Instant};
 
 /// Creates Supabase's roles (`anon`, `authenticated`, `service_role`, `authenticator`): the

@@ -24,7 +24,7 @@ pub fn router(
     state: Arc<AppState>,
     metrics_handle: PrometheusHandle,
 ) -> Result<Router, String> {
-    let pool = state.calls.pool().clone();
+    let pool = state.calls.databases().primary().clone();
     let app = Router::new()
         .nest("/api/v1", seed_routes::router())
         .nest("/rpc", rpc::router())

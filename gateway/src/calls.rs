@@ -6,6 +6,7 @@
 use crate::answer::Answer;
 use crate::args::Args;
 use crate::auth::Identity;
+use crate::databases::{Databases, Target};
 use crate::db::{self, Access, Params, Prepare};
 use crate::dispatch::{Roles, Special};
 use crate::errors::ApiError;
@@ -22,17 +23,22 @@ use std::sync::Arc;
 use tokio_postgres::types::{Json, ToSql, Type};
 
 pub struct Calls {
-    pool: Pool,
+    databases: Arc<Databases>,
     stats: Arc<Stats>,
     heartbeats: Heartbeats,
     roles: Roles,
 }
 
 impl Calls {
-    pub fn new(pool: Pool, anon: Identity, heartbeats: Heartbeats, roles: Roles) -> Calls {
+    pub fn new(
+        databases: Arc<Databases>,
+        anon: Identity,
+        heartbeats: Heartbeats,
+        roles: Roles,
+    ) -> Calls {
         Calls {
-            stats: Arc::new(Stats::new(pool.clone(), anon)),
-            pool,
+            stats: Arc::new(Stats::new(databases.clone(), anon)),
+            databases,
             heartbeats,
             roles,
         }
@@ -104,7 +110,9 @@ impl Calls {
                 Statement::shaped(read.statement(&from, &columns, shape, first)?)
             }
         };
-        self.run(identity, access, statement, args, read).await
+        let target = served.dispatch.target(&function.name);
+        self.run(target, identity, access, statement, args, read)
+            .await
     }
 
     /// Reads `relation` as `identity` (its row-level security applies), with `read`.
@@ -127,7 +135,8 @@ impl Calls {
             Shape::Rows
         };
         let statement = Statement::shaped(read.statement(&from, &columns, shape, 1)?);
-        self.run(identity, Access::ReadOnly, statement, Args::new(), read)
+        let (target, access) = (Target::Primary, Access::ReadOnly);
+        self.run(target, identity, access, statement, Args::new(), read)
             .await
     }
 
@@ -159,51 +168,65 @@ impl Calls {
         )
     }
 
-    /// Runs a statement: the arguments as one json parameter (when there are any), then the
-    /// statement's text parameters. A singular read commits only when it found exactly one row.
+    /// Runs a statement on `target`'s database (see `crate::databases`).
     async fn run(
         &self,
+        target: Target,
         identity: &Identity,
         access: Access,
         statement: Statement,
         args: Args,
         read: &Read,
     ) -> Result<Answer, ApiError> {
-        let mut params: Params = Vec::new();
-        let mut types = Vec::new();
-        if !args.is_empty() {
-            // One json parameter, written from the arguments' own texts.
-            params.push(Box::new(Json(args)));
-            types.push(Type::JSON);
-        }
-        for text in statement.texts {
-            params.push(Box::new(text));
-            types.push(Type::TEXT);
-        }
-        let prepare = if statement.shaped {
-            Prepare::Once(types)
-        } else {
-            Prepare::Kept
-        };
-        let rows = if read.is_singular() {
-            let sql = (statement.sql, prepare);
-            db::query_checked(&self.pool, identity, access, sql, params, exactly_one_row).await?
-        } else {
-            let params: Vec<&(dyn ToSql + Sync)> = params
-                .iter()
-                .map(|param| &**param as &(dyn ToSql + Sync))
-                .collect();
-            let sql = (statement.sql.as_str(), &prepare);
-            db::query(&self.pool, identity, access, sql, &params).await?
-        };
-        rows.first()
-            .map(Answer::from_row)
-            .ok_or_else(|| ApiError::unavailable("the statement returned no row"))
+        let call = |pool| run_on(pool, identity, access, &statement, &args, read);
+        self.databases.run(target, call).await
     }
 
-    pub fn pool(&self) -> &Pool {
-        &self.pool
+    pub fn databases(&self) -> &Arc<Databases> {
+        &self.databases
     }
+}
+
+/// Runs a statement with `pool`: the arguments as one json parameter (when there are any), then
+/// the statement's text parameters. A singular read commits only when it found exactly one row.
+async fn run_on(
+    pool: Pool,
+    identity: &Identity,
+    access: Access,
+    statement: &Statement,
+    args: &Args,
+    read: &Read,
+) -> Result<Answer, ApiError> {
+    let mut params: Params = Vec::new();
+    let mut types = Vec::new();
+    if !args.is_empty() {
+        // One json parameter, written from the arguments' own texts.
+        params.push(Box::new(Json(args.clone())));
+        types.push(Type::JSON);
+    }
+    for text in &statement.texts {
+        params.push(Box::new(text.clone()));
+        types.push(Type::TEXT);
+    }
+    let prepare = if statement.shaped {
+        Prepare::Once(types)
+    } else {
+        Prepare::Kept
+    };
+    let rows = if read.is_singular() {
+        let sql = (statement.sql.clone(), prepare);
+        db::query_checked(&pool, identity, access, sql, params, exactly_one_row).await?
+    } else {
+        let params: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|param| &**param as &(dyn ToSql + Sync))
+            .collect();
+        let sql = (statement.sql.as_str(), &prepare);
+        db::query(&pool, identity, access, sql, &params).await?
+    };
+    rows.first()
+        .map(Answer::from_row)
+        .ok_or_else(|| ApiError::unavailable("the statement returned no row"))
 }
 
 /// A statement to run, with its text parameters.

@@ -14,9 +14,26 @@ use std::time::Duration;
 )]
 pub struct Config {
     /// PostgreSQL to connect to, as the role PostgREST would (Supabase: `authenticator`),
-    /// which must be able to SET ROLE to the anon, authenticated and service roles.
+    /// which must be able to SET ROLE to the anon, authenticated and service roles. A libpq URL
+    /// may name several hosts: with `target_session_attrs=read-write`
+    /// (`postgres://u:p@h1:5432,h2:5432/db?target_session_attrs=read-write`) each new
+    /// connection goes to the first that takes writes, so after a failover the gateway finds
+    /// the new primary by itself.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
+
+    /// Read replicas for the public reads (calls of STABLE or IMMUTABLE functions the anon role
+    /// may execute, such as the network totals): a libpq URL naming one or more hosts, each
+    /// its own pool. Owners' reads and every write go to DATABASE_URL. Unset: the primary
+    /// serves every read.
+    #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true)]
+    pub database_read_url: Option<String>,
+
+    /// Most replay lag, in milliseconds, of a replica in rotation; one that lags more, or is
+    /// down (checked every second), is out of rotation, and the primary serves the reads when
+    /// no replica is in.
+    #[arg(long, env = "DATABASE_READ_MAX_LAG_MS", default_value = "5000", value_parser = millis)]
+    pub database_read_max_lag: Duration,
 
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
@@ -51,7 +68,7 @@ pub struct Config {
     #[arg(long, env = "DB_SERVICE_ROLE", default_value = "service_role")]
     pub db_service_role: String,
 
-    /// Most database connections.
+    /// Most database connections, to the primary and to each replica.
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16, value_parser = at_least_one)]
     pub db_pool_size: usize,
 

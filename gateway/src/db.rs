@@ -9,33 +9,54 @@
 use crate::auth::Identity;
 use crate::errors::ApiError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, NoTls, Row, SimpleQueryMessage, Statement};
 
-pub fn pool(
-    database_url: &str,
-    size: usize,
+/// A connection string (`variable` names its setting, for errors), with the gateway's own
+/// settings added: its application name, the connect timeout (per host tried), and a statement
+/// timeout. A libpq URL may name several hosts (`postgres://u@h1:5432,h2:5432/db?
+/// target_session_attrs=read-write`): tokio-postgres tries them in order, as libpq does, and
+/// with `read-write` skips a host whose sessions are read-only (a standby).
+pub fn settings(
+    url: &str,
+    variable: &str,
     connect_timeout: Duration,
     statement_timeout: Duration,
-) -> Result<Pool, String> {
-    let mut config: tokio_postgres::Config = database_url
+) -> Result<tokio_postgres::Config, String> {
+    let mut config: tokio_postgres::Config = url
         .parse()
-        .map_err(|error| format!("DATABASE_URL: {error}"))?;
+        .map_err(|error| format!("{variable}: {error}"))?;
     config.application_name("compute-gateway");
     config.connect_timeout(connect_timeout);
     // A request that times out gets 504; its statement stops too, instead of holding a
     // connection after nobody waits for it.
-    config.options(format!(
-        "-c statement_timeout={}",
-        statement_timeout.as_millis()
-    ));
+    let timeout = format!("-c statement_timeout={}", statement_timeout.as_millis());
+    let options = match config.get_options() {
+        Some(given) => format!("{given} {timeout}"),
+        None => timeout,
+    };
+    config.options(options);
+    Ok(config)
+}
+
+/// A pool of connections made with `config`.
+pub fn pool(
+    config: tokio_postgres::Config,
+    size: usize,
+    connect_timeout: Duration,
+) -> Result<Pool, String> {
+    // The connect timeout bounds each host tried: making a connection may try them all.
+    let hosts = config.get_hosts().len().max(config.get_hostaddrs().len());
+    let create = connect_timeout * u32::try_from(hosts.max(1)).unwrap_or(u32::MAX);
     let manager = Manager::from_config(
         config,
         NoTls,
         ManagerConfig {
-            // A connection the server closed is noticed here and replaced, so the gateway
-            // recovers by itself when the database comes back.
+            // A connection the server closed (it stopped, crashed, or failed over) is noticed
+            // here and replaced by a new one, made to whichever host is then the one asked for,
+            // so the gateway recovers by itself.
             recycling_method: RecyclingMethod::Fast,
         },
     );
@@ -44,7 +65,7 @@ pub fn pool(
         .runtime(Runtime::Tokio1)
         .timeouts(Timeouts {
             wait: Some(connect_timeout),
-            create: Some(connect_timeout),
+            create: Some(create),
             recycle: Some(connect_timeout),
         })
         .build()
@@ -217,14 +238,26 @@ fn sendable(identity: &Identity) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Whether the database answers: `/readyz`.
-pub async fn ready(pool: &Pool) -> Result<(), ApiError> {
-    connection(pool)
+/// The address and port of the server a pooled connection reaches (None for a Unix socket),
+/// so `/readyz` can name the host that serves: `/readyz`.
+pub async fn server(pool: &Pool) -> Result<(Option<IpAddr>, Option<u16>), ApiError> {
+    let messages = connection(pool)
         .await?
-        .simple_query("SELECT 1")
+        .simple_query(
+            "SELECT pg_catalog.host(pg_catalog.inet_server_addr()), pg_catalog.inet_server_port()",
+        )
         .await
-        .map(drop)
-        .map_err(database_unavailable)
+        .map_err(database_unavailable)?;
+    let row = messages
+        .iter()
+        .find_map(|message| match message {
+            SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::unavailable("the server returned no address"))?;
+    let address = row.get(0).and_then(|text| text.parse().ok());
+    let port = row.get(1).and_then(|text| text.parse().ok());
+    Ok((address, port))
 }
 
 /// A pooled connection; none within the connect timeout is 503.
@@ -251,20 +284,54 @@ fn database_unavailable(error: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(format!("database unavailable: {error}"))
 }
 
+/// A pool of a database nobody listens at: any attempt to connect is 503.
+#[cfg(test)]
+pub fn unreachable_pool() -> Pool {
+    let second = Duration::from_secs(1);
+    let url = "postgres://nobody@127.0.0.1:1/nothing";
+    pool(
+        settings(url, "DATABASE_URL", second, second).unwrap(),
+        1,
+        second,
+    )
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn several_hosts_are_tried_in_order_for_a_read_write_session() {
+        let second = Duration::from_secs(1);
+        let url = "postgres://u:p@h1:5433,h2:5434/db?target_session_attrs=read-write&options=-c%20work_mem%3D8MB";
+        let config = settings(url, "DATABASE_URL", second, Duration::from_millis(2500)).unwrap();
+        assert_eq!(
+            config.get_hosts(),
+            [
+                tokio_postgres::config::Host::Tcp("h1".into()),
+                tokio_postgres::config::Host::Tcp("h2".into())
+            ]
+        );
+        assert_eq!(config.get_ports(), [5433, 5434]);
+        assert_eq!(
+            config.get_target_session_attrs(),
+            tokio_postgres::config::TargetSessionAttrs::ReadWrite
+        );
+        // The caller's options are kept; the statement timeout is added.
+        assert_eq!(
+            config.get_options(),
+            Some("-c work_mem=8MB -c statement_timeout=2500")
+        );
+        let error =
+            settings("postgres://h1:x/db", "DATABASE_READ_URL", second, second).unwrap_err();
+        assert!(error.starts_with("DATABASE_READ_URL: "), "{error}");
+    }
+
     #[tokio::test]
     async fn a_role_with_a_nul_is_22021_before_any_connection() {
         // Nobody listens there: any attempt to connect would be 503.
-        let pool = pool(
-            "postgres://nobody@127.0.0.1:1/nothing",
-            1,
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let pool = unreachable_pool();
         let identity = Identity {
             role: "auth\0enticated".into(),
             claims: "{}".into(),

@@ -12,12 +12,18 @@
 //!   (`crate::heartbeats`) sent as the service role; the twin checks each entry's owner and
 //!   answers each entry on its own, as F would.
 //!
+//! - **Public reads**: a function STABLE or IMMUTABLE that the anon role may EXECUTE reads what
+//!   anyone may read, and changes nothing: its calls (the collapsed totals among them) may be
+//!   served by a read replica (`crate::databases`). Every other call, relation read and write
+//!   goes to the primary: an owner reads their own writes.
+//!
 //! Everything else is a plain call in the caller's own transaction.
 
 use crate::args::Args;
+use crate::databases::Target;
 use crate::schema::{quote_ident, Function, SchemaCache, Volatility};
 use crate::statements::{call_from, plain_statement};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The roles requests run as.
@@ -40,6 +46,7 @@ pub enum Special {
 #[derive(Debug, Clone, Default)]
 pub struct Dispatch {
     special: HashMap<String, Special>,
+    public_reads: HashSet<String>,
 }
 
 const ERROR_COLUMNS: [&str; 2] = ["error_code", "error_message"];
@@ -64,7 +71,16 @@ impl Dispatch {
                 })
             })
             .collect();
-        Dispatch { special }
+        let public_reads = cache
+            .functions
+            .values()
+            .filter(|function| is_public_read(function, roles))
+            .map(|function| function.name.clone())
+            .collect();
+        Dispatch {
+            special,
+            public_reads,
+        }
     }
 
     pub fn special(&self, function: &str) -> Option<&Special> {
@@ -75,13 +91,27 @@ impl Dispatch {
     pub fn is_collapsed(&self, function: &str) -> bool {
         matches!(self.special(function), Some(Special::CollapsedTotals(_)))
     }
+
+    /// Which database runs a call of `function`: a replica for a public read.
+    pub fn target(&self, function: &str) -> Target {
+        if self.public_reads.contains(function) {
+            Target::Replica
+        } else {
+            Target::Primary
+        }
+    }
+}
+
+/// A public read (collapsed totals are some).
+fn is_public_read(function: &Function, roles: &Roles) -> bool {
+    function.is_read_only() && function.grants_execute_to(&roles.anon)
 }
 
 fn is_collapsed_total(function: &Function, roles: &Roles) -> bool {
-    function.args.is_empty()
+    is_public_read(function, roles)
+        && function.args.is_empty()
         && function.volatility == Volatility::Stable
         && !function.returns_void()
-        && function.grants_execute_to(&roles.anon)
 }
 
 const UUID: &str = "pg_catalog.uuid";
@@ -226,6 +256,7 @@ mod tests {
             function("public_totals", Volatility::Stable, &["PUBLIC"]),
             function("mine", Volatility::Stable, &["authenticated"]),
             function("sweep", Volatility::Volatile, &["anon"]),
+            function("stamp", Volatility::Immutable, &["anon"]),
         ];
         SchemaCache {
             schema: "public".into(),
@@ -248,6 +279,17 @@ mod tests {
         assert!(statement.ends_with("FROM \"public\".\"totals\"() AS pgrst_source"));
         for plain in ["mine", "sweep", "beats"] {
             assert_eq!(dispatch.special(plain), None, "{plain}");
+        }
+        // Replicas serve what anyone may read; an owner's list and every write, the primary.
+        for (function, target) in [
+            ("totals", Target::Replica),
+            ("public_totals", Target::Replica),
+            ("stamp", Target::Replica),
+            ("mine", Target::Primary),
+            ("sweep", Target::Primary),
+            ("beat", Target::Primary),
+        ] {
+            assert_eq!(dispatch.target(function), target, "{function}");
         }
         let Some(Special::CoalescedHeartbeat(statement)) = dispatch.special("beat") else {
             panic!("beat is coalesced");

@@ -8,6 +8,7 @@ pub mod args;
 pub mod auth;
 pub mod calls;
 pub mod config;
+pub mod databases;
 pub mod db;
 pub mod dispatch;
 pub mod errors;
@@ -36,12 +37,29 @@ pub async fn serve(config: config::Config) -> Result<(), String> {
     if config.jwt_secret.is_none() && config.jwks_file.is_none() {
         tracing::warn!("neither JWT_SECRET nor JWKS_FILE is set: every token is refused, only anonymous calls work");
     }
-    let pool = db::pool(
-        &config.database_url,
+    // First: the databases' gauges and counters are registered with it.
+    let metrics = metrics::install()?;
+    let settings = |url: &str, variable: &str| {
+        db::settings(
+            url,
+            variable,
+            config.db_connect_timeout,
+            config.request_timeout,
+        )
+    };
+    let read_settings = config
+        .database_read_url
+        .as_deref()
+        .map(|url| settings(url, "DATABASE_READ_URL"))
+        .transpose()?;
+    let databases = Arc::new(databases::Databases::new(
+        settings(&config.database_url, "DATABASE_URL")?,
+        read_settings,
         config.db_pool_size,
         config.db_connect_timeout,
-        config.request_timeout,
-    )?;
+    )?);
+    databases.check_replicas(config.database_read_max_lag, config.db_connect_timeout);
+    let pool = databases.primary().clone();
     let roles = dispatch::Roles {
         anon: config.db_anon_role.clone(),
         authenticated: config.db_authenticated_role.clone(),
@@ -67,13 +85,13 @@ pub async fn serve(config: config::Config) -> Result<(), String> {
         config.heartbeat_batch_window,
         config.heartbeat_batch_max,
     );
-    let calls = calls::Calls::new(pool, verifier.anonymous(), heartbeats, roles);
+    let calls = calls::Calls::new(databases, verifier.anonymous(), heartbeats, roles);
     let state = Arc::new(state::AppState {
         verifier,
         schema,
         calls,
     });
-    let router = app::router(&config, state, metrics::install()?)?;
+    let router = app::router(&config, state, metrics)?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .map_err(|error| format!("LISTEN_ADDR {}: {error}", config.listen_addr))?;

@@ -176,13 +176,7 @@ mod tests {
 
     /// A cell over a database nobody listens at, whose last reload is long past.
     fn unreachable_cell() -> SchemaCell {
-        let pool = crate::db::pool(
-            "postgres://nobody@127.0.0.1:1/nothing",
-            1,
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let pool = crate::db::unreachable_pool();
         let roles = Roles {
             anon: "anon".into(),
             authenticated: "authenticated".into(),

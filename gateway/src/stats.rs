@@ -2,13 +2,13 @@
 //! database call: a request that arrives while a call is in flight waits for that call's answer
 //! instead of making its own. Nothing is kept after the call returns, so an answer is never
 //! older than one call. The totals are public and the same for every caller, so the call runs
-//! as the anon role.
+//! as the anon role, and a replica in rotation may serve it (`crate::databases`).
 
 use crate::answer::Answer;
 use crate::auth::Identity;
+use crate::databases::{Databases, Target};
 use crate::db::{self, Access, Prepare};
 use crate::errors::ApiError;
-use deadpool_postgres::Pool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -16,16 +16,16 @@ use tokio::sync::watch;
 type Outcome = Result<Answer, ApiError>;
 
 pub struct Stats {
-    pool: Pool,
+    databases: Arc<Databases>,
     anon: Identity,
     /// The calls in flight, by statement: each one's answer is published here.
     in_flight: Mutex<HashMap<Arc<str>, watch::Receiver<Option<Outcome>>>>,
 }
 
 impl Stats {
-    pub fn new(pool: Pool, anon: Identity) -> Stats {
+    pub fn new(databases: Arc<Databases>, anon: Identity) -> Stats {
         Stats {
-            pool,
+            databases,
             anon,
             in_flight: Mutex::new(HashMap::new()),
         }
@@ -44,19 +44,21 @@ impl Stats {
                     let stats = self.clone();
                     let statement = statement.clone();
                     tokio::spawn(async move {
-                        let answer = db::query(
-                            &stats.pool,
-                            &stats.anon,
-                            Access::ReadWrite,
-                            (&statement, &Prepare::Kept),
-                            &[],
-                        )
-                        .await
-                        .and_then(|rows| {
-                            rows.first().map(Answer::from_row).ok_or_else(|| {
-                                ApiError::unavailable("the totals call returned no row")
-                            })
-                        });
+                        let call = |pool| {
+                            let sql = (&*statement, &Prepare::Kept);
+                            let anon = &stats.anon;
+                            async move { db::query(&pool, anon, Access::ReadWrite, sql, &[]).await }
+                        };
+                        let answer =
+                            stats
+                                .databases
+                                .run(Target::Replica, call)
+                                .await
+                                .and_then(|rows| {
+                                    rows.first().map(Answer::from_row).ok_or_else(|| {
+                                        ApiError::unavailable("the totals call returned no row")
+                                    })
+                                });
                         stats
                             .in_flight
                             .lock()

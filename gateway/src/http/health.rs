@@ -1,13 +1,13 @@
-//! The service's own routes: liveness, readiness, and the answer to a request no route matches.
+//! The service's own routes: liveness, readiness (with the databases' state), and the answer to a request no route matches.
 
-use crate::db;
 use crate::errors::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -16,11 +16,29 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/readyz", get(readyz))
 }
 
-/// Ready when the database answers.
+/// Ready (200) when the primary answers, else 503; the body names the primary's host
+/// (`host:port` as configured) and each replica's state:
+/// `{"primary": "h1:5432", "replicas": [{"host", "in_rotation", "in_recovery", "lag_ms",
+/// "reason"}]}`; on 503 `primary` is null, with PostgREST's error fields.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match db::ready(state.calls.pool()).await {
-        Ok(()) => "ready".into_response(),
-        Err(error) => error.into_response(),
+    let databases = state.calls.databases();
+    let replicas: Vec<Value> = databases
+        .replicas()
+        .iter()
+        .map(|replica| {
+            let mut health = json!(replica.health());
+            health["host"] = json!(replica.name);
+            health
+        })
+        .collect();
+    match databases.primary_host().await {
+        Ok(primary) => Json(json!({ "primary": primary, "replicas": replicas })).into_response(),
+        Err(error) => {
+            let mut body = error.postgrest_body();
+            body["primary"] = Value::Null;
+            body["replicas"] = json!(replicas);
+            (error.status, Json(body)).into_response()
+        }
     }
 }
 

@@ -10,13 +10,18 @@
 #                                           starts it, the server with these variables in its
 #                                           environment, on PORT, or else on the port it had,
 #                                           or else on a free one; prints the port
+#   tests/cluster.sh standby DIR PRIMARY_PORT
+#                                           a hot standby in DIR/data (DIR is emptied first): a
+#                                           copy of the server on PRIMARY_PORT made with
+#                                           pg_basebackup, set to stream from it; start it
+#                                           with start (on a free port)
 #   tests/cluster.sh stop DIR [fast|immediate]
 #
 # Its log is DIR/data/server.log.
 set -euo pipefail
 
 usage() {
-    sed -n '5,13p' "$0" >&2
+    sed -n '5,17p' "$0" >&2
     exit 2
 }
 [ $# -ge 2 ] || usage
@@ -101,6 +106,17 @@ start() {
     done
 }
 
+standby() {
+    [ $# -eq 1 ] || usage
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; fi
+    "${as_server[@]}" "$bindir/pg_basebackup" -h localhost -p "$1" -U postgres -D "$data" \
+        --write-recovery-conf --wal-method=stream --checkpoint=fast
+    # The copy's log starts afresh, and its port is its own (start picks a free one).
+    rm -f "$data/server.log" "$port_conf"
+}
+
 stop() {
     "${as_server[@]}" "$bindir/pg_ctl" -w -m "${1:-fast}" -D "$data" stop >/dev/null
 }
@@ -108,6 +124,7 @@ stop() {
 case "$action" in
     init) init "$@" ;;
     start) start "$@" ;;
+    standby) standby "$@" ;;
     stop) stop "$@" ;;
     *) usage ;;
 esac

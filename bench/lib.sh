@@ -1,13 +1,15 @@
 # Shared by bench/run and bench/gateway: a throwaway cluster tuned for benchmarks, with
 # PostgREST's roles, and the extension's database loaded with $devices devices (bench/load.sql).
 # Expects $devices, $seconds and $clients; start_cluster sets $port (BENCH_PORT, default a free
-# port).
+# port), start_standby $standby_port.
 
 # The users who register devices in the register runs (bench/profiles.sql): each registration is
 # a new device of a random one of them, so most of them own one or two.
 registrants=1000000
 # The cluster (tests/cluster.sh): its data directory and log are in data/.
 cluster="$PWD/target/bench-cluster"
+# A hot standby of it (start_standby), on a free port; its log is in data/ too.
+standby="$cluster-standby"
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -h localhost -p "$port" -U postgres "$@"; }
 value() { sql -At "$@"; }
@@ -39,7 +41,30 @@ CONF
 }
 
 stop_cluster() {
+    stop_standby
     tests/cluster.sh stop "$cluster"
+}
+
+# A hot standby of the cluster, copied with pg_basebackup (the copied configuration preloads the
+# library), started, and caught up: it has replayed all the WAL the cluster had written once it
+# started. Sets $standby_port.
+start_standby() {
+    tests/cluster.sh standby "$standby" "$port" >/dev/null
+    standby_port="$(tests/cluster.sh start "$standby")"
+    local written
+    written="$(value -d postgres -c "SELECT pg_current_wal_lsn()")"
+    until [ "$(port="$standby_port" value -d postgres -c "SELECT pg_last_wal_replay_lsn() >= '$written'")" = t ]; do
+        sleep 0.2
+    done
+}
+
+# Stops the standby, if it runs, and removes it.
+stop_standby() {
+    if [ -n "${standby_port:-}" ]; then
+        tests/cluster.sh stop "$standby" immediate
+        rm -rf "$standby"
+        standby_port=""
+    fi
 }
 
 # bench_ext: the extension with $devices devices, vacuumed, and served from shared memory.

@@ -1,9 +1,13 @@
-//! Which database serves what, with one cluster standing in for both the primary and a
-//! "replica" (streaming replicas and failover are tests/failover.rs's): DATABASE_URL naming a
-//! dead host before the live one, DATABASE_READ_URL naming the live cluster and a dead host.
-//! Public reads go to the replica in rotation, owners' reads and writes to the primary; with no
-//! replica in rotation the primary serves the public reads; /readyz and /metrics say which is
-//! which.
+//! The gateway's databases, without streaming replication (that, with a real failover, is
+//! tests/failover.rs's):
+//! - which database serves what, with one cluster standing in for both the primary and a
+//!   "replica": DATABASE_URL naming a dead host before the live one, DATABASE_READ_URL naming
+//!   the live cluster and a dead host. Public reads go to the replica in rotation, owners' reads
+//!   and writes to the primary; with no replica in rotation the primary serves the public reads;
+//!   /readyz and /metrics say which is which;
+//! - DATABASE_URL naming two clusters with `target_session_attrs=read-write`, the second
+//!   read-only for the gateway's role (as a standby is): when the first dies, requests get 503
+//!   (never 500) until the second takes writes, then the same gateway process serves from it.
 
 mod common;
 
@@ -139,4 +143,88 @@ fn public_reads_go_to_a_replica_in_rotation_the_rest_to_the_primary() {
     let (status, answer) = gateway.get("/api/v1/network/stats", None);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(reads(&gateway), (0.0, 1.0));
+}
+
+/// What a standby's sessions are, for the gateway's role only (the worker keeps writing).
+fn read_only_for_the_gateway(cluster: &compute_devices_test_support::Cluster, read_only: bool) {
+    let setting = if read_only {
+        "SET default_transaction_read_only = on"
+    } else {
+        "RESET default_transaction_read_only"
+    };
+    common::superuser(cluster.port())
+        .batch_execute(&format!("ALTER ROLE authenticator {setting}"))
+        .unwrap();
+}
+
+#[test]
+fn when_the_first_host_dies_the_gateway_finds_the_one_that_takes_writes() {
+    let first = common::cluster("gateway-hosts-first");
+    let second = common::cluster("gateway-hosts-second");
+    read_only_for_the_gateway(&second, true);
+    let (one, two) = (first.port(), second.port());
+    let hosts = url(
+        &format!("localhost:{one},localhost:{two}"),
+        "?target_session_attrs=read-write",
+    );
+    let gateway = Gateway::start(one, &[("DATABASE_URL", hosts.as_str())]);
+    let ready = readyz_when(&gateway, |_| true);
+    assert_eq!(
+        ready,
+        json!({"primary": format!("localhost:{one}"), "replicas": []})
+    );
+    let owner = token(common::ALICE);
+    let id = gateway.register(&owner, "before");
+    let heartbeat = format!("/api/v1/network/devices/{id}/heartbeat");
+    assert_eq!(gateway.post(&heartbeat, Some(&owner), "").0, 200);
+
+    // The primary dies; the other host takes no writes yet: 503 for everything, never 500.
+    first.stop_immediate();
+    // A name the cache lacks: the reload it asks for (at most one a second, the last was at
+    // start) cannot reach a database.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (status, answer) = gateway.get("/rpc/no_such_function", None);
+    assert_eq!(status, 503, "{answer}");
+    // Twice: the pooled connections the server closed, then new ones no host takes.
+    for _ in 0..2 {
+        for path in [
+            "/readyz",
+            "/api/v1/network/stats",
+            "/rpc/get_network_stats_by_type",
+            "/api/v1/network/devices",
+        ] {
+            let (status, answer) = gateway.get(path, Some(&owner));
+            assert_eq!(status, 503, "{path}: {answer}");
+        }
+        let (status, answer) = gateway.post(&heartbeat, Some(&owner), "");
+        assert_eq!(status, 503, "heartbeat: {answer}");
+        let (status, answer) = gateway.post(
+            "/api/v1/network/devices/register",
+            Some(&owner),
+            r#"{"device_name": "lost", "device_type": "laptop", "ram_gb": 1, "cpu_cores": 1, "storage_gb": 1}"#,
+        );
+        assert_eq!(status, 503, "register: {answer}");
+    }
+
+    // The other host is promoted: the same process serves from it.
+    read_only_for_the_gateway(&second, false);
+    let ready = readyz_when(&gateway, |body| {
+        body["primary"] == json!(format!("localhost:{two}"))
+    });
+    assert_eq!(ready["replicas"], json!([]));
+    let id = gateway.register(&owner, "after");
+    let heartbeat = format!("/api/v1/network/devices/{id}/heartbeat");
+    let (status, answer) = gateway.post(&heartbeat, Some(&owner), "");
+    assert_eq!(
+        status, 200,
+        "coalesced heartbeat on the new primary: {answer}"
+    );
+    let (status, answer) = gateway.get("/api/v1/network/stats", None);
+    assert_eq!(status, 200, "{answer}");
+    // A name the cache lacks reloads it, from the new primary.
+    let (status, answer) = gateway.get("/rpc/no_such_function", None);
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = gateway.get("/api/v1/network/devices", Some(&owner));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"].as_array().unwrap().len(), 1, "{answer}");
 }

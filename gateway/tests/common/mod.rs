@@ -99,20 +99,17 @@ impl Gateway {
         self.http.get(url).send().unwrap().text().unwrap()
     }
 
+    /// A sample's value in /metrics (`name{labels}` as written there), 0 when absent.
+    pub fn sample(&self, name_and_labels: &str) -> f64 {
+        sample_in(&self.metrics(), name_and_labels)
+    }
+
     /// (calls, entries) of send_heartbeats so far, from /metrics.
     pub fn heartbeat_batches(&self) -> (f64, f64) {
         let text = self.metrics();
-        let value = |name: &str| {
-            text.lines()
-                .find_map(|line| {
-                    line.strip_prefix(name)
-                        .map(|rest| rest.trim().parse::<f64>().unwrap())
-                })
-                .unwrap_or(0.0)
-        };
         (
-            value("gateway_heartbeat_batch_size_count "),
-            value("gateway_heartbeat_batch_size_sum "),
+            sample_in(&text, "gateway_heartbeat_batch_size_count"),
+            sample_in(&text, "gateway_heartbeat_batch_size_sum"),
         )
     }
 
@@ -151,6 +148,18 @@ fn listen_address(log: ChildStdout) -> String {
     address
         .recv_timeout(Duration::from_secs(30))
         .expect("the gateway listens")
+}
+
+/// A sample's value in the Prometheus text of /metrics, 0 when absent.
+fn sample_in(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(name_and_labels)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .map(|value| value.trim().parse::<f64>().unwrap())
+        })
+        .unwrap_or(0.0)
 }
 
 fn answer(response: reqwest::blocking::Response) -> (u16, Value) {

@@ -72,7 +72,8 @@ pub struct Config {
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16, value_parser = at_least_one)]
     pub db_pool_size: usize,
 
-    /// How long a request waits for a connection, or to connect, before it gets 503.
+    /// How long a request waits for a connection, or to connect (to each host tried), before it
+    /// gets 503; also the most a replica's check may take before the replica counts as down.
     #[arg(long, env = "DB_CONNECT_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
     pub db_connect_timeout: Duration,
 

@@ -315,10 +315,13 @@ impl Databases {
         connect_timeout: Duration,
     ) -> Result<Databases, String> {
         let primary_hosts = endpoints(&primary);
+        let replicas = match replicas.as_ref().map(endpoints) {
+            Some(hosts) if hosts.is_empty() => {
+                return Err("DATABASE_READ_URL names no host".to_string())
+            }
+            hosts => hosts.unwrap_or_default(),
+        };
         let replicas = replicas
-            .as_ref()
-            .map(endpoints)
-            .unwrap_or_default()
             .into_iter()
             .map(|endpoint| {
                 let pool = db::pool(endpoint.config.clone(), size, connect_timeout)?;
@@ -549,6 +552,13 @@ mod tests {
         databases.replicas[0].set(Health::out("down"));
         databases.replicas[2].set(Health::out("down"));
         assert!(databases.next_replica().is_none());
+        let second = Duration::from_secs(1);
+        let nowhere = Some(parse("user=u dbname=db"));
+        let error = Databases::new(parse("postgres://u@127.0.0.1:1/db"), nowhere, 1, second);
+        assert_eq!(
+            error.err().as_deref(),
+            Some("DATABASE_READ_URL names no host")
+        );
     }
 
     #[tokio::test]

@@ -5,6 +5,9 @@
 //!   the live cluster and a dead host. Public reads go to the replica in rotation, owners' reads
 //!   and writes to the primary; with no replica in rotation the primary serves the public reads;
 //!   /readyz and /metrics say which is which;
+//! - a real streaming standby as DATABASE_READ_URL: in rotation while it keeps up, out while its
+//!   replay is paused and it falls behind past DATABASE_READ_MAX_LAG_MS, in again when it
+//!   catches up, out when it is down (the primary serving the public reads meanwhile);
 //! - DATABASE_URL naming two clusters with `target_session_attrs=read-write`, the second
 //!   read-only for the gateway's role (as a standby is): when the first dies, requests get 503
 //!   (never 500) until the second takes writes, then the same gateway process serves from it.
@@ -227,4 +230,78 @@ fn when_the_first_host_dies_the_gateway_finds_the_one_that_takes_writes() {
     let (status, answer) = gateway.get("/api/v1/network/devices", Some(&owner));
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["data"].as_array().unwrap().len(), 1, "{answer}");
+}
+
+#[test]
+fn a_standby_is_out_of_rotation_while_it_lags_or_is_down() {
+    let cluster = common::cluster("gateway-standby-rotation");
+    let standby = compute_devices_test_support::Standby::of(&cluster);
+    let replica = url(&format!("localhost:{}", standby.port()), "");
+    let gateway = Gateway::start(
+        cluster.port(),
+        &[
+            ("DATABASE_READ_URL", replica.as_str()),
+            ("DATABASE_READ_MAX_LAG_MS", "1000"),
+        ],
+    );
+    let ready = readyz_when(&gateway, |body| {
+        body["replicas"][0]["in_rotation"] == json!(true)
+    });
+    assert_eq!(ready["replicas"][0]["in_recovery"], json!(true), "{ready}");
+    let before = reads(&gateway);
+    let (status, answer) = gateway.get("/rpc/get_network_stats_by_type", None);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(reads(&gateway), (before.0 + 1.0, before.1));
+
+    // Replay paused, and a write on the primary it cannot replay: it falls behind.
+    let mut standby_superuser = common::superuser(standby.port());
+    standby_superuser
+        .batch_execute("SELECT pg_catalog.pg_wal_replay_pause()")
+        .unwrap();
+    gateway.register(&token(common::ALICE), "unreplayed");
+    let lagging = readyz_when(&gateway, |body| {
+        body["replicas"][0]["in_rotation"] == json!(false)
+    });
+    let reason = lagging["replicas"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("is over DATABASE_READ_MAX_LAG_MS (1000 ms)"),
+        "{lagging}"
+    );
+    assert!(
+        lagging["replicas"][0]["lag_ms"].as_u64().unwrap() > 1000,
+        "{lagging}"
+    );
+    let host = format!("localhost:{}", standby.port());
+    let gauge = |name: &str| sample(&gateway, &format!(r#"{name}{{host="{host}"}}"#));
+    assert_eq!(gauge("gateway_database_replica_in_rotation"), 0.0);
+    assert!(gauge("gateway_database_replica_lag_seconds") > 1.0);
+    let before = reads(&gateway);
+    assert_eq!(gateway.get("/api/v1/network/stats", None).0, 200);
+    assert_eq!(reads(&gateway), (before.0, before.1 + 1.0));
+
+    standby_superuser
+        .batch_execute("SELECT pg_catalog.pg_wal_replay_resume()")
+        .unwrap();
+    readyz_when(&gateway, |body| {
+        body["replicas"][0]["in_rotation"] == json!(true)
+    });
+    assert_eq!(gauge("gateway_database_replica_in_rotation"), 1.0);
+
+    // Down: out of rotation, and the primary serves.
+    drop(standby_superuser);
+    drop(standby);
+    let down = readyz_when(&gateway, |body| {
+        body["replicas"][0]["in_rotation"] == json!(false)
+    });
+    assert!(
+        down["replicas"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("down: "),
+        "{down}"
+    );
+    let before = reads(&gateway);
+    let (status, answer) = gateway.get("/rpc/get_network_stats_by_type", None);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(reads(&gateway), (before.0, before.1 + 1.0));
 }

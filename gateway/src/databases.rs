@@ -249,9 +249,10 @@ impl Replica {
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let probe = tokio::time::timeout(timeout, self.probe(&mut session))
-                .await
-                .unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())));
+            let probe = match tokio::time::timeout(timeout, self.probe(&mut session)).await {
+                Ok(probe) => probe.map_err(|error| db::describe(&error)),
+                Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+            };
             if probe.is_err() {
                 // Connect afresh next time.
                 session = None;
@@ -261,34 +262,26 @@ impl Replica {
     }
 
     /// One check, on the checker's own connection (made again when it broke).
-    async fn probe(&self, session: &mut Option<(Client, Statement)>) -> Result<Probe, String> {
+    async fn probe(
+        &self,
+        session: &mut Option<(Client, Statement)>,
+    ) -> Result<Probe, tokio_postgres::Error> {
         if session
             .as_ref()
             .is_none_or(|(client, _)| client.is_closed())
         {
-            let (client, connection) = self.config.connect(NoTls).await.map_err(describe)?;
+            let (client, connection) = self.config.connect(NoTls).await?;
             tokio::spawn(connection);
-            let statement = client.prepare(PROBE).await.map_err(describe)?;
+            let statement = client.prepare(PROBE).await?;
             *session = Some((client, statement));
         }
         let (client, statement) = session.as_ref().expect("connected above");
-        let row = client.query_one(statement, &[]).await.map_err(describe)?;
+        let row = client.query_one(statement, &[]).await?;
         Ok(Probe {
             in_recovery: row.get(0),
             lag_ms: row.get(1),
         })
     }
-}
-
-/// An error with its causes: tokio-postgres's own text says only "error connecting to server".
-fn describe(error: tokio_postgres::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(&error);
-    while let Some(error) = cause {
-        text = format!("{text}: {error}");
-        cause = error.source();
-    }
-    text
 }
 
 /// Whether a replica's failure is the replica's, not the read's: it could not be reached, or

@@ -279,9 +279,24 @@ pub fn database_error(error: &tokio_postgres::Error, identity: &Identity) -> Api
     }
 }
 
-/// The database could not be reached, or the connection broke: 503.
-fn database_unavailable(error: impl std::fmt::Display) -> ApiError {
-    ApiError::unavailable(format!("database unavailable: {error}"))
+/// The database could not be reached, or the connection broke: 503, saying why.
+fn database_unavailable(error: impl std::error::Error) -> ApiError {
+    ApiError::unavailable(format!("database unavailable: {}", describe(&error)))
+}
+
+/// An error with its causes (tokio-postgres's own text says only "error connecting to server",
+/// its cause says "Connection refused" or "database does not allow writes"), each said once.
+pub fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let said = error.to_string();
+        if !text.ends_with(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = error.source();
+    }
+    text
 }
 
 /// A pool of a database nobody listens at: any attempt to connect is 503.
@@ -300,6 +315,17 @@ pub fn unreachable_pool() -> Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_503_saying_why() {
+        let error = connection(&unreachable_pool()).await.unwrap_err();
+        assert_eq!(error.status.as_u16(), 503);
+        assert_eq!(
+            error.message,
+            "database unavailable: Error occurred while creating a new object: \
+             error connecting to server: Connection refused (os error 111)"
+        );
+    }
 
     #[test]
     fn several_hosts_are_tried_in_order_for_a_read_write_session() {

@@ -15,13 +15,15 @@
 #                                           copy of the server on PRIMARY_PORT made with
 #                                           pg_basebackup, set to stream from it; start it
 #                                           with start (on a free port)
+#   tests/cluster.sh promote DIR            promotes the standby in DIR to a primary and waits
+#                                           until it takes writes
 #   tests/cluster.sh stop DIR [fast|immediate]
 #
 # Its log is DIR/data/server.log.
 set -euo pipefail
 
 usage() {
-    sed -n '5,17p' "$0" >&2
+    sed -n '5,19p' "$0" >&2
     exit 2
 }
 [ $# -ge 2 ] || usage
@@ -117,6 +119,11 @@ standby() {
     rm -f "$data/server.log" "$port_conf"
 }
 
+promote() {
+    [ $# -eq 0 ] || usage
+    "${as_server[@]}" "$bindir/pg_ctl" -w -D "$data" promote >/dev/null
+}
+
 stop() {
     "${as_server[@]}" "$bindir/pg_ctl" -w -m "${1:-fast}" -D "$data" stop >/dev/null
 }
@@ -125,6 +132,7 @@ case "$action" in
     init) init "$@" ;;
     start) start "$@" ;;
     standby) standby "$@" ;;
+    promote) promote "$@" ;;
     stop) stop "$@" ;;
     *) usage ;;
 esac

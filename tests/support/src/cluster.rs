@@ -5,12 +5,12 @@
 
 use std::cell::Cell;
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub(crate) const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../cluster.sh");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../cluster.sh");
 
 pub struct Cluster {
     /// The data directory; the server's log is `server.log` in it.
@@ -54,7 +54,7 @@ impl Cluster {
     }
 
     /// The directory it lives in (its data directory is `data` in it).
-    pub(crate) fn root(&self) -> &std::path::Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
@@ -66,37 +66,18 @@ impl Cluster {
 
     /// Starts the server with these variables in its environment.
     pub fn start_with_env(&self, env: &[(&str, &str)]) {
-        let started = Command::new(SCRIPT)
-            .arg("start")
-            .arg(&self.root)
-            .args(env.iter().map(|(name, value)| format!("{name}={value}")))
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(started.status.success(), "the server starts");
-        let port = String::from_utf8(started.stdout).unwrap();
-        self.port.set(port.trim().parse().unwrap());
+        self.port.set(start(&self.root, env));
     }
 
     /// A clean, fast shutdown: connections are cut, nothing is lost.
     pub fn stop(&self) {
-        assert!(self.pg_ctl_stop("fast").success(), "the server stops");
+        assert!(stop(&self.root, "fast").success(), "the server stops");
     }
 
     /// A crash as far as the data is concerned (pg_ctl stop -m immediate): the server stops at
     /// once, without a checkpoint, and a restart recovers from the WAL.
     pub fn stop_immediate(&self) {
-        assert!(self.pg_ctl_stop("immediate").success(), "the server stops");
-    }
-
-    fn pg_ctl_stop(&self, mode: &str) -> std::process::ExitStatus {
-        Command::new(SCRIPT)
-            .arg("stop")
-            .arg(&self.root)
-            .arg(mode)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
+        assert!(stop(&self.root, "immediate").success(), "the server stops");
     }
 
     /// Creates `database` with Supabase's roles and the extension, and waits until the worker
@@ -134,9 +115,47 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        self.pg_ctl_stop("immediate");
+        stop(&self.root, "immediate");
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// Runs tests/cluster.sh `action` on the cluster in `root` with these arguments: its output.
+pub(crate) fn script(action: &str, root: &Path, args: &[&str]) -> Output {
+    Command::new(SCRIPT)
+        .arg(action)
+        .arg(root)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap()
+}
+
+/// Starts the server in `root` with these variables in its environment: its port.
+pub(crate) fn start(root: &Path, env: &[(&str, &str)]) -> u16 {
+    let env: Vec<String> = env
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    let env: Vec<&str> = env.iter().map(String::as_str).collect();
+    let started = script("start", root, &env);
+    assert!(started.status.success(), "the server in {root:?} starts");
+    String::from_utf8(started.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Stops the server in `root` (pg_ctl's `mode`), quietly: a stopped one stays so.
+pub(crate) fn stop(root: &Path, mode: &str) -> ExitStatus {
+    Command::new(SCRIPT)
+        .arg("stop")
+        .arg(root)
+        .arg(mode)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
 }
 
 /// The port of a test binary's one cluster, for the helpers that connect to it: a static, set

@@ -1,11 +1,9 @@
-//! A streaming standby of a test's `Cluster`: a copy made with pg_basebackup (recovery
-//! configuration written, so it streams from the primary), run by tests/cluster.sh on a free
-//! port, and promoted with pg_ctl. Used by the standby tests of the extension and the gateway's
-//! failover test.
+//! A streaming standby of a test's `Cluster`: a copy made with pg_basebackup, set to stream from
+//! it, run by tests/cluster.sh on a free port, and promoted with it. Used by the extension's
+//! standby test and the gateway's failover test.
 
-use crate::cluster::{Cluster, SCRIPT};
+use crate::cluster::{self, Cluster};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Standby {
@@ -16,30 +14,15 @@ pub struct Standby {
 }
 
 impl Standby {
-    /// Copies `primary` (running) with pg_basebackup and starts the copy as its hot standby.
+    /// Copies `primary` (running) and starts the copy as its hot standby.
     pub fn of(primary: &Cluster) -> Standby {
         let mut root = primary.root().as_os_str().to_owned();
         root.push("-standby");
         let root = PathBuf::from(root);
-        let copied = as_server(
-            r#"rm -rf "$1"; mkdir -p "$1"; if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$1"; fi
-               "${as_server[@]}" "$(pg_config --bindir)/pg_basebackup" -h localhost -p "$2" \
-                   -U postgres -D "$1/data" --write-recovery-conf --wal-method=stream --checkpoint=fast"#,
-            &[root.to_str().unwrap(), &primary.port().to_string()],
-        );
-        assert!(copied, "pg_basebackup into {root:?}");
-        let started = Command::new(SCRIPT)
-            .arg("start")
-            .arg(&root)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(started.status.success(), "the standby starts");
-        let port = String::from_utf8(started.stdout)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let primary_port = primary.port().to_string();
+        let copied = cluster::script("standby", &root, &[&primary_port]);
+        assert!(copied.status.success(), "pg_basebackup into {root:?}");
+        let port = cluster::start(&root, &[]);
         Standby {
             data: root.join("data"),
             root,
@@ -51,14 +34,10 @@ impl Standby {
         self.port
     }
 
-    /// Promotes it to a primary (pg_ctl promote) and waits until it takes writes
-    /// (pg_is_in_recovery() is false).
+    /// Promotes it to a primary and waits until it takes writes (pg_is_in_recovery() is false).
     pub fn promote(&self) {
-        let promoted = as_server(
-            r#""${as_server[@]}" "$(pg_config --bindir)/pg_ctl" -w -D "$1" promote >/dev/null"#,
-            &[self.data.to_str().unwrap()],
-        );
-        assert!(promoted, "pg_ctl promote {:?}", self.data);
+        let promoted = cluster::script("promote", &self.root, &[]);
+        assert!(promoted.status.success(), "{:?} is promoted", self.root);
         let mut admin = crate::connect(self.port, "postgres", "postgres");
         let deadline = Instant::now() + Duration::from_secs(30);
         while admin
@@ -74,29 +53,7 @@ impl Standby {
 
 impl Drop for Standby {
     fn drop(&mut self) {
-        let _ = Command::new(SCRIPT)
-            .arg("stop")
-            .arg(&self.root)
-            .arg("immediate")
-            .stderr(Stdio::null())
-            .status();
+        cluster::stop(&self.root, "immediate");
         let _ = std::fs::remove_dir_all(&self.root);
     }
-}
-
-/// Runs a bash `script` (arguments `$1`...) in which `"${as_server[@]}"` runs a command as the
-/// server's user: `postgres` when the tests run as root (PostgreSQL refuses root), else as is.
-/// True if it succeeded.
-fn as_server(script: &str, args: &[&str]) -> bool {
-    Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            r#"set -e; as_server=(); if [ "$(id -u)" -eq 0 ]; then as_server=(sudo -u postgres); fi
-               {script}"#
-        ))
-        .arg("as_server")
-        .args(args)
-        .status()
-        .unwrap()
-        .success()
 }

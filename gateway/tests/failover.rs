@@ -154,15 +154,6 @@ fn the_gateway_reads_from_the_standby_and_carries_on_after_a_failover() {
             "/api/v1/network/stats: {:?}, the primary's: {expected}",
             gateway.get("/api/v1/network/stats", None)
         );
-        let replica_reads = || gateway.sample(r#"gateway_reads_total{target="replica"}"#);
-        let before = replica_reads();
-        let (status, answer) = gateway.get("/rpc/get_network_stats_by_type", None);
-        assert_eq!(
-            (status, laptops_in(&answer)),
-            (200, BEATING as i64),
-            "{answer}"
-        );
-        assert_eq!(replica_reads(), before + 1.0, "the standby served the read");
         let (status, ready) = gateway.get("/readyz", None);
         assert_eq!(status, 200, "{ready}");
         assert_eq!(ready["primary"], json!(format!("127.0.0.1:{first}")));
@@ -174,6 +165,15 @@ fn the_gateway_reads_from_the_standby_and_carries_on_after_a_failover() {
             (json!(format!("127.0.0.1:{second}")), json!(true)),
             "/readyz: {ready}"
         );
+        let replica_reads = || gateway.sample(r#"gateway_reads_total{target="replica"}"#);
+        let before = replica_reads();
+        let (status, answer) = gateway.get("/rpc/get_network_stats_by_type", None);
+        assert_eq!(
+            (status, laptops_in(&answer)),
+            (200, BEATING as i64),
+            "{answer}"
+        );
+        assert_eq!(replica_reads(), before + 1.0, "the standby served the read");
 
         writes_on_the_standby_are_refused(second, &beating[0]);
 

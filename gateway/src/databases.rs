@@ -40,10 +40,10 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// One host of a connection string.
 #[derive(Debug)]
-pub struct Endpoint {
+struct Endpoint {
     /// `host:port` as configured: the label in `/readyz` and `/metrics` (a bounded set: the
     /// hosts come from the configuration only).
-    pub name: String,
+    name: String,
     /// What resolves to the host's addresses; None for a Unix socket.
     address: Option<String>,
     port: u16,
@@ -53,7 +53,7 @@ pub struct Endpoint {
 
 /// Each host of `config` on its own, with every other setting kept. As libpq: a single port
 /// serves every host, none means 5432, and a `hostaddr` is the address of the host at its place.
-pub fn endpoints(config: &Config) -> Vec<Endpoint> {
+fn endpoints(config: &Config) -> Vec<Endpoint> {
     let hosts = config.get_hosts();
     let addresses = config.get_hostaddrs();
     let ports = config.get_ports();
@@ -162,10 +162,10 @@ impl Health {
 
 /// What a check reads from a replica.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Probe {
-    pub in_recovery: bool,
+struct Probe {
+    in_recovery: bool,
     /// None when it cannot be told: in recovery, with nothing streamed, nor replayed since start.
-    pub lag_ms: Option<f64>,
+    lag_ms: Option<f64>,
 }
 
 /// The replay lag as monitoring tools read it: 0 when everything received is replayed (an
@@ -181,7 +181,7 @@ SELECT pg_catalog.pg_is_in_recovery(), \
        END";
 
 /// The verdict of a check: in rotation when it answered with a known lag within `max_lag`.
-pub fn judge(probe: Result<Probe, String>, max_lag: Duration) -> Health {
+fn judge(probe: Result<Probe, String>, max_lag: Duration) -> Health {
     let probe = match probe {
         Ok(probe) => probe,
         Err(error) => return Health::out(format!("down: {error}")),
@@ -221,11 +221,8 @@ impl Replica {
             health.clone(),
         );
         let host = [("host", self.name.clone())];
-        metrics::gauge!("gateway_database_replica_in_rotation", &host).set(if health.in_rotation {
-            1.0
-        } else {
-            0.0
-        });
+        let in_rotation = if health.in_rotation { 1.0 } else { 0.0 };
+        metrics::gauge!("gateway_database_replica_in_rotation", &host).set(in_rotation);
         metrics::gauge!("gateway_database_replica_lag_seconds", &host)
             .set(health.lag_ms.map_or(f64::NAN, |lag| lag as f64 / 1000.0));
         match (was.in_rotation, health.in_rotation) {

@@ -1,4 +1,5 @@
--- Least privilege, loaded last. Nothing is reachable by PUBLIC. Where Supabase's roles exist,
+-- Least privilege, loaded last. Nothing is reachable by PUBLIC (published_totals by nobody: the
+-- stats functions read it as its owner). Where Supabase's roles exist,
 -- anon may read the network totals (all together and by device type) and nothing else;
 -- authenticated may call the five API functions and read its own rows (row-level security,
 -- whose policy calls caller_user_id()), in the table or in the compute_devices_live view (which
@@ -18,6 +19,7 @@ BEGIN
     LOOP
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices_live FROM ' OPERATOR(pg_catalog.||) grantee;
+        EXECUTE 'REVOKE ALL ON TABLE @extschema@.published_totals FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON SEQUENCE @extschema@.compute_devices_slot_seq FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON FUNCTION
                      @extschema@.calculate_compute_score(numeric, integer, numeric),

@@ -94,3 +94,21 @@ CREATE TYPE @extschema@.network_stats_by_type AS (
     total_storage_gb    numeric,
     total_compute_score numeric
 );
+
+-- The worker's network totals, published once a second so that they reach standbys through WAL
+-- (one row, whatever the number of devices): stats on a standby, or on a primary whose shared
+-- memory is not ready yet, read it while it is younger than the active window. by_type holds,
+-- per device type, active_nodes, total_ram_gb, total_cpu_cores and total_storage_gb, exact.
+-- Only the worker writes it; only the SECURITY DEFINER stats functions read it.
+CREATE TABLE @extschema@.published_totals (
+    singleton             boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    taken_at              timestamptz NOT NULL,
+    active_window_seconds integer     NOT NULL,
+    by_type               jsonb       NOT NULL
+);
+
+-- Rewritten every second: room on its page for the new versions, so each update is HOT.
+ALTER TABLE @extschema@.published_totals SET (fillfactor = 10);
+
+COMMENT ON TABLE @extschema@.published_totals IS
+    'The worker''s network totals for standbys; written by the extension only.';

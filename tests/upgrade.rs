@@ -24,6 +24,11 @@ fn updating_from_0_3_0_gives_a_new_installs_schema_and_keeps_the_rows() {
     updating_gives_a_new_installs_schema_and_keeps_the_rows("0.3.0");
 }
 
+#[test]
+fn updating_from_0_4_0_gives_a_new_installs_schema_and_keeps_the_rows() {
+    updating_gives_a_new_installs_schema_and_keeps_the_rows("0.4.0");
+}
+
 fn updating_gives_a_new_installs_schema_and_keeps_the_rows(previous: &str) {
     let _previous = PreviousVersionInstalled::new(previous);
     let suffix = previous.replace('.', "_");
@@ -104,9 +109,10 @@ fn schema(client: &mut Client) -> Vec<String> {
           GROUP BY t.typname",
         "SELECT pg_get_triggerdef(oid) FROM pg_trigger
           WHERE tgrelid = 'compute_devices'::regclass AND NOT tgisinternal",
-        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'compute_devices'::regclass",
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index
+          WHERE indrelid IN ('compute_devices'::regclass, 'published_totals'::regclass)",
         "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
-          WHERE conrelid = 'compute_devices'::regclass",
+          WHERE conrelid IN ('compute_devices'::regclass, 'published_totals'::regclass)",
         "SELECT polname || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy
           WHERE polrelid = 'compute_devices'::regclass",
         "SELECT relname || ' ' || relkind::text || ' ' || coalesce(relacl::text, 'default') || ' '

@@ -106,7 +106,7 @@ fn get_user_devices(
 /// A device's is_active and last_seen as they are now, for the `compute_devices_live` view:
 /// the table's values with the liveness test applied and, on the shared-memory path, its
 /// slot's latest heartbeat laid over them (a live heartbeat makes a device not stopped active;
-/// last_seen is the later of the two). The table's own columns lag behind: is_active until the
+/// last_seen is the later of the two, a beat presumed after a restart never being a last_seen). The table's own columns lag behind: is_active until the
 /// worker's next sweep, last_seen until its next flush.
 ///
 /// The view runs as its caller, so anyone who reads it can call this with any values. The
@@ -131,9 +131,9 @@ fn current_liveness(
     let beat = device_id
         .zip(user_id)
         .and_then(|(device_id, owner)| latest_beat(device_id, owner));
-    if let Some(beat) = beat {
+    if let Some((beat, heard)) = beat {
         live |= deactivated_at.is_none() && beat > live_after;
-        if beat > stored {
+        if heard && beat > stored {
             seen = TimestampWithTimeZone::try_from(beat).ok();
         }
     }
@@ -149,14 +149,15 @@ fn current_liveness(
 
 /// The device's latest heartbeat in shared memory (microseconds, as `now`), when this database
 /// is on the shared-memory path, the device index knows this owner's device, and the caller may
-/// read its row.
-fn latest_beat(device_id: Uuid, owner: Uuid) -> Option<i64> {
+/// read its row; and whether it was heard (false: the beat the rebuild after a start presumed,
+/// which makes the device live but is no time it was seen).
+fn latest_beat(device_id: Uuid, owner: Uuid) -> Option<(i64, bool)> {
     let shared = slots::shared()?;
     let slot = device_index::slot_of(device_id.as_bytes(), owner.as_bytes())?;
     caller_may_read(owner)
         .then(|| shared.read(slot))
         .flatten()
-        .map(|view| view.last_beat)
+        .map(|view| (view.last_beat, shared.was_heard(view.last_beat)))
 }
 
 /// Whether the caller may read a device row of this owner: it has SELECT on the table, and

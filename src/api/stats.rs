@@ -3,13 +3,16 @@
 //!
 //! On the shared-memory path both read the worker's snapshot, so their cost does not grow with
 //! the number of devices. If the snapshot is older than MAX_SNAPSHOT_AGE (the worker is late or
-//! restarting) or used another active window, they sum the slots themselves; before the slots
-//! are rebuilt after a start, and on the table path, they sum the table.
+//! restarting) or used another active window, they sum the slots themselves. Elsewhere they read
+//! the totals the worker published (published.rs) where those stand in for shared memory (a
+//! standby; a preloaded primary before its slots are rebuilt after a start or a promotion)
+//! while they are younger than the active window, and otherwise sum the table (the table path).
 
 use crate::device_type::DeviceType;
 use crate::errors::{internal_error, internal_failure};
 use crate::settings;
-use crate::shared_memory::slots::{self, Shared, Snapshot, Sums, Totals};
+use crate::shared_memory::published::{self, Figures};
+use crate::shared_memory::slots::{self, Shared, Snapshot, Totals};
 use crate::spi::catalog;
 use crate::spi::rows;
 use crate::table::liveness::{self, is_live};
@@ -29,10 +32,18 @@ const MAX_SNAPSHOT_AGE_MICROS: i64 = 2_000_000;
 fn get_network_stats() -> pgrx::composite_type!('static, "network_stats") {
     match slots::shared().filter(Shared::is_ready) {
         Some(shared) => {
-            let stats = to_row(c"network_stats", None, &current_totals(&shared).all());
+            let all = Figures::of(&current_totals(&shared).all()).map_err(Into::into);
+            let stats = all.and_then(|all| to_row(c"network_stats", None, all));
             stats.unwrap_or_else(|e| internal_failure("network_stats", e))
         }
-        None => sum_the_table(),
+        None => match published::served() {
+            Some(by_type) => {
+                let all = by_type.into_iter().fold(Figures::zero(), Figures::add);
+                to_row(c"network_stats", None, all)
+                    .unwrap_or_else(|e| internal_failure("network_stats", e))
+            }
+            None => sum_the_table(),
+        },
     }
 }
 
@@ -45,19 +56,29 @@ fn get_network_stats_by_type(
     let rows = match slots::shared().filter(Shared::is_ready) {
         Some(shared) => {
             let totals = current_totals(&shared);
-            let rows =
-                DeviceType::ALL
-                    .into_iter()
-                    .zip(&totals.by_type)
-                    .map(|(device_type, sums)| {
-                        to_row(c"network_stats_by_type", Some(device_type), sums)
-                    });
-            rows.collect::<Result<Vec<_>, _>>()
+            let figures = totals.by_type.iter().map(Figures::of);
+            let figures = figures.collect::<Result<Vec<_>, _>>();
+            figures
+                .map_err(Into::into)
+                .and_then(by_type_rows)
                 .unwrap_or_else(|e| internal_failure("network_stats_by_type", e))
         }
-        None => sum_the_table_by_type(),
+        None => match published::served() {
+            Some(by_type) => by_type_rows(by_type)
+                .unwrap_or_else(|e| internal_failure("network_stats_by_type", e)),
+            None => sum_the_table_by_type(),
+        },
     };
     rows::set_of(rows)
+}
+
+/// network_stats_by_type rows from figures in DeviceType::ALL order.
+fn by_type_rows(figures: Vec<Figures>) -> Result<Vec<rows::Row>, Box<dyn std::error::Error>> {
+    DeviceType::ALL
+        .into_iter()
+        .zip(figures)
+        .map(|(device_type, figures)| to_row(c"network_stats_by_type", Some(device_type), figures))
+        .collect()
 }
 
 /// The snapshot if it is current, or a count of the slots now (which the next caller can use).
@@ -143,39 +164,33 @@ fn sum_the_table_by_type() -> Vec<NetworkStatsByType> {
     .unwrap_or_else(internal_error)
 }
 
-/// A network_stats row (no device type) or a network_stats_by_type row from sums.
+/// A network_stats row (no device type) or a network_stats_by_type row from figures.
 fn to_row(
     type_name: &std::ffi::CStr,
     device_type: Option<DeviceType>,
-    sums: &Sums,
-) -> Result<PgHeapTuple<'static, AllocatedByRust>, Box<dyn std::error::Error>> {
-    let ram_gb = gb(sums.ram_nano_gb)?;
-    let storage_gb = gb(sums.storage_nano_gb)?;
-    let cpu_cores = AnyNumeric::from(sums.cpu_cores);
+    figures: Figures,
+) -> Result<rows::Row, Box<dyn std::error::Error>> {
+    let Figures {
+        active_nodes,
+        ram_gb,
+        cpu_cores,
+        storage_gb,
+    } = figures;
     let mut row = PgHeapTuple::new_composite_type_by_oid(catalog::type_oid(type_name))?;
     let mut column = 1;
     if let Some(device_type) = device_type {
         row.set_by_index(column.try_into()?, device_type.sql_name())?;
         column += 1;
     }
-    row.set_by_index(column.try_into()?, sums.active_nodes)?;
-    row.set_by_index((column + 1).try_into()?, ram_gb.clone())?;
-    row.set_by_index((column + 2).try_into()?, sums.cpu_cores)?;
-    row.set_by_index((column + 3).try_into()?, storage_gb.clone())?;
-    let total_score = score::score(ram_gb, cpu_cores, storage_gb);
+    let total_score = score::score(
+        ram_gb.clone(),
+        AnyNumeric::from(cpu_cores),
+        storage_gb.clone(),
+    );
+    row.set_by_index(column.try_into()?, active_nodes)?;
+    row.set_by_index((column + 1).try_into()?, ram_gb)?;
+    row.set_by_index((column + 2).try_into()?, cpu_cores)?;
+    row.set_by_index((column + 3).try_into()?, storage_gb)?;
     row.set_by_index((column + 4).try_into()?, total_score)?;
     Ok(row)
-}
-
-/// Billionths of a GB as an exact numeric, without trailing zeros.
-fn gb(nano_gb: i128) -> Result<AnyNumeric, pgrx::datum::numeric::Error> {
-    const PER_GB: i128 = 1_000_000_000;
-    let (whole, fraction) = (nano_gb / PER_GB, nano_gb % PER_GB);
-    let text = if fraction == 0 {
-        whole.to_string()
-    } else {
-        let digits = format!("{:09}", fraction.abs());
-        format!("{whole}.{}", digits.trim_end_matches('0'))
-    };
-    AnyNumeric::try_from(text.as_str())
 }

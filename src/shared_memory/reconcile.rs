@@ -142,6 +142,9 @@ struct Pass<'a> {
     devices: Vec<u64>,
     rows: u64,
     corrections: u64,
+    /// At the worker's first rebuild: the time a device the table marks active is presumed to
+    /// have beaten, if it has not since (see `compare_all`).
+    presumed_beat: Option<i64>,
 }
 
 impl<'a> Pass<'a> {
@@ -156,6 +159,7 @@ impl<'a> Pass<'a> {
             devices: vec![0; slots as usize],
             rows: 0,
             corrections: 0,
+            presumed_beat: None,
         }
     }
 
@@ -218,7 +222,10 @@ impl<'a> Pass<'a> {
                 Expect::Empty => return, // written since the pass began, by a commit
             }
         } else {
-            let beat = row.is_active.then_some(row.last_seen);
+            let beat = (row.is_active && row.state == SlotState::Registered).then(|| {
+                self.presumed_beat
+                    .map_or(row.last_seen, |at| at.max(row.last_seen))
+            });
             let Some(written) = self
                 .shared
                 .write_if(slot, expect, row.state, row.spec, beat)
@@ -332,9 +339,22 @@ pub struct Compared {
 
 /// Compares every row of the table with its slot and index entry, in a transaction of its own,
 /// and corrects what differs. Done(None) when a row's slot does not fit in shared memory.
-pub fn compare_all(shared: &Shared, views: &mut Vec<TableView>) -> Outcome<Option<Compared>> {
+///
+/// `presumed_beat` is for the rebuild after the worker starts (a server start, a crash restart,
+/// a promotion): the table's last_seen lags the heartbeats the slots had (by up to
+/// last_seen_flush_interval), but its is_active is at most sweep_interval old. So a device the
+/// table marks active (and not stopped) is presumed to have beaten at that time, if its
+/// last_seen is older: it counts until it has been silent for a whole active window on this
+/// server, not until it happens to beat. The presumed time is never written to the table
+/// (`Shared::was_heard`).
+pub fn compare_all(
+    shared: &Shared,
+    views: &mut Vec<TableView>,
+    presumed_beat: Option<i64>,
+) -> Outcome<Option<Compared>> {
     let started = Instant::now();
     let mut pass = Pass::before(shared, shared.high_water());
+    pass.presumed_beat = presumed_beat;
     let read = in_transaction(|client, _| {
         let every_row = catalog::statement(EVERY_ROW);
         pass.read(client, &every_row, &[], |pass, slot, row| {

@@ -187,6 +187,10 @@ struct Header {
     database: AtomicU32,
     /// True once the worker has rebuilt the slots from the table.
     ready: AtomicBool,
+    /// The time the worker's first rebuild after its start presumed every device the table
+    /// marks active to have beaten (`presume_beat`); 0 for none. A slot whose last_beat is
+    /// this time has not been heard from since: the table keeps its own last_seen.
+    presumed_beat: AtomicI64,
     /// One past the highest slot number written.
     high_water: AtomicU32,
     /// Counts committed registrations, deactivations, deletions and revivals: a snapshot
@@ -321,6 +325,20 @@ impl Shared {
         self.header.ready.store(ready, Ordering::Release);
     }
 
+    /// The beat presumed at the rebuild (see `Header::presumed_beat`), 0 for none.
+    pub fn presumed_beat(&self) -> i64 {
+        self.header.presumed_beat.load(Ordering::Acquire)
+    }
+
+    pub fn set_presumed_beat(&self, at: i64) {
+        self.header.presumed_beat.store(at, Ordering::Release);
+    }
+
+    /// A beat somebody sent, not the one presumed at the rebuild.
+    pub fn was_heard(&self, beat: i64) -> bool {
+        beat != self.presumed_beat()
+    }
+
     /// The worker claims the slots for its database: from now on backends there write them.
     pub fn serve_database(&self, database: pg_sys::Oid) {
         self.header
@@ -429,6 +447,7 @@ impl Shared {
     /// Empties every slot and the snapshot: the table was dropped or recreated.
     pub fn clear(&self) {
         self.set_ready(false);
+        self.set_presumed_beat(0);
         device_index::clear();
         self.publish(None);
         for entry in &self.slots[..self.high_water() as usize] {

@@ -8,15 +8,27 @@
 //! slots (reconcile.rs). Every `sweep_interval` it writes back to the table what heartbeats
 //! changed: devices gone stale or revived, and each live device's last_seen once per
 //! `last_seen_flush_interval`. Those writes touch only is_active and last_seen, so they are HOT
-//! updates and fire no trigger.
+//! updates and fire no trigger. Every second it also publishes the totals into the one row of
+//! `published_totals` (published.rs), which standbys read through WAL; it deletes that row when
+//! its database leaves the shared-memory path.
+//!
+//! The first rebuild after the worker starts (a server start, a crash restart, a promotion)
+//! presumes every device the table marks active to have beaten when the rebuild began
+//! (reconcile::compare_all): the table's is_active is at most sweep_interval old, its last_seen
+//! up to last_seen_flush_interval. So the totals keep what the table last said, and a device
+//! goes stale only after a whole active window of silence on this server. The presumed time is
+//! never written to the table as last_seen (`Shared::was_heard`).
 //!
 //! Each tick (`Worker::tick`) runs these as named steps: find_the_table, then rebuild (a new or
-//! recreated table) or take_in_new_rows, compare_when_due, and count_and_write_back.
-//! Each step is one short transaction; a tick in which nothing changed is one read-only
-//! transaction that takes no transaction id. In a database without the extension it idles.
-//! SIGHUP reloads the settings, SIGTERM stops it, and after a crash the postmaster starts it again.
+//! recreated table) or take_in_new_rows, compare_when_due, count_and_write_back and
+//! publish_totals. Each step is one short transaction; a tick in which nothing changed is one
+//! read-only transaction that takes no transaction id, and the publication (one row updated,
+//! committed without waiting for its WAL flush). In a database without the extension it idles.
+//! The worker runs only once recovery has finished, so never on a standby. SIGHUP reloads the
+//! settings, SIGTERM stops it, and after a crash the postmaster starts it again.
 
 use crate::settings;
+use crate::shared_memory::published;
 use crate::shared_memory::reconcile::{self, Compared, NewRows, Seen};
 use crate::shared_memory::slots::{self, Shared, SlotState, SlotView, Snapshot};
 use crate::spi::catalog;
@@ -55,11 +67,13 @@ pub(crate) struct TableView {
     /// row itself) changes the version, and the belief is taken from the slot again.
     pub(crate) version: Option<u32>,
     pub(crate) is_active: bool,
+    /// The table's own last_seen: never the beat presumed at the rebuild.
     pub(crate) last_seen: i64,
 }
 
-/// One row to write back: slot, is_active, last_seen.
-type Change = (u32, bool, i64);
+/// One row to write back: slot, is_active, last_seen (None: the table keeps its own, because
+/// the slot's beat is the one presumed at the rebuild).
+type Change = (u32, bool, Option<i64>);
 
 #[pg_guard]
 #[unsafe(no_mangle)]
@@ -103,6 +117,10 @@ struct Worker {
     /// After a failed rebuild (the table outgrew compute_devices.slots, say), wait a while rather
     /// than scan the table every tick.
     retry_rebuild_at: Instant,
+    /// Until the first rebuild: it presumes the devices the table marks active beat at its
+    /// start (see the module comment). Later rebuilds follow a recreated table, or a spell on
+    /// the table path whose heartbeats are in the table.
+    first_rebuild: bool,
 }
 
 impl Worker {
@@ -118,6 +136,7 @@ impl Worker {
             last_write_back: Instant::now(),
             reported_missing_extension: false,
             retry_rebuild_at: Instant::now(),
+            first_rebuild: true,
         }
     }
 
@@ -132,7 +151,8 @@ impl Worker {
             self.rebuild(table)?;
         }
         self.compare_when_due()?;
-        self.count_and_write_back();
+        let snapshot = self.count_and_write_back();
+        self.publish_totals(&snapshot);
         ControlFlow::Continue(())
     }
 
@@ -175,7 +195,10 @@ impl Worker {
         self.shared.clear();
         self.served_table = None;
         self.table_views.clear();
-        if !start_serving(&self.shared, &mut self.table_views) {
+        // SAFETY: reads the clock.
+        let presumed_beat = std::mem::take(&mut self.first_rebuild)
+            .then(|| unsafe { pg_sys::GetCurrentTimestamp() });
+        if !start_serving(&self.shared, &mut self.table_views, presumed_beat) {
             return self.back_to_the_table_path();
         }
         self.served_table = Some(table);
@@ -212,7 +235,7 @@ impl Worker {
             return ControlFlow::Continue(());
         }
         self.compared_at = Instant::now();
-        match compare(&self.shared, &mut self.table_views) {
+        match compare(&self.shared, &mut self.table_views, None) {
             Outcome::Done(None) => return self.back_to_the_table_path(),
             Outcome::Done(Some(compared)) => report(&compared),
             _ => {}
@@ -221,8 +244,8 @@ impl Worker {
     }
 
     /// Counts the slots into the totals snapshot and, every sweep_interval, writes back to the
-    /// table what heartbeats changed.
-    fn count_and_write_back(&mut self) {
+    /// table what heartbeats changed. Returns the snapshot.
+    fn count_and_write_back(&mut self) -> Snapshot {
         // Half a tick early rather than a whole tick late: ticks are a second apart, give or take.
         let write_back_due =
             self.last_write_back.elapsed() + SNAPSHOT_INTERVAL / 2 >= settings::sweep_interval();
@@ -236,26 +259,33 @@ impl Worker {
         let now = unsafe { pg_sys::GetCurrentTimestamp() };
         let changes_counted = self.shared.changes();
         let mut changes = Vec::new();
-        let table_views = &mut self.table_views;
-        let totals = self
-            .shared
-            .count(liveness::live_after(now), |slot, view, live| {
-                let belief = view_of(table_views, slot, view);
-                if write_back_due {
-                    let flush = flushing.contains(slot);
-                    changes.extend(change_for(slot, view, live, belief, flush));
-                }
-            });
-        self.shared.publish(Some(Snapshot {
+        let (shared, table_views) = (&self.shared, &mut self.table_views);
+        let totals = shared.count(liveness::live_after(now), |slot, view, live| {
+            let heard = shared.was_heard(view.last_beat).then_some(view.last_beat);
+            let belief = view_of(table_views, slot, view, heard);
+            if write_back_due {
+                let flush = flushing.contains(slot);
+                changes.extend(change_for(slot, view, live, belief, heard, flush));
+            }
+        });
+        let snapshot = Snapshot {
             taken_at: now,
             window: settings::active_window_micros(),
             changes: changes_counted,
             totals,
-        }));
+        };
+        self.shared.publish(Some(snapshot));
         if write_back_due {
             self.last_write_back = Instant::now();
             write_back(&mut changes, &mut self.table_views);
         }
+        snapshot
+    }
+
+    /// The totals into published_totals, for standbys (and for this server's stats until its
+    /// slots are ready after a restart or promotion).
+    fn publish_totals(&self, snapshot: &Snapshot) {
+        let _ = in_transaction(|client, _| published::publish(client, snapshot));
     }
 
     /// Shared memory no longer serves this database (the slots do not fit the table); the
@@ -263,6 +293,7 @@ impl Worker {
     fn back_to_the_table_path(&mut self) -> ControlFlow<()> {
         self.shared.serve_database(pg_sys::Oid::INVALID);
         self.served_table = None;
+        let _ = in_transaction(|client, _| published::withdraw(client));
         self.retry_rebuild_at = Instant::now() + REBUILD_RETRY;
         ControlFlow::Break(())
     }
@@ -270,11 +301,13 @@ impl Worker {
 
 /// Claims the slots for this database and rebuilds them: a full comparison with empty slots.
 /// Backends use the slots from the claim on, so a registration committing meanwhile is either
-/// in the comparison's snapshot or in its slot.
-fn start_serving(shared: &Shared, views: &mut Vec<TableView>) -> bool {
+/// in the comparison's snapshot or in its slot. With `presumed_beat`, the devices the table
+/// marks active count as if they had beaten then (reconcile::compare_all).
+fn start_serving(shared: &Shared, views: &mut Vec<TableView>, presumed_beat: Option<i64>) -> bool {
+    shared.set_presumed_beat(presumed_beat.unwrap_or(0));
     // SAFETY: MyDatabaseId is set once the worker is connected.
     shared.serve_database(unsafe { pg_sys::MyDatabaseId });
-    match compare(shared, views) {
+    match compare(shared, views, presumed_beat) {
         Outcome::Done(Some(compared)) => {
             shared.set_ready(true);
             log!(
@@ -295,9 +328,13 @@ fn start_serving(shared: &Shared, views: &mut Vec<TableView>) -> bool {
 /// A full comparison of the table with the slots, which also answers the resync_liveness()
 /// calls made before it began. When a row's slot does not fit (Done(None)), the database is no
 /// longer served from shared memory, before the callers are answered.
-fn compare(shared: &Shared, views: &mut Vec<TableView>) -> Outcome<Option<Compared>> {
+fn compare(
+    shared: &Shared,
+    views: &mut Vec<TableView>,
+    presumed_beat: Option<i64>,
+) -> Outcome<Option<Compared>> {
     let waiting = shared.resyncs_waiting();
-    let compared = reconcile::compare_all(shared, views);
+    let compared = reconcile::compare_all(shared, views, presumed_beat);
     let corrections = match &compared {
         Outcome::Done(Some(compared)) => compared.corrections,
         Outcome::Done(None) => {
@@ -372,8 +409,15 @@ fn extension_table(client: &mut SpiClient<'_>) -> spi::Result<Option<u32>> {
     Ok(catalog::find().map(|extension| extension.table.to_u32()))
 }
 
-/// The worker's belief about a slot's row, renewed when someone else rewrote the slot.
-fn view_of(views: &mut Vec<TableView>, slot: u32, view: &SlotView) -> TableView {
+/// The worker's belief about a slot's row, renewed when someone else rewrote the slot (and the
+/// row: its last_seen is the slot's beat, unless that beat is the presumed one, which no writer
+/// puts in the row).
+fn view_of(
+    views: &mut Vec<TableView>,
+    slot: u32,
+    view: &SlotView,
+    heard: Option<i64>,
+) -> TableView {
     let index = slot as usize;
     if views.len() <= index {
         views.resize(index + 1, TableView::default());
@@ -383,7 +427,7 @@ fn view_of(views: &mut Vec<TableView>, slot: u32, view: &SlotView) -> TableView 
         *belief = TableView {
             version: Some(view.version),
             is_active: view.state == SlotState::Registered,
-            last_seen: view.last_beat,
+            last_seen: heard.unwrap_or(belief.last_seen),
         };
     }
     *belief
@@ -431,21 +475,24 @@ impl FlushWindow {
 }
 
 /// What, if anything, the table needs for this slot: a liveness change, or (when its turn to
-/// `flush` has come) a fresher last_seen.
+/// `flush` has come) a fresher last_seen. `heard` is the slot's beat, unless it is the one
+/// presumed at the rebuild: that one is never written.
 fn change_for(
     slot: u32,
     view: &SlotView,
     live: bool,
     table: TableView,
+    heard: Option<i64>,
     flush: bool,
 ) -> Option<Change> {
     if view.state != SlotState::Registered {
         return None; // stopped or gone: the writer that did it also wrote the row
     }
-    let stale_last_seen = flush && live && view.last_beat > table.last_seen;
-    (live != table.is_active || stale_last_seen).then_some((slot, live, view.last_beat))
+    let stale_last_seen = flush && live && heard.is_some_and(|at| at > table.last_seen);
+    (live != table.is_active || stale_last_seen).then_some((slot, live, heard))
 }
 
+/// A NULL last_seen keeps the row's (GREATEST ignores NULLs).
 const WRITE_BACK: &str = "
     UPDATE @extschema@.compute_devices AS d
        SET is_active = c.is_active, last_seen = GREATEST(d.last_seen, c.last_seen)
@@ -468,7 +515,7 @@ fn write_back(changes: &mut [Change], views: &mut [TableView]) {
         let active: Vec<bool> = batch.iter().map(|(_, live, _)| *live).collect();
         let seen: Vec<Option<TimestampWithTimeZone>> = batch
             .iter()
-            .map(|(.., at)| TimestampWithTimeZone::try_from(*at).ok())
+            .map(|(.., at)| at.and_then(|at| TimestampWithTimeZone::try_from(at).ok()))
             .collect();
         let written = in_transaction(move |client, _| {
             client.update(
@@ -484,7 +531,7 @@ fn write_back(changes: &mut [Change], views: &mut [TableView]) {
         for (slot, live, at) in batch {
             if let Some(view) = views.get_mut(*slot as usize) {
                 view.is_active = *live;
-                view.last_seen = view.last_seen.max(*at);
+                view.last_seen = view.last_seen.max(at.unwrap_or(i64::MIN));
             }
         }
         debug1!(

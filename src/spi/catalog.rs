@@ -84,6 +84,12 @@ impl Extension {
         oid
     }
 
+    /// Whether the extension's schema has this table (an older version may not).
+    pub fn has_relation(&self, name: &CStr) -> bool {
+        // SAFETY: a syscache lookup of (name, namespace); InvalidOid when there is none.
+        unsafe { pg_sys::get_relname_relid(name.as_ptr(), self.schema) != pg_sys::InvalidOid }
+    }
+
     /// Whether the extension's schema has this type (an older version may not).
     pub fn has_type(&self, name: &CStr) -> bool {
         self.find_type(name) != pg_sys::InvalidOid

@@ -26,23 +26,10 @@ fn url(hosts: &str, params: &str) -> String {
     )
 }
 
-/// A sample's value in the Prometheus text of /metrics, 0 when absent.
-fn sample(gateway: &Gateway, name_and_labels: &str) -> f64 {
-    gateway
-        .metrics()
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(name_and_labels)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .map(|value| value.parse::<f64>().unwrap())
-        })
-        .unwrap_or(0.0)
-}
-
 fn reads(gateway: &Gateway) -> (f64, f64) {
     (
-        sample(gateway, r#"gateway_reads_total{target="replica"}"#),
-        sample(gateway, r#"gateway_reads_total{target="primary"}"#),
+        gateway.sample(r#"gateway_reads_total{target="replica"}"#),
+        gateway.sample(r#"gateway_reads_total{target="primary"}"#),
     )
 }
 
@@ -99,10 +86,9 @@ fn public_reads_go_to_a_replica_in_rotation_the_rest_to_the_primary() {
         "{ready}"
     );
     let in_rotation = |host: &str| {
-        sample(
-            &gateway,
-            &format!(r#"gateway_database_replica_in_rotation{{host="{host}"}}"#),
-        )
+        gateway.sample(&format!(
+            r#"gateway_database_replica_in_rotation{{host="{host}"}}"#
+        ))
     };
     assert_eq!(in_rotation(&live), 1.0);
     assert_eq!(in_rotation(&format!("localhost:{dead}")), 0.0);
@@ -272,7 +258,7 @@ fn a_standby_is_out_of_rotation_while_it_lags_or_is_down() {
         "{lagging}"
     );
     let host = format!("localhost:{}", standby.port());
-    let gauge = |name: &str| sample(&gateway, &format!(r#"{name}{{host="{host}"}}"#));
+    let gauge = |name: &str| gateway.sample(&format!(r#"{name}{{host="{host}"}}"#));
     assert_eq!(gauge("gateway_database_replica_in_rotation"), 0.0);
     assert!(gauge("gateway_database_replica_lag_seconds") > 1.0);
     let before = reads(&gateway);

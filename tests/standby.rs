@@ -1,11 +1,15 @@
 //! Reads on a hot standby: the `compute_devices_live` view and get_user_devices answer there,
 //! each caller seeing only their own devices (reads take no transaction id and write nothing),
-//! while the functions that write refuse with 25006 before doing anything.
+//! while the functions that write refuse with 25006 before doing anything. The network totals
+//! there are the primary's (the totals its worker publishes every second), while devices beat
+//! and go stale on the primary, and liveness_status() there says so.
 
 mod common;
 
 use common::{request, sqlstate_of, Caller, PostgRest, ALICE, BOB, GOOD_SPECS};
 use compute_devices_test_support::{connect, eventually, Cluster, Standby};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const DATABASE: &str = "live";
@@ -70,4 +74,108 @@ fn the_live_view_and_get_user_devices_answer_on_a_standby() {
     assert!(message.contains("read-only replica"), "{message}");
     let (sqlstate, _) = sqlstate_of(api.register(Caller::User(ALICE), "new", "phone", GOOD_SPECS));
     assert_eq!(sqlstate, "25006");
+}
+
+const TOTALS_DATABASE: &str = "totals";
+const WINDOW_SECONDS: u64 = 4;
+
+#[test]
+fn the_totals_on_a_standby_are_the_primarys_while_devices_beat_and_go_stale() {
+    // The pgrx test framework installs the extension the clusters load.
+    common::TestDb::empty("standby_totals_install", vec![]);
+    // The standby is a copy: it has the same settings, the window among them.
+    let primary = Cluster::init(
+        "standby_totals_primary",
+        &format!(
+            "compute_devices.database = '{TOTALS_DATABASE}'\n\
+             compute_devices.slots = 1000\n\
+             compute_devices.active_window = '{WINDOW_SECONDS}s'"
+        ),
+    );
+    primary.start();
+    drop(primary.serve(TOTALS_DATABASE));
+    let mut api = PostgRest {
+        client: connect(primary.port(), "authenticator", TOTALS_DATABASE),
+    };
+    let types = ["phone", "laptop", "desktop", "server"];
+    let mut devices = Vec::new();
+    for i in 0..12 {
+        let owner = format!("{:08}-0000-4000-8000-000000000000", i % 3);
+        let specs = (
+            &*format!("{}.25", 2 + i),
+            1 + i as i32,
+            &*format!("{}.5", 64 * i),
+        );
+        let id: String = api
+            .register(Caller::User(&owner), &format!("d{i}"), types[i % 4], specs)
+            .unwrap()
+            .get(0);
+        devices.push((owner, id));
+    }
+    let standby = Standby::of(&primary);
+
+    // The first eight beat every second; the other four fall silent at once.
+    let beating = Arc::new(Mutex::new(devices[..8].to_vec()));
+    let running = Arc::new(AtomicBool::new(true));
+    let beater = {
+        let (beating, running, port) = (beating.clone(), running.clone(), primary.port());
+        std::thread::spawn(move || {
+            let mut api = PostgRest {
+                client: connect(port, "authenticator", TOTALS_DATABASE),
+            };
+            while running.load(Ordering::Relaxed) {
+                let devices = beating.lock().unwrap().clone();
+                for (owner, id) in &devices {
+                    api.heartbeat(Caller::User(owner), id).unwrap();
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+
+    let mut on_primary = PostgRest {
+        client: connect(primary.port(), "authenticator", TOTALS_DATABASE),
+    };
+    let mut on_standby = PostgRest {
+        client: connect(standby.port(), "authenticator", TOTALS_DATABASE),
+    };
+    // Within the bound: the primary's snapshot is at most 2 s old, plus replication lag.
+    let mut agree = |live: i64| {
+        eventually(Duration::from_secs(WINDOW_SECONDS + 5), || {
+            let primary = on_primary.stats(Caller::Anon).unwrap();
+            primary.0 == live
+                && on_standby.stats(Caller::Anon).unwrap() == primary
+                && on_standby.stats_by_type(Caller::Anon).unwrap()
+                    == on_primary.stats_by_type(Caller::Anon).unwrap()
+        })
+    };
+    assert!(agree(8), "the four silent devices stale on both");
+    beating.lock().unwrap().truncate(5);
+    assert!(agree(5), "three more stale on both");
+    let by_type = on_standby.stats_by_type(Caller::Anon).unwrap();
+    let phones = by_type.iter().find(|(t, _)| t == "phone").unwrap();
+    assert_eq!(phones.1 .0, 2, "d0 and d4 by type: {by_type:?}");
+
+    let mut superuser = connect(standby.port(), "postgres", TOTALS_DATABASE);
+    let status = superuser
+        .query_one(
+            "SELECT path, in_recovery, snapshot_age_seconds FROM liveness_status()",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(status.get::<_, String>(0), "published totals");
+    assert!(status.get::<_, bool>(1), "in recovery");
+    let age: f64 = status.get(2);
+    assert!((0.0..3.0).contains(&age), "snapshot age {age}");
+    let mut primary_superuser = connect(primary.port(), "postgres", TOTALS_DATABASE);
+    let status = primary_superuser
+        .query_one("SELECT path, in_recovery FROM liveness_status()", &[])
+        .unwrap();
+    assert_eq!(
+        (status.get::<_, String>(0), status.get::<_, bool>(1)),
+        ("shared memory".to_string(), false)
+    );
+
+    running.store(false, Ordering::Relaxed);
+    beater.join().unwrap();
 }

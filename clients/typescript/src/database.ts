@@ -27,6 +27,17 @@ export type Database = {
         Update: { [_ in never]: never };
         Relationships: [];
       };
+      published_totals: {
+        Row: {
+          singleton: boolean;
+          taken_at: string;
+          active_window_seconds: number;
+          by_type: Json;
+        };
+        Insert: { [_ in never]: never };
+        Update: { [_ in never]: never };
+        Relationships: [];
+      };
     };
     Views: {
       compute_devices_live: {

@@ -7,8 +7,9 @@ use common::{create_postgrest_roles, Caller, TestDb, ALICE, GOOD_SPECS};
 use std::process::Command;
 
 /// What each API role may do after CREATE EXTENSION alone: anon reads the network totals (also
-/// by type); authenticated calls the five API functions and reads (its own) rows; nothing else.
-const EXPECTED_PRIVILEGES: [(&str, bool); 14] = [
+/// by type); authenticated calls the five API functions and reads (its own) rows; nothing else
+/// (published_totals is nobody's).
+const EXPECTED_PRIVILEGES: [(&str, bool); 17] = [
     ("has_function_privilege('anon', 'get_network_stats()', 'EXECUTE')", true),
     ("has_function_privilege('anon', 'get_network_stats_by_type()', 'EXECUTE')", true),
     ("has_function_privilege('anon', 'register_device(text, text, numeric, integer, numeric)', 'EXECUTE')", false),
@@ -23,6 +24,10 @@ const EXPECTED_PRIVILEGES: [(&str, bool); 14] = [
     ("has_function_privilege('authenticated', 'sweep_stale_devices()', 'EXECUTE')", false),
     ("has_table_privilege('authenticated', 'compute_devices', 'SELECT')", true),
     ("has_table_privilege('authenticated', 'compute_devices', 'INSERT, UPDATE, DELETE, TRUNCATE')", false),
+    // The published totals: the stats functions read them as their owner; nobody else does.
+    ("has_table_privilege('anon', 'published_totals', 'SELECT, INSERT, UPDATE, DELETE')", false),
+    ("has_table_privilege('authenticated', 'published_totals', 'SELECT, INSERT, UPDATE, DELETE')", false),
+    ("has_table_privilege('service_role', 'published_totals', 'SELECT, INSERT, UPDATE, DELETE')", false),
 ];
 
 #[test]

@@ -24,8 +24,8 @@ pub fn connect(port: u16, user: &str, dbname: &str) -> postgres::Client {
         .unwrap_or_else(|error| panic!("connect as {user} to {dbname} on port {port}: {error}"))
 }
 
-/// Where the database's liveness is kept now: `liveness_status()`'s path, `shared memory` or
-/// `table`.
+/// Where the database's liveness is kept now: `liveness_status()`'s path, `shared memory`,
+/// `published totals` (a standby, or a preloaded server before its slots are rebuilt) or `table`.
 pub fn liveness_path(client: &mut postgres::Client) -> String {
     client
         .query_one("SELECT path FROM liveness_status()", &[])

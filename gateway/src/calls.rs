@@ -20,6 +20,7 @@ use crate::stats::Stats;
 use axum::http::StatusCode;
 use deadpool_postgres::Pool;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_postgres::types::{Json, ToSql, Type};
 
 pub struct Calls {
@@ -35,9 +36,10 @@ impl Calls {
         anon: Identity,
         heartbeats: Heartbeats,
         roles: Roles,
+        request_timeout: Duration,
     ) -> Calls {
         Calls {
-            stats: Arc::new(Stats::new(databases.clone(), anon)),
+            stats: Arc::new(Stats::new(databases.clone(), anon, request_timeout)),
             databases,
             heartbeats,
             roles,

@@ -18,7 +18,11 @@ pub struct Config {
     /// may name several hosts: with `target_session_attrs=read-write`
     /// (`postgres://u:p@h1:5432,h2:5432/db?target_session_attrs=read-write`) each new
     /// connection goes to the first that takes writes, so after a failover the gateway finds
-    /// the new primary by itself.
+    /// the new primary by itself. Unless the URL sets them, every connection (to the primary
+    /// and to the replicas) has `keepalives_idle=5`, `keepalives_interval=1`,
+    /// `keepalives_retries=5` and `tcp_user_timeout=10` (seconds, as tokio-postgres reads it;
+    /// libpq reads milliseconds), so a connection to a server that vanished without a reset (a
+    /// crash, a partition) breaks within about 10 s; `keepalives=0` turns keepalives off.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
 
@@ -77,7 +81,10 @@ pub struct Config {
     #[arg(long, env = "DB_CONNECT_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
     pub db_connect_timeout: Duration,
 
-    /// Most time a request may take, end to end, before it gets 504.
+    /// Most time a request may take, end to end, before it gets 504; also the most a shared
+    /// totals call may wait for each database (a replica that does not answer in time leaves
+    /// the rotation and the primary is asked). A connection whose call was given up is closed,
+    /// never handed to another request.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value = "10000", value_parser = millis)]
     pub request_timeout: Duration,
 

@@ -146,17 +146,48 @@ pub struct Health {
     /// Replay lag, in milliseconds: 0 when it has replayed all it received.
     pub lag_ms: Option<u64>,
     /// Why it is out of rotation.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 impl Health {
-    fn out(reason: impl Into<String>) -> Health {
+    fn out(reason: Reason) -> Health {
         Health {
             in_rotation: false,
             in_recovery: None,
             lag_ms: None,
-            reason: Some(reason.into()),
+            reason: Some(reason),
         }
+    }
+}
+
+/// Why a replica is out of rotation: one of a few words, as the unauthenticated `/readyz` shows
+/// it; what went wrong in detail (a connection error, say) is logged, never shown there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    NotCheckedYet,
+    /// It could not be reached, did not answer a check in time, or failed a read.
+    Down,
+    /// In recovery without a WAL receiver: it gets nothing new from its primary (which may be
+    /// gone), so that it has replayed all it received says nothing of how far behind it is.
+    NotStreaming,
+    /// Its replay lag is past `DATABASE_READ_MAX_LAG_MS`, or cannot be told yet.
+    Lagging,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotCheckedYet => "not checked yet",
+            Reason::Down => "down",
+            Reason::NotStreaming => "not streaming",
+            Reason::Lagging => "lagging",
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -164,15 +195,20 @@ impl Health {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Probe {
     in_recovery: bool,
+    /// A WAL receiver is running (connected to its primary).
+    streaming: bool,
     /// None when it cannot be told: in recovery, with nothing streamed, nor replayed since start.
     lag_ms: Option<f64>,
 }
 
-/// The replay lag as monitoring tools read it: 0 when everything received is replayed (an
-/// idle primary sends nothing, and nothing is behind), else the age of the last transaction
-/// replayed; 0 on a server not in recovery.
+/// Whether it is in recovery; whether a WAL receiver runs (the view shows a row only once the
+/// receiver has connected, and to a role without pg_read_all_stats only its pid, which is enough
+/// to count); and the replay lag as monitoring tools read it: 0 when everything received is
+/// replayed (an idle primary sends nothing, and nothing is behind), else the age of the last
+/// transaction replayed; 0 on a server not in recovery.
 const PROBE: &str = "\
 SELECT pg_catalog.pg_is_in_recovery(), \
+       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_wal_receiver) OPERATOR(pg_catalog.>) 0, \
        CASE WHEN NOT pg_catalog.pg_is_in_recovery() \
               OR pg_catalog.pg_last_wal_receive_lsn() OPERATOR(pg_catalog.=) pg_catalog.pg_last_wal_replay_lsn() \
             THEN 0::pg_catalog.float8 \
@@ -180,61 +216,63 @@ SELECT pg_catalog.pg_is_in_recovery(), \
                  OPERATOR(pg_catalog.*) 1000 \
        END";
 
-/// The verdict of a check: in rotation when it answered with a known lag within `max_lag`.
-fn judge(probe: Result<Probe, String>, max_lag: Duration) -> Health {
+/// The verdict of a check: in rotation when it answered, streams from its primary if it is in
+/// recovery (a promoted replica is a primary: it stays in), and its lag is known and within
+/// `max_lag`. With it, the detail to log when it is down.
+fn judge(probe: Result<Probe, String>, max_lag: Duration) -> (Health, Option<String>) {
     let probe = match probe {
         Ok(probe) => probe,
-        Err(error) => return Health::out(format!("down: {error}")),
+        Err(error) => return (Health::out(Reason::Down), Some(error)),
     };
     let lag_ms = probe.lag_ms.map(|lag| lag.max(0.0).round() as u64);
-    let max_ms = max_lag.as_millis();
     let reason = match lag_ms {
-        None => Some("its replay lag is unknown: nothing streamed or replayed yet".to_string()),
-        Some(lag) if u128::from(lag) > max_ms => Some(format!(
-            "its replay lag ({lag} ms) is over DATABASE_READ_MAX_LAG_MS ({max_ms} ms)"
-        )),
-        Some(_) => None,
+        _ if probe.in_recovery && !probe.streaming => Some(Reason::NotStreaming),
+        Some(lag) if u128::from(lag) <= max_lag.as_millis() => None,
+        _ => Some(Reason::Lagging),
     };
-    Health {
+    let health = Health {
         in_rotation: reason.is_none(),
         in_recovery: Some(probe.in_recovery),
         lag_ms,
         reason,
-    }
+    };
+    (health, None)
 }
 
 pub struct Replica {
     pub name: String,
     config: Config,
     pool: Pool,
-    health: Mutex<Health>,
+    /// Its health, and the detail of why it is out (logged when either changes).
+    health: Mutex<(Health, Option<String>)>,
 }
 
 impl Replica {
     pub fn health(&self) -> Health {
-        self.health.lock().expect("not poisoned").clone()
+        self.health.lock().expect("not poisoned").0.clone()
     }
 
-    fn set(&self, health: Health) {
-        let was = std::mem::replace(
+    fn set(&self, health: Health, detail: Option<String>) {
+        let (was, was_detail) = std::mem::replace(
             &mut *self.health.lock().expect("not poisoned"),
-            health.clone(),
+            (health.clone(), detail.clone()),
         );
         let host = [("host", self.name.clone())];
         let in_rotation = if health.in_rotation { 1.0 } else { 0.0 };
         metrics::gauge!("gateway_database_replica_in_rotation", &host).set(in_rotation);
         metrics::gauge!("gateway_database_replica_lag_seconds", &host)
             .set(health.lag_ms.map_or(f64::NAN, |lag| lag as f64 / 1000.0));
-        match (was.in_rotation, health.in_rotation) {
-            (false, true) => {
-                tracing::info!(replica = %self.name, lag_ms = health.lag_ms, "a replica is in rotation")
-            }
-            (true, false) => tracing::warn!(
+        if health.in_rotation && !was.in_rotation {
+            tracing::info!(replica = %self.name, lag_ms = health.lag_ms, "a replica is in rotation");
+        } else if !health.in_rotation && (was.reason, was_detail) != (health.reason, detail.clone())
+        {
+            tracing::warn!(
                 replica = %self.name,
-                reason = health.reason.as_deref().unwrap_or(""),
+                reason = health.reason.map_or("", Reason::as_str),
+                lag_ms = health.lag_ms,
+                detail = detail.as_deref().unwrap_or(""),
                 "a replica is out of rotation"
-            ),
-            _ => {}
+            );
         }
     }
 
@@ -248,13 +286,14 @@ impl Replica {
             ticks.tick().await;
             let probe = match tokio::time::timeout(timeout, self.probe(&mut session)).await {
                 Ok(probe) => probe.map_err(|error| db::describe(&error)),
-                Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+                Err(_) => Err(db::no_answer(timeout)),
             };
             if probe.is_err() {
                 // Connect afresh next time.
                 session = None;
             }
-            self.set(judge(probe, max_lag));
+            let (health, detail) = judge(probe, max_lag);
+            self.set(health, detail);
         }
     }
 
@@ -276,7 +315,8 @@ impl Replica {
         let row = client.query_one(statement, &[]).await?;
         Ok(Probe {
             in_recovery: row.get(0),
-            lag_ms: row.get(1),
+            streaming: row.get(1),
+            lag_ms: row.get(2),
         })
     }
 }
@@ -319,12 +359,12 @@ impl Databases {
                     name: endpoint.name,
                     config: endpoint.config,
                     pool,
-                    health: Mutex::new(Health::out("not checked yet")),
+                    health: Mutex::new((Health::out(Reason::NotCheckedYet), None)),
                 }))
             })
             .collect::<Result<Vec<_>, String>>()?;
         for replica in &replicas {
-            replica.set(replica.health());
+            replica.set(replica.health(), None);
         }
         for target in ["replica", "primary"] {
             metrics::counter!("gateway_reads_total", "target" => target).increment(0);
@@ -373,7 +413,8 @@ impl Databases {
                         "a read failed on a replica: the primary serves it"
                     );
                     if error.status == StatusCode::SERVICE_UNAVAILABLE {
-                        replica.set(Health::out(format!("a read failed: {}", error.message)));
+                        let detail = format!("a read failed: {}", error.message);
+                        replica.set(Health::out(Reason::Down), Some(detail));
                     }
                 }
                 outcome => {
@@ -405,6 +446,16 @@ impl Databases {
     pub async fn primary_host(&self) -> Result<String, ApiError> {
         let (address, port) = db::server(&self.primary).await?;
         Ok(recognise(&self.primary_hosts, address, port).await)
+    }
+}
+
+#[cfg(test)]
+impl Databases {
+    /// Puts every replica in rotation, as a check that found it streaming without lag would.
+    pub(crate) fn admit_replicas(&self) {
+        for replica in &self.replicas {
+            replica.set(tests::in_rotation(), None);
+        }
     }
 }
 
@@ -476,40 +527,73 @@ mod tests {
         assert_eq!(endpoints(&parse("host=/run/pg user=u"))[0].address, None);
     }
 
+    fn probe(in_recovery: bool, streaming: bool, lag_ms: Option<f64>) -> Result<Probe, String> {
+        Ok(Probe {
+            in_recovery,
+            streaming,
+            lag_ms,
+        })
+    }
+
     #[test]
-    fn a_replica_is_in_rotation_when_it_answers_within_the_lag() {
+    fn a_replica_is_in_rotation_when_it_streams_within_the_lag() {
         let max = Duration::from_millis(5000);
-        let probe = |in_recovery, lag_ms| {
-            Ok(Probe {
-                in_recovery,
-                lag_ms,
-            })
-        };
         assert_eq!(
-            judge(probe(true, Some(4999.6)), max),
-            Health {
-                in_rotation: true,
-                in_recovery: Some(true),
-                lag_ms: Some(5000),
-                reason: None
-            }
+            judge(probe(true, true, Some(4999.6)), max),
+            (
+                Health {
+                    in_rotation: true,
+                    in_recovery: Some(true),
+                    lag_ms: Some(5000),
+                    reason: None
+                },
+                None
+            )
         );
-        assert!(judge(probe(true, Some(5000.0)), max).in_rotation);
-        let late = judge(probe(true, Some(5001.0)), max);
-        assert!(!late.in_rotation);
+        assert!(judge(probe(true, true, Some(5000.0)), max).0.in_rotation);
+        let late = judge(probe(true, true, Some(5001.0)), max).0;
         assert_eq!(
-            late.reason.as_deref(),
-            Some("its replay lag (5001 ms) is over DATABASE_READ_MAX_LAG_MS (5000 ms)")
+            (late.in_rotation, late.lag_ms, late.reason),
+            (false, Some(5001), Some(Reason::Lagging))
         );
         // A promoted replica still serves; a clock a little behind is no negative lag.
-        assert!(judge(probe(false, Some(0.0)), max).in_rotation);
-        assert_eq!(judge(probe(true, Some(-3.0)), max).lag_ms, Some(0));
-        let unknown = judge(probe(true, None), max);
-        assert!(!unknown.in_rotation && unknown.reason.is_some());
-        let down = judge(Err("connection refused".into()), max);
+        assert!(judge(probe(false, false, Some(0.0)), max).0.in_rotation);
+        assert_eq!(judge(probe(true, true, Some(-3.0)), max).0.lag_ms, Some(0));
+        let unknown = judge(probe(true, true, None), max).0;
         assert_eq!(
-            (down.in_rotation, down.reason.as_deref()),
-            (false, Some("down: connection refused"))
+            (unknown.in_rotation, unknown.reason),
+            (false, Some(Reason::Lagging))
+        );
+        // Without its WAL receiver it has "replayed all it received" (lag 0), yet gets nothing.
+        let cut_off = judge(probe(true, false, Some(0.0)), max).0;
+        assert_eq!(
+            (cut_off.in_rotation, cut_off.lag_ms, cut_off.reason),
+            (false, Some(0), Some(Reason::NotStreaming))
+        );
+        // The detail is logged; /readyz shows the category only.
+        let error = "password authentication failed for user \"authenticator\"";
+        let (down, detail) = judge(Err(error.into()), max);
+        assert_eq!(
+            (down.in_rotation, down.reason, detail.as_deref()),
+            (false, Some(Reason::Down), Some(error))
+        );
+        assert_eq!(
+            serde_json::to_value(&down).unwrap(),
+            serde_json::json!({"in_rotation": false, "in_recovery": null, "lag_ms": null, "reason": "down"})
+        );
+        let reasons = [
+            Reason::NotCheckedYet,
+            Reason::Down,
+            Reason::NotStreaming,
+            Reason::Lagging,
+        ];
+        let shown: Vec<serde_json::Value> = reasons
+            .iter()
+            .map(|reason| serde_json::json!(reason))
+            .collect();
+        assert_eq!(
+            shown,
+            ["not checked yet", "down", "not streaming", "lagging"]
         );
     }
 
@@ -519,28 +603,22 @@ mod tests {
         Databases::new(primary, Some(parse(replicas)), 1, second).unwrap()
     }
 
-    fn in_rotation() -> Health {
-        judge(
-            Ok(Probe {
-                in_recovery: true,
-                lag_ms: Some(0.0),
-            }),
-            Duration::ZERO,
-        )
+    pub(super) fn in_rotation() -> Health {
+        judge(probe(true, true, Some(0.0)), Duration::ZERO).0
     }
 
     #[test]
     fn reads_go_round_robin_over_the_replicas_in_rotation() {
         let databases = databases("postgres://u@r1:1,r2:2,r3:3/db");
         assert!(databases.next_replica().is_none(), "none is checked yet");
-        databases.replicas[0].set(in_rotation());
-        databases.replicas[2].set(in_rotation());
+        databases.admit_replicas();
+        databases.replicas[1].set(Health::out(Reason::Down), None);
         let turns: Vec<&str> = (0..4)
             .map(|_| databases.next_replica().unwrap().name.as_str())
             .collect();
         assert_eq!(turns, ["r1:1", "r3:3", "r1:1", "r3:3"]);
-        databases.replicas[0].set(Health::out("down"));
-        databases.replicas[2].set(Health::out("down"));
+        databases.replicas[0].set(Health::out(Reason::Down), None);
+        databases.replicas[2].set(Health::out(Reason::Lagging), None);
         assert!(databases.next_replica().is_none());
         let second = Duration::from_secs(1);
         let nowhere = Some(parse("user=u dbname=db"));
@@ -554,7 +632,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_a_replica_cannot_serve_is_served_by_the_primary() {
         let databases = databases("postgres://u@r1:1/db");
-        databases.replicas[0].set(in_rotation());
+        databases.admit_replicas();
         let calls = AtomicUsize::new(0);
         // The first call (the replica's) fails as an unreachable database does.
         let read = |_pool| {
@@ -569,12 +647,13 @@ mod tests {
         assert_eq!(databases.run(Target::Replica, read).await.unwrap(), 1);
         let health = databases.replicas[0].health();
         assert!(!health.in_rotation, "out until its next check");
+        assert_eq!(health.reason, Some(Reason::Down));
         assert_eq!(
-            health.reason.as_deref(),
+            databases.replicas[0].health.lock().unwrap().1.as_deref(),
             Some("a read failed: database unavailable: closed")
         );
         // The read's own error is the answer: not run twice.
-        databases.replicas[0].set(in_rotation());
+        databases.admit_replicas();
         let calls = AtomicUsize::new(0);
         let refused = |_pool| {
             calls.fetch_add(1, Ordering::Relaxed);

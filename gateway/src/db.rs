@@ -14,11 +14,21 @@ use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, SimpleQueryMessage, Statement};
 
+/// How long a connection may wait, idle, for a server's answer before TCP asks whether the
+/// server is still there; how often it asks again; how many unanswered asks mean it is gone.
+const KEEPALIVES: (Duration, Duration, u32) = (Duration::from_secs(5), Duration::from_secs(1), 5);
+
+/// How long data sent may stay unacknowledged before TCP gives the connection up.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A connection string (`variable` names its setting, for errors), with the gateway's own
-/// settings added: its application name, the connect timeout (per host tried), and a statement
-/// timeout. A libpq URL may name several hosts (`postgres://u@h1:5432,h2:5432/db?
-/// target_session_attrs=read-write`): tokio-postgres tries them in order, as libpq does, and
-/// with `read-write` skips a host whose sessions are read-only (a standby).
+/// settings added: its application name, the connect timeout (per host tried), a statement
+/// timeout, and (unless the URL sets them) TCP keepalives and a TCP user timeout, so that a
+/// connection to a server that vanished without a reset (a crash, a partition) breaks within
+/// about 10 s instead of hanging for hours. A libpq URL may name several hosts
+/// (`postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write`): tokio-postgres tries
+/// them in order, as libpq does, and with `read-write` skips a host whose sessions are
+/// read-only (a standby).
 pub fn settings(
     url: &str,
     variable: &str,
@@ -38,6 +48,21 @@ pub fn settings(
         None => timeout,
     };
     config.options(options);
+    // tokio-postgres's defaults (2 h idle, the kernel's interval and count, no user timeout)
+    // are what the URL did not set; `keepalives=0` turns keepalives off, as in libpq.
+    let (idle, interval, retries) = KEEPALIVES;
+    if config.get_keepalives_idle() == tokio_postgres::Config::new().get_keepalives_idle() {
+        config.keepalives_idle(idle);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(interval);
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(retries);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
     Ok(config)
 }
 
@@ -151,29 +176,27 @@ pub async fn query(
 ) -> Result<Vec<Row>, ApiError> {
     sendable(identity)?;
     let client = connection(pool).await?;
-    let setup = client
-        .prepare_cached(SETUP)
-        .await
-        .map_err(|error| database_error(&error, identity))?;
-    let call = Call::ready(&client, sql, prepare)
-        .await
-        .map_err(|error| database_error(&error, identity))?;
-    // Polled together, the four requests go out in order without waiting for each other. Once
-    // sent, the server runs all four even if this request is dropped, so the connection goes
-    // back to the pool outside any transaction (COMMIT of a failed transaction rolls back).
-    let identity_params: [&(dyn ToSql + Sync); 2] = [&identity.role, &identity.claims];
-    let (begin, setup, rows, commit) = tokio::join!(
-        client.batch_execute(access.begin()),
-        client.execute(&setup, &identity_params),
-        call.query(&client, params),
-        client.batch_execute("COMMIT"),
-    );
     let failed = |error: tokio_postgres::Error| database_error(&error, identity);
-    begin.map_err(failed)?;
-    setup.map_err(failed)?;
-    let rows = rows.map_err(failed)?;
-    commit.map_err(failed)?;
-    Ok(rows)
+    let rows = async {
+        let setup = client.prepare_cached(SETUP).await.map_err(failed)?;
+        let call = Call::ready(&client, sql, prepare).await.map_err(failed)?;
+        // Polled together, the four requests go out in order without waiting for each other.
+        let identity_params: [&(dyn ToSql + Sync); 2] = [&identity.role, &identity.claims];
+        let (begin, setup, rows, commit) = tokio::join!(
+            client.batch_execute(access.begin()),
+            client.execute(&setup, &identity_params),
+            call.query(&client, params),
+            client.batch_execute("COMMIT"),
+        );
+        begin.map_err(failed)?;
+        setup.map_err(failed)?;
+        let rows = rows.map_err(failed)?;
+        commit.map_err(failed)?;
+        Ok(rows)
+    }
+    .await;
+    client.release();
+    rows
 }
 
 /// Owned parameters, for a transaction that outlives the request that started it.
@@ -195,34 +218,39 @@ pub async fn query_checked(
     let identity = identity.clone();
     let transaction = tokio::spawn(async move {
         let failed = |error: tokio_postgres::Error| database_error(&error, &identity);
-        let setup = client.prepare_cached(SETUP).await.map_err(failed)?;
-        let call = Call::ready(&client, &sql, &prepare).await.map_err(failed)?;
-        let identity_params: [&(dyn ToSql + Sync); 2] = [&identity.role, &identity.claims];
-        let params: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|param| &**param as &(dyn ToSql + Sync))
-            .collect();
-        let (begin, setup, rows) = tokio::join!(
-            client.batch_execute(access.begin()),
-            client.execute(&setup, &identity_params),
-            call.query(&client, &params),
-        );
-        let outcome = begin
-            .and(setup)
-            .and(rows)
-            .map_err(failed)
-            .and_then(|rows| check(&rows).map(|()| rows));
-        match outcome {
-            Ok(rows) => client
-                .batch_execute("COMMIT")
-                .await
-                .map(|()| rows)
-                .map_err(failed),
-            Err(error) => {
-                client.batch_execute("ROLLBACK").await.map_err(failed)?;
-                Err(error)
+        let outcome = async {
+            let setup = client.prepare_cached(SETUP).await.map_err(failed)?;
+            let call = Call::ready(&client, &sql, &prepare).await.map_err(failed)?;
+            let identity_params: [&(dyn ToSql + Sync); 2] = [&identity.role, &identity.claims];
+            let params: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|param| &**param as &(dyn ToSql + Sync))
+                .collect();
+            let (begin, setup, rows) = tokio::join!(
+                client.batch_execute(access.begin()),
+                client.execute(&setup, &identity_params),
+                call.query(&client, &params),
+            );
+            let outcome = begin
+                .and(setup)
+                .and(rows)
+                .map_err(failed)
+                .and_then(|rows| check(&rows).map(|()| rows));
+            match outcome {
+                Ok(rows) => client
+                    .batch_execute("COMMIT")
+                    .await
+                    .map(|()| rows)
+                    .map_err(failed),
+                Err(error) => {
+                    client.batch_execute("ROLLBACK").await.map_err(failed)?;
+                    Err(error)
+                }
             }
         }
+        .await;
+        client.release();
+        outcome
     });
     transaction
         .await
@@ -241,13 +269,14 @@ fn sendable(identity: &Identity) -> Result<(), ApiError> {
 /// The address and port of the server a pooled connection reaches (None for a Unix socket),
 /// so `/readyz` can name the host that serves: `/readyz`.
 pub async fn server(pool: &Pool) -> Result<(Option<IpAddr>, Option<u16>), ApiError> {
-    let messages = connection(pool)
-        .await?
+    let client = connection(pool).await?;
+    let messages = client
         .simple_query(
             "SELECT pg_catalog.host(pg_catalog.inet_server_addr()), pg_catalog.inet_server_port()",
         )
-        .await
-        .map_err(database_unavailable)?;
+        .await;
+    client.release();
+    let messages = messages.map_err(database_unavailable)?;
     let row = messages
         .iter()
         .find_map(|message| match message {
@@ -261,8 +290,46 @@ pub async fn server(pool: &Pool) -> Result<(Option<IpAddr>, Option<u16>), ApiErr
 }
 
 /// A pooled connection; none within the connect timeout is 503.
-async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, ApiError> {
-    pool.get().await.map_err(database_unavailable)
+async fn connection(pool: &Pool) -> Result<Lease, ApiError> {
+    let object = pool.get().await.map_err(database_unavailable)?;
+    Ok(Lease(Some(object)))
+}
+
+/// A pooled connection that goes back to the pool only once the work on it has finished
+/// ([`Lease::release`]). Dropped before that (its request timed out or went away mid-call), it
+/// is closed instead: the server may never answer what was sent (it vanished without a reset),
+/// and the pool, which checks only that a connection is open, would hand it to the next
+/// request, which would wait behind it.
+struct Lease(Option<deadpool_postgres::Object>);
+
+impl Lease {
+    /// Back to the pool: the work on it has finished (with an answer or an error).
+    fn release(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(unfinished) = self.0.take() {
+            // Out of the pool; the connection closes when its last request ends or TCP gives
+            // it up (see `KEEPALIVES`).
+            drop(deadpool_postgres::Object::take(unfinished));
+        }
+    }
+}
+
+impl std::ops::Deref for Lease {
+    type Target = deadpool_postgres::Object;
+
+    fn deref(&self) -> &deadpool_postgres::Object {
+        self.0.as_ref().expect("held until released")
+    }
+}
+
+/// Why a database that did not answer within `within` is unavailable.
+pub fn no_answer(within: Duration) -> String {
+    format!("no answer within {} ms", within.as_millis())
 }
 
 /// A database error as PostgREST reports it; a lost connection is 503.
@@ -312,13 +379,122 @@ pub fn unreachable_pool() -> Pool {
     .unwrap()
 }
 
+/// A server that completes the startup of every connection made to it, then never answers
+/// nor closes: what a server that vanished without a reset looks like to a client. Its URL,
+/// and how many connections were made to it.
+#[cfg(test)]
+pub async fn silent_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "postgres://nobody@{}/nothing",
+        listener.local_addr().unwrap()
+    );
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let made = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            made.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                // The startup message, then AuthenticationOk and ReadyForQuery.
+                let length = socket.read_i32().await.unwrap();
+                let mut startup = vec![0; usize::try_from(length - 4).unwrap()];
+                socket.read_exact(&mut startup).await.unwrap();
+                socket
+                    .write_all(b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I")
+                    .await
+                    .unwrap();
+                let mut ignored = [0; 1024];
+                while socket.read(&mut ignored).await.is_ok_and(|read| read > 0) {}
+            });
+        }
+    });
+    (url, connections)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_connection_whose_call_was_abandoned_is_not_handed_out_again() {
+        let (url, connections) = silent_server().await;
+        let second = Duration::from_secs(1);
+        let pool = pool(
+            settings(&url, "DATABASE_URL", second, second).unwrap(),
+            1,
+            second,
+        )
+        .unwrap();
+        let anon = Identity {
+            role: "anon".into(),
+            claims: "{}".into(),
+            user_id: None,
+            has_token: false,
+            anonymous: true,
+        };
+        for made in 1..=2 {
+            let call = query(
+                &pool,
+                &anon,
+                Access::ReadOnly,
+                ("SELECT 1", &Prepare::Kept),
+                &[],
+            );
+            let abandoned = tokio::time::timeout(Duration::from_millis(200), call).await;
+            assert!(abandoned.is_err(), "the server never answers");
+            // The one connection of the pool was closed, not kept: the next call makes its own.
+            assert_eq!(connections.load(std::sync::atomic::Ordering::Relaxed), made);
+            assert_eq!(pool.status().size, 0);
+        }
+    }
+
+    #[test]
+    fn keepalives_and_the_tcp_user_timeout_unless_the_url_sets_them() {
+        let second = Duration::from_secs(1);
+        let config = settings("postgres://h/db", "DATABASE_URL", second, second).unwrap();
+        assert!(config.get_keepalives());
+        assert_eq!(
+            (
+                config.get_keepalives_idle(),
+                config.get_keepalives_interval(),
+                config.get_keepalives_retries(),
+                config.get_tcp_user_timeout()
+            ),
+            (
+                Duration::from_secs(5),
+                Some(second),
+                Some(5),
+                Some(&Duration::from_secs(10))
+            )
+        );
+        let url = "postgres://h/db?keepalives=0&keepalives_idle=60&keepalives_interval=7\
+                   &keepalives_retries=2&tcp_user_timeout=30";
+        // tokio-postgres reads tcp_user_timeout in seconds (libpq: milliseconds).
+        let config = settings(url, "DATABASE_URL", second, second).unwrap();
+        assert!(!config.get_keepalives());
+        assert_eq!(
+            (
+                config.get_keepalives_idle(),
+                config.get_keepalives_interval(),
+                config.get_keepalives_retries(),
+                config.get_tcp_user_timeout()
+            ),
+            (
+                Duration::from_secs(60),
+                Some(Duration::from_secs(7)),
+                Some(2),
+                Some(&Duration::from_secs(30))
+            )
+        );
+    }
+
+    #[tokio::test]
     async fn an_unreachable_database_is_503_saying_why() {
-        let error = connection(&unreachable_pool()).await.unwrap_err();
+        let Err(error) = connection(&unreachable_pool()).await else {
+            panic!("nobody listens")
+        };
         assert_eq!(error.status.as_u16(), 503);
         assert_eq!(
             error.message,

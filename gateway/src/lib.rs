@@ -85,7 +85,13 @@ pub async fn serve(config: config::Config) -> Result<(), String> {
         config.heartbeat_batch_window,
         config.heartbeat_batch_max,
     );
-    let calls = calls::Calls::new(databases, verifier.anonymous(), heartbeats, roles);
+    let calls = calls::Calls::new(
+        databases,
+        verifier.anonymous(),
+        heartbeats,
+        roles,
+        config.request_timeout,
+    );
     let state = Arc::new(state::AppState {
         verifier,
         schema,

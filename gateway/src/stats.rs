@@ -3,6 +3,11 @@
 //! instead of making its own. Nothing is kept after the call returns, so an answer is never
 //! older than one call. The totals are public and the same for every caller, so the call runs
 //! as the anon role, and a replica in rotation may serve it (`crate::databases`).
+//!
+//! Each database gets `REQUEST_TIMEOUT_MS` to answer the shared call: one that vanished without
+//! a reset would otherwise hold it (and every request that joins it) until TCP gives up. A
+//! replica that does not answer in time has failed the read: it leaves the rotation and the
+//! primary is asked, once.
 
 use crate::answer::Answer;
 use crate::auth::Identity;
@@ -11,6 +16,7 @@ use crate::db::{self, Access, Prepare};
 use crate::errors::ApiError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::watch;
 
 type Outcome = Result<Answer, ApiError>;
@@ -18,15 +24,18 @@ type Outcome = Result<Answer, ApiError>;
 pub struct Stats {
     databases: Arc<Databases>,
     anon: Identity,
+    /// The most each database may take to answer a call.
+    timeout: Duration,
     /// The calls in flight, by statement: each one's answer is published here.
     in_flight: Mutex<HashMap<Arc<str>, watch::Receiver<Option<Outcome>>>>,
 }
 
 impl Stats {
-    pub fn new(databases: Arc<Databases>, anon: Identity) -> Stats {
+    pub fn new(databases: Arc<Databases>, anon: Identity, timeout: Duration) -> Stats {
         Stats {
             databases,
             anon,
+            timeout,
             in_flight: Mutex::new(HashMap::new()),
         }
     }
@@ -46,8 +55,18 @@ impl Stats {
                     tokio::spawn(async move {
                         let call = |pool| {
                             let sql = (&*statement, &Prepare::Kept);
-                            let anon = &stats.anon;
-                            async move { db::query(&pool, anon, Access::ReadWrite, sql, &[]).await }
+                            let (anon, within) = (&stats.anon, stats.timeout);
+                            async move {
+                                let call = db::query(&pool, anon, Access::ReadWrite, sql, &[]);
+                                tokio::time::timeout(within, call)
+                                    .await
+                                    .unwrap_or_else(|_| {
+                                        Err(ApiError::unavailable(format!(
+                                            "database unavailable: {}",
+                                            db::no_answer(within)
+                                        )))
+                                    })
+                            }
                         };
                         let answer =
                             stats
@@ -75,5 +94,44 @@ impl Stats {
             Ok(answer) => answer.clone().expect("waited for Some"),
             Err(_) => Err(ApiError::unavailable("the stats call was lost")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_postgres::Config;
+
+    #[tokio::test]
+    async fn a_replica_that_never_answers_leaves_the_rotation_and_the_primary_is_asked() {
+        let (replica, _) = db::silent_server().await;
+        let second = Duration::from_secs(1);
+        let primary: Config = "postgres://nobody@127.0.0.1:1/nothing".parse().unwrap();
+        let databases = Databases::new(primary, Some(replica.parse().unwrap()), 1, second);
+        let databases = Arc::new(databases.unwrap());
+        databases.admit_replicas();
+        let anon = Identity {
+            role: "anon".into(),
+            claims: "{}".into(),
+            user_id: None,
+            has_token: false,
+            anonymous: true,
+        };
+        let stats = Arc::new(Stats::new(
+            databases.clone(),
+            anon,
+            Duration::from_millis(300),
+        ));
+        let statement: Arc<str> = Arc::from("SELECT 1");
+        let started = tokio::time::Instant::now();
+        let (first, joined) = tokio::join!(stats.get(&statement), stats.get(&statement));
+        // The primary was asked (nobody listens there), after the replica's time was up.
+        for error in [first.unwrap_err(), joined.unwrap_err()] {
+            assert!(error.message.contains("Connection refused"), "{error:?}");
+        }
+        assert!(started.elapsed() < second, "{:?}", started.elapsed());
+        let health = databases.replicas()[0].health();
+        assert!(!health.in_rotation);
+        assert!(stats.in_flight.lock().unwrap().is_empty());
     }
 }

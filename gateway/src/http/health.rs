@@ -19,7 +19,9 @@ pub fn router() -> Router<Arc<AppState>> {
 /// Ready (200) when the primary answers, else 503; the body names the primary's host
 /// (`host:port` as configured) and each replica's state:
 /// `{"primary": "h1:5432", "replicas": [{"host", "in_rotation", "in_recovery", "lag_ms",
-/// "reason"}]}`; on 503 `primary` is null, with PostgREST's error fields.
+/// "reason"}]}`; on 503 `primary` is null, with PostgREST's error fields. Anyone may ask, so
+/// the body says why in a few words only ("database unavailable"; a replica's `reason` is one
+/// of "not checked yet", "down", "not streaming", "lagging"): the errors themselves are logged.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let databases = state.calls.databases();
     let replicas: Vec<Value> = databases
@@ -34,7 +36,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match databases.primary_host().await {
         Ok(primary) => Json(json!({ "primary": primary, "replicas": replicas })).into_response(),
         Err(error) => {
-            let mut body = error.postgrest_body();
+            tracing::warn!(error = %error.message, "/readyz: the primary cannot be reached");
+            let mut body = ApiError::unavailable("database unavailable").postgrest_body();
             body["primary"] = Value::Null;
             body["replicas"] = json!(replicas);
             (error.status, Json(body)).into_response()

@@ -290,7 +290,7 @@ pub async fn server(pool: &Pool) -> Result<(Option<IpAddr>, Option<u16>), ApiErr
 }
 
 /// A pooled connection; none within the connect timeout is 503.
-async fn connection(pool: &Pool) -> Result<Lease, ApiError> {
+pub(crate) async fn connection(pool: &Pool) -> Result<Lease, ApiError> {
     let object = pool.get().await.map_err(database_unavailable)?;
     Ok(Lease(Some(object)))
 }
@@ -300,11 +300,11 @@ async fn connection(pool: &Pool) -> Result<Lease, ApiError> {
 /// is closed instead: the server may never answer what was sent (it vanished without a reset),
 /// and the pool, which checks only that a connection is open, would hand it to the next
 /// request, which would wait behind it.
-struct Lease(Option<deadpool_postgres::Object>);
+pub(crate) struct Lease(Option<deadpool_postgres::Object>);
 
 impl Lease {
     /// Back to the pool: the work on it has finished (with an answer or an error).
-    fn release(mut self) {
+    pub(crate) fn release(mut self) {
         drop(self.0.take());
     }
 }

@@ -138,11 +138,12 @@ impl From<Failure> for String {
 }
 
 async fn load(pool: &Pool, roles: &Roles) -> Result<Served, Failure> {
-    let client = pool
-        .get()
+    let client = crate::db::connection(pool)
         .await
-        .map_err(|error| Failure::Unreachable(format!("database unavailable: {error}")))?;
-    let cache = schema::load(&client).await.map_err(|error| match &error {
+        .map_err(|error| Failure::Unreachable(error.message))?;
+    let cache = schema::load(&client).await;
+    client.release();
+    let cache = cache.map_err(|error| match &error {
         schema::LoadError::Database(db) if db.as_db_error().is_none() => {
             Failure::Unreachable(error.to_string())
         }

@@ -9,6 +9,13 @@
 //!
 //! The schema is found once a backend and then checked with one syscache probe a call: the
 //! table is still there, in that schema. A dropped and recreated extension is found again.
+//!
+//! An object that a later version adds (a table, a type) is ours only if it is a member of the
+//! extension: until `ALTER EXTENSION compute_devices UPDATE` has run after a new library was
+//! installed, anyone with CREATE on the schema may have made one of that name (a table with a
+//! trigger, a view over a function of theirs), and the worker (a superuser) or a SECURITY
+//! DEFINER function would otherwise write or read it. Membership is read from pg_depend once a
+//! backend per object found under that name, and kept with the rest of what is found here.
 
 use crate::errors::missing_object;
 use pgrx::pg_sys;
@@ -21,6 +28,8 @@ use std::rc::Rc;
 /// Where the extension lives now.
 #[derive(Clone)]
 pub struct Extension {
+    /// The extension itself (pg_extension).
+    oid: pg_sys::Oid,
     pub schema: pg_sys::Oid,
     /// The device table.
     pub table: pg_sys::Oid,
@@ -28,6 +37,10 @@ pub struct Extension {
     quoted_schema: Rc<str>,
     /// Statements with `@extschema@` replaced, by their text.
     statements: Rc<RefCell<HashMap<&'static str, Rc<str>>>>,
+    /// Whether an object (catalog, oid) found under one of our names is a member of the
+    /// extension. An oid names one object until that is dropped; a member is dropped only with
+    /// the extension (then it is found again, with this emptied) or by its owner.
+    members: Rc<RefCell<HashMap<(pg_sys::Oid, pg_sys::Oid), bool>>>,
 }
 
 thread_local! {
@@ -84,15 +97,32 @@ impl Extension {
         oid
     }
 
-    /// Whether the extension's schema has this table (an older version may not).
+    /// Whether the extension has this table (an older version may not): one of that name in
+    /// its schema that is a member of it, not one someone else created there.
     pub fn has_relation(&self, name: &CStr) -> bool {
         // SAFETY: a syscache lookup of (name, namespace); InvalidOid when there is none.
-        unsafe { pg_sys::get_relname_relid(name.as_ptr(), self.schema) != pg_sys::InvalidOid }
+        let relation = unsafe { pg_sys::get_relname_relid(name.as_ptr(), self.schema) };
+        self.is_member(pg_sys::RelationRelationId, relation)
     }
 
-    /// Whether the extension's schema has this type (an older version may not).
+    /// Whether the extension has this type (an older version may not), as `has_relation`.
     pub fn has_type(&self, name: &CStr) -> bool {
-        self.find_type(name) != pg_sys::InvalidOid
+        self.is_member(pg_sys::TypeRelationId, self.find_type(name))
+    }
+
+    /// Whether the object `oid` of the catalog `class` is a member of the extension (pg_depend:
+    /// deptype 'e' on it). InvalidOid is not. Read once a backend per object.
+    fn is_member(&self, class: pg_sys::Oid, oid: pg_sys::Oid) -> bool {
+        if oid == pg_sys::InvalidOid {
+            return false;
+        }
+        *self
+            .members
+            .borrow_mut()
+            .entry((class, oid))
+            // SAFETY: an index scan of pg_depend for the object's extension dependency, in the
+            // caller's transaction; InvalidOid when it is no extension's member.
+            .or_insert_with(|| unsafe { pg_sys::getExtensionOfObject(class, oid) } == self.oid)
     }
 
     /// The type's oid in the extension's schema, InvalidOid if it has none of that name.
@@ -115,7 +145,7 @@ impl Extension {
 fn look_up() -> Option<Extension> {
     let row = Spi::connect(|client| {
         let rows = client.select(
-            "SELECT n.oid, pg_catalog.quote_ident(n.nspname), c.oid
+            "SELECT e.oid, n.oid, pg_catalog.quote_ident(n.nspname), c.oid
                FROM pg_catalog.pg_extension AS e
                JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
                JOIN pg_catalog.pg_class AS c
@@ -131,18 +161,21 @@ fn look_up() -> Option<Extension> {
         let row = rows.first();
         Ok(Some((
             row.get::<pg_sys::Oid>(1)?,
-            row.get::<String>(2)?,
-            row.get::<pg_sys::Oid>(3)?,
+            row.get::<pg_sys::Oid>(2)?,
+            row.get::<String>(3)?,
+            row.get::<pg_sys::Oid>(4)?,
         )))
     })
     .unwrap_or_else(crate::errors::internal_error)?;
-    let (Some(schema), Some(quoted_schema), Some(table)) = row else {
+    let (Some(oid), Some(schema), Some(quoted_schema), Some(table)) = row else {
         return None;
     };
     Some(Extension {
+        oid,
         schema,
         table,
         quoted_schema: Rc::from(quoted_schema),
         statements: Rc::default(),
+        members: Rc::default(),
     })
 }

@@ -117,10 +117,23 @@ struct Worker {
     /// After a failed rebuild (the table outgrew compute_devices.slots, say), wait a while rather
     /// than scan the table every tick.
     retry_rebuild_at: Instant,
-    /// Until the first rebuild: it presumes the devices the table marks active beat at its
-    /// start (see the module comment). Later rebuilds follow a recreated table, or a spell on
-    /// the table path whose heartbeats are in the table.
-    first_rebuild: bool,
+    /// Until a first rebuild has succeeded: it presumes the devices the table marks active beat
+    /// when it began serving (see the module comment). Later rebuilds follow a recreated table,
+    /// or a spell on the table path whose heartbeats are in the table.
+    first_rebuild: FirstRebuild,
+}
+
+/// The presumption of the worker's first rebuild, kept until a rebuild succeeds.
+#[derive(Clone, Copy)]
+enum FirstRebuild {
+    NotTried,
+    /// Tried and failed (a transient error, say): the retry presumes the same beat, when the
+    /// first attempt began serving. A later time would keep devices silent since the failover
+    /// for longer than an active window; none would lose the totals the table last had.
+    Failed {
+        presumed_beat: i64,
+    },
+    Done,
 }
 
 impl Worker {
@@ -136,7 +149,7 @@ impl Worker {
             last_write_back: Instant::now(),
             reported_missing_extension: false,
             retry_rebuild_at: Instant::now(),
-            first_rebuild: true,
+            first_rebuild: FirstRebuild::NotTried,
         }
     }
 
@@ -195,12 +208,19 @@ impl Worker {
         self.shared.clear();
         self.served_table = None;
         self.table_views.clear();
-        // SAFETY: reads the clock.
-        let presumed_beat = std::mem::take(&mut self.first_rebuild)
-            .then(|| unsafe { pg_sys::GetCurrentTimestamp() });
+        let presumed_beat = match self.first_rebuild {
+            // SAFETY: reads the clock.
+            FirstRebuild::NotTried => Some(unsafe { pg_sys::GetCurrentTimestamp() }),
+            FirstRebuild::Failed { presumed_beat } => Some(presumed_beat),
+            FirstRebuild::Done => None,
+        };
         if !start_serving(&self.shared, &mut self.table_views, presumed_beat) {
+            if let Some(presumed_beat) = presumed_beat {
+                self.first_rebuild = FirstRebuild::Failed { presumed_beat };
+            }
             return self.back_to_the_table_path();
         }
+        self.first_rebuild = FirstRebuild::Done;
         self.served_table = Some(table);
         self.new_rows = NewRows::default();
         self.compared_at = Instant::now();

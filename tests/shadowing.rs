@@ -10,6 +10,10 @@
 //! the planted schema; and the update from 0.2.0. Every call answers as it did before the planting,
 //! no trap is in the log, and no role gained a privilege.
 //!
+//! A table that a later version adds is planted too: with this library installed and a database's
+//! extension still at 0.4.0 (until `ALTER EXTENSION UPDATE`), mallory's own `published_totals`,
+//! with a trigger, is neither written by the worker (a superuser) nor read by the stats.
+//!
 //! Casts between built-in types cannot be planted: CREATE CAST needs ownership of its source or
 //! target type, and only the bootstrap superuser owns those.
 //!
@@ -21,7 +25,7 @@
 mod common;
 
 use common::{connect, eventually, liveness_path, Caller, PostgRest, PreviousVersionInstalled};
-use compute_devices_test_support::{Cluster, ClusterPort};
+use compute_devices_test_support::{Cluster, ClusterPort, SUPABASE_ROLES};
 use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::{Client, Row};
@@ -39,6 +43,9 @@ const INSTALLED: &str = "shadowed_install";
 /// 0.2.0 installed, planted, then updated.
 const UPDATED: &str = "shadowed_update";
 const PREVIOUS: &str = "0.2.0";
+/// Served by the worker of a cluster of its own, at the version before published_totals.
+const BEFORE_PUBLISHED: &str = "shadowed_before_published";
+const VERSION_BEFORE_PUBLISHED: &str = "0.4.0";
 /// A device nobody has.
 const UNKNOWN: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -146,6 +153,136 @@ fn shadowing_objects_in_the_extensions_schema_never_run_or_change_an_answer() {
             "after the update: {line}"
         );
     }
+}
+
+/// Mallory's `published_totals` (a fresh row counting 1000 laptops, and a trigger that logs
+/// `SHADOWED published_totals` on every write) in a database the worker serves at 0.4.0: the
+/// worker, which publishes every second and withdraws or publishes again around a restart, never
+/// writes it, and the stats, which serve published totals until the slots are rebuilt after
+/// the restart, never answer her row.
+#[test]
+fn a_published_totals_of_someone_elses_is_never_written_or_read() {
+    // The pgrx test framework installs the extension we are about to load.
+    common::TestDb::empty("shadowing_before_published_install", vec![]);
+    let cluster = Cluster::init(
+        "shadowing_before_published",
+        &format!(
+            "compute_devices.database = '{BEFORE_PUBLISHED}'\n\
+             log_line_prefix = '%m [%p] '"
+        ),
+    );
+    cluster.start();
+    let port = cluster.port();
+    let mut admin = connect(port, "postgres", "postgres");
+    admin.batch_execute(SUPABASE_ROLES).unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE mallory LOGIN; CREATE DATABASE {BEFORE_PUBLISHED}"
+        ))
+        .unwrap();
+    let mut superuser = connect(port, "postgres", BEFORE_PUBLISHED);
+    {
+        let _previous = PreviousVersionInstalled::new(VERSION_BEFORE_PUBLISHED);
+        superuser
+            .batch_execute(&format!(
+                "GRANT CREATE ON SCHEMA public TO mallory;
+                 CREATE EXTENSION compute_devices VERSION '{VERSION_BEFORE_PUBLISHED}'"
+            ))
+            .unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(40), || liveness_path(&mut superuser)
+            == "shared memory"),
+        "the worker serves {BEFORE_PUBLISHED}"
+    );
+
+    let planted_row = "SELECT taken_at::text, by_type::text FROM public.published_totals";
+    connect(port, "mallory", BEFORE_PUBLISHED)
+        .batch_execute(
+            "CREATE TABLE public.published_totals (
+                 singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                 taken_at timestamptz NOT NULL,
+                 active_window_seconds integer NOT NULL,
+                 by_type jsonb NOT NULL);
+             INSERT INTO public.published_totals (taken_at, active_window_seconds, by_type)
+             VALUES (now() + interval '1 day', 300,
+                     '{\"laptop\": {\"active_nodes\": 1000, \"total_ram_gb\": 1000,
+                                    \"total_cpu_cores\": 1000, \"total_storage_gb\": 1000}}');
+             CREATE FUNCTION public.published_totals_written() RETURNS trigger
+                 LANGUAGE plpgsql AS $trap$
+                 BEGIN
+                     RAISE LOG 'SHADOWED published_totals % by %', TG_OP, current_user;
+                     RETURN NULL;
+                 END
+                 $trap$;
+             CREATE TRIGGER written BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+                 ON public.published_totals
+                 FOR EACH STATEMENT EXECUTE FUNCTION public.published_totals_written();
+             GRANT SELECT, INSERT, UPDATE, DELETE ON public.published_totals TO PUBLIC",
+        )
+        .unwrap();
+    let planted: (String, String) = {
+        let row = superuser.query_one(planted_row, &[]).unwrap();
+        (row.get(0), row.get(1))
+    };
+
+    // Armed: a write by anyone else springs it (from a session whose lines are left out).
+    let mut log = ServerLog {
+        path: cluster.data.join("server.log"),
+        probe: None,
+    };
+    let mut probe = connect(port, "postgres", BEFORE_PUBLISHED);
+    let probe_pid: i32 = probe
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    probe
+        .batch_execute("DELETE FROM public.published_totals WHERE false")
+        .unwrap();
+    log.probe = Some(probe_pid);
+    let armed = std::fs::read_to_string(&log.path).unwrap();
+    assert!(
+        armed.contains(&format!(
+            "[{probe_pid}] LOG:  SHADOWED published_totals DELETE by postgres"
+        )),
+        "the trap logs a write"
+    );
+
+    // The worker publishes every second where the table is the extension's.
+    std::thread::sleep(Duration::from_secs(4));
+    log.assert_no_trap_ran("the worker's ticks at 0.4.0");
+
+    // After a restart, the stats serve published totals until the slots are rebuilt (the
+    // worker withdraws and publishes around it): never mallory's row.
+    drop((superuser, probe));
+    cluster.stop();
+    cluster.start();
+    let mut api = PostgRest {
+        client: connect(port, "authenticator", BEFORE_PUBLISHED),
+    };
+    let mut superuser = connect(port, "postgres", BEFORE_PUBLISHED);
+    let mut calls = 0;
+    let served = eventually(Duration::from_secs(40), || {
+        let path = liveness_path(&mut superuser);
+        let (active_nodes, ..) = api.stats(Caller::Anon).unwrap();
+        assert_eq!(
+            active_nodes, 0,
+            "the stats on the path '{path}' read mallory's row"
+        );
+        calls += 1;
+        path == "shared memory"
+    });
+    assert!(served, "the worker serves {BEFORE_PUBLISHED} again");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(api.stats(Caller::Anon).unwrap().0, 0, "after {calls} calls");
+    log.assert_no_trap_ran("the restart and the worker's ticks at 0.4.0");
+    let row = superuser.query_one(planted_row, &[]).unwrap();
+    assert_eq!(
+        (row.get(0), row.get(1)),
+        planted,
+        "mallory's row as she left it"
+    );
+    cluster.stop();
 }
 
 /// One trap in `public`: the statements that create it, and a statement that reaches it from a

@@ -33,9 +33,10 @@ pub struct Config {
     #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true)]
     pub database_read_url: Option<String>,
 
-    /// Most replay lag, in milliseconds, of a replica in rotation; one that lags more, or is
-    /// down (checked every second), is out of rotation, and the primary serves the reads when
-    /// no replica is in.
+    /// Most replay lag, in milliseconds, of a replica in rotation; one that lags more, is down,
+    /// or is in recovery without a WAL receiver streaming from its primary (checked every
+    /// second) is out of rotation, and the primary serves the reads when no replica is in. A
+    /// promoted replica (out of recovery) stays in.
     #[arg(long, env = "DATABASE_READ_MAX_LAG_MS", default_value = "5000", value_parser = millis)]
     pub database_read_max_lag: Duration,
 

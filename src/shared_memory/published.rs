@@ -12,9 +12,10 @@
 use crate::device_type::DeviceType;
 use crate::settings;
 use crate::shared_memory::slots::{self, Snapshot, Sums};
-use crate::spi::catalog;
+use crate::spi::{catalog, plans};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
+use std::cell::RefCell;
 use std::ffi::CStr;
 
 const TABLE: &CStr = c"published_totals";
@@ -30,14 +31,20 @@ const PUBLISH: &str = "
 
 const WITHDRAW: &str = "DELETE FROM @extschema@.published_totals";
 
-/// The row by device type (in DeviceType::ALL order, $2), and whether it may be served: younger
-/// than the active window ($1, seconds) and counted with that window.
-const READ: &str = "
+/// The row's time, and whether it may be served: younger than the active window ($1, seconds)
+/// and counted with that window. Read on every call, with a plan kept for the session (it is
+/// planned once: its generic plan costs what a custom one does).
+const STATE: &str = "
     SELECT p.taken_at,
            p.taken_at OPERATOR(pg_catalog.>)
                (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))
-           AND p.active_window_seconds::pg_catalog.float8 OPERATOR(pg_catalog.=) $1,
-           COALESCE(pg_catalog.jsonb_extract_path_text(p.by_type, t.device_type, 'active_nodes')
+           AND p.active_window_seconds::pg_catalog.float8 OPERATOR(pg_catalog.=) $1
+      FROM @extschema@.published_totals AS p";
+
+/// The figures of the row taken at $1, by device type in DeviceType::ALL order ($2): exact
+/// decimals. Read only when the worker has published since this backend last read them.
+const FIGURES: &str = "
+    SELECT COALESCE(pg_catalog.jsonb_extract_path_text(p.by_type, t.device_type, 'active_nodes')
                     ::pg_catalog.int8, 0::pg_catalog.int8),
            COALESCE(pg_catalog.jsonb_extract_path_text(p.by_type, t.device_type, 'total_ram_gb')
                     ::pg_catalog.numeric, 0::pg_catalog.numeric),
@@ -47,9 +54,18 @@ const READ: &str = "
                     ::pg_catalog.numeric, 0::pg_catalog.numeric)
       FROM @extschema@.published_totals AS p
      CROSS JOIN pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
+     WHERE p.taken_at OPERATOR(pg_catalog.=) $1
      ORDER BY t.position";
 
+thread_local! {
+    /// The figures of the row last read here, with its taken_at: a backend decodes the row's
+    /// by_type once per publication (a second), not on every call.
+    static DECODED: RefCell<Option<(TimestampWithTimeZone, Vec<Figures>)>> =
+        const { RefCell::new(None) };
+}
+
 /// One device type's sums (or the network's) as the stats return them: GB as exact decimals.
+#[derive(Clone)]
 pub struct Figures {
     pub active_nodes: i64,
     pub ram_gb: AnyNumeric,
@@ -190,39 +206,68 @@ pub fn read() -> Option<Published> {
     if !has_table() {
         return None;
     }
-    let types: Vec<&str> = DeviceType::ALL.map(DeviceType::sql_name).to_vec();
     let read = Spi::connect(|client| {
-        let rows = client.select(
-            &*catalog::statement(READ),
-            None,
-            &[settings::active_window_seconds().into(), types.into()],
-        )?;
-        let mut published = None;
-        for row in rows {
-            let figures = Figures {
-                active_nodes: row.get::<i64>(3)?.unwrap_or(0),
-                ram_gb: row
-                    .get::<AnyNumeric>(4)?
-                    .unwrap_or_else(|| AnyNumeric::from(0)),
-                cpu_cores: row.get::<i64>(5)?.unwrap_or(0),
-                storage_gb: row
-                    .get::<AnyNumeric>(6)?
-                    .unwrap_or_else(|| AnyNumeric::from(0)),
-            };
-            let Some(taken_at) = row.get::<TimestampWithTimeZone>(1)? else {
-                continue;
-            };
-            let entry = published.get_or_insert_with(|| Published {
-                taken_at,
-                fresh: false,
-                by_type: Vec::new(),
-            });
-            entry.fresh = row.get::<bool>(2)?.unwrap_or(false);
-            entry.by_type.push(figures);
-        }
-        Ok::<_, spi::Error>(published)
+        let state = plans::query(client, STATE, &[settings::active_window_seconds().into()])?;
+        let Some(row) = state.into_iter().next() else {
+            return Ok(None);
+        };
+        let (Some(taken_at), fresh) = (row.get::<TimestampWithTimeZone>(1)?, row.get::<bool>(2)?)
+        else {
+            return Ok(None);
+        };
+        let Some(by_type) = decoded(client, taken_at)? else {
+            return Ok(None);
+        };
+        Ok::<_, spi::Error>(Some(Published {
+            taken_at,
+            fresh: fresh.unwrap_or(false),
+            by_type,
+        }))
     });
     read.unwrap_or_else(crate::errors::internal_error)
+}
+
+/// The figures of the row taken at `taken_at`, the one just read: kept from the last call when
+/// the worker has not published since (it alone writes the row, and each publication has a
+/// taken_at of its own), or else read and kept. None if that row is not there after all.
+fn decoded(
+    client: &SpiClient<'_>,
+    taken_at: TimestampWithTimeZone,
+) -> spi::Result<Option<Vec<Figures>>> {
+    let kept = DECODED.with_borrow(|decoded| {
+        decoded
+            .as_ref()
+            .filter(|(at, _)| *at == taken_at)
+            .map(|(_, figures)| figures.clone())
+    });
+    if kept.is_some() {
+        return Ok(kept);
+    }
+    let figures = figures(client, taken_at)?;
+    if figures.len() != DeviceType::ALL.len() {
+        return Ok(None);
+    }
+    DECODED.set(Some((taken_at, figures.clone())));
+    Ok(Some(figures))
+}
+
+/// The figures of the row taken at `taken_at`, by device type.
+fn figures(client: &SpiClient<'_>, taken_at: TimestampWithTimeZone) -> spi::Result<Vec<Figures>> {
+    let types: Vec<&str> = DeviceType::ALL.map(DeviceType::sql_name).to_vec();
+    let rows = plans::query(client, FIGURES, &[taken_at.into(), types.into()])?;
+    rows.map(|row| {
+        Ok(Figures {
+            active_nodes: row.get::<i64>(1)?.unwrap_or(0),
+            ram_gb: row
+                .get::<AnyNumeric>(2)?
+                .unwrap_or_else(|| AnyNumeric::from(0)),
+            cpu_cores: row.get::<i64>(3)?.unwrap_or(0),
+            storage_gb: row
+                .get::<AnyNumeric>(4)?
+                .unwrap_or_else(|| AnyNumeric::from(0)),
+        })
+    })
+    .collect()
 }
 
 /// The published totals by device type, when they stand in for shared memory here and may be

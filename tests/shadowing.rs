@@ -175,10 +175,9 @@ fn a_published_totals_of_someone_elses_is_never_written_or_read() {
     let port = cluster.port();
     let mut admin = connect(port, "postgres", "postgres");
     admin.batch_execute(SUPABASE_ROLES).unwrap();
+    admin.batch_execute("CREATE ROLE mallory LOGIN").unwrap();
     admin
-        .batch_execute(&format!(
-            "CREATE ROLE mallory LOGIN; CREATE DATABASE {BEFORE_PUBLISHED}"
-        ))
+        .batch_execute(&format!("CREATE DATABASE {BEFORE_PUBLISHED}"))
         .unwrap();
     let mut superuser = connect(port, "postgres", BEFORE_PUBLISHED);
     {

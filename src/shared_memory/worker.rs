@@ -14,8 +14,9 @@
 //!
 //! The first rebuild after the worker starts (a server start, a crash restart, a promotion)
 //! presumes every device the table marks active to have beaten when the rebuild began
-//! (reconcile::compare_all): the table's is_active is at most sweep_interval old, its last_seen
-//! up to last_seen_flush_interval. So the totals keep what the table last said, and a device
+//! (reconcile::compare_all; a retry after a failed first rebuild presumes that same time): the
+//! table's is_active is at most sweep_interval old, its last_seen up to
+//! last_seen_flush_interval. So the totals keep what the table last said, and a device
 //! goes stale only after a whole active window of silence on this server. The presumed time is
 //! never written to the table as last_seen (`Shared::was_heard`).
 //!

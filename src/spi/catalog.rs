@@ -105,9 +105,21 @@ impl Extension {
         self.is_member(pg_sys::RelationRelationId, relation)
     }
 
-    /// Whether the extension has this type (an older version may not), as `has_relation`.
+    /// Whether the extension has this type (an older version may not), as `has_relation`. A
+    /// relation's row type is the extension's through its relation (the type itself depends on
+    /// the relation, not on the extension).
     pub fn has_type(&self, name: &CStr) -> bool {
-        self.is_member(pg_sys::TypeRelationId, self.find_type(name))
+        let oid = self.find_type(name);
+        if oid == pg_sys::InvalidOid {
+            return false;
+        }
+        // SAFETY: a syscache lookup by oid; InvalidOid when the type is no relation's row type.
+        let relation = unsafe { pg_sys::get_typ_typrelid(oid) };
+        if relation == pg_sys::InvalidOid {
+            self.is_member(pg_sys::TypeRelationId, oid)
+        } else {
+            self.is_member(pg_sys::RelationRelationId, relation)
+        }
     }
 
     /// Whether the object `oid` of the catalog `class` is a member of the extension (pg_depend:

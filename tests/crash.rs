@@ -3,13 +3,13 @@
 //! restart), liveness loses at most what `last_seen_flush_interval` bounds, and as soon as the
 //! worker has rebuilt the slots the network stats count every device the table marks active,
 //! without a heartbeat, although the server was down for longer than the active window (short
-//! here).
+//! here). And a first rebuild that fails keeps its presumption for the retry.
 
 mod common;
 
 use common::{connect, eventually, liveness_path, Caller, PostgRest, GOOD_SPECS};
 use compute_devices_test_support::{Cluster, ClusterPort};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -32,8 +32,12 @@ fn user(n: usize) -> String {
     format!("{n:08}-0000-4000-8000-000000000000")
 }
 
+/// One cluster at a time: both tests are timed against their active windows.
+static TURN: Mutex<()> = Mutex::new(());
+
 #[test]
 fn a_crash_loses_only_liveness_and_stats_recover() {
+    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     // The pgrx test framework installs the extension we are about to load.
     common::TestDb::empty("crash_install", vec![]);
     let cluster = Cluster::init(
@@ -117,6 +121,14 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
         }));
     }
     std::thread::sleep(Duration::from_secs(2 * (FLUSH_SECONDS + SWEEP_SECONDS) + 3));
+    // The devices the table marks active (and not stopped) just before the crash, and how far
+    // the clients had been told of registrations and deactivations before this read.
+    let told_before_the_read = (
+        registered.lock().unwrap().len(),
+        deactivated.lock().unwrap().len(),
+    );
+    let read_at = SystemTime::now();
+    let active_before = active_devices(&mut connect(PORT.get(), "postgres", DATABASE));
     let killed_at = SystemTime::now();
     cluster.kill_postmaster();
     std::thread::sleep(Duration::from_millis(500));
@@ -130,7 +142,82 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
     let crashed_at = SystemTime::now();
     cluster.start();
 
+    // Stats first: once the worker has rebuilt the slots, every device the table marks active
+    // (and not stopped) counts, presumed to have beaten at the rebuild: what the old server last
+    // wrote back, within sweep_interval of the crash. No heartbeat is needed, although every
+    // last_seen the table kept is out of the window. Read within an active window of the
+    // restart, before any device could go stale on this server.
     let mut superuser = connect(PORT.get(), "postgres", DATABASE);
+    let serving = eventually(Duration::from_secs(WINDOW_SECONDS / 2), || {
+        liveness_path(&mut superuser) == "shared memory"
+    });
+    assert!(serving, "the worker serves again");
+    let active_after = active_devices(&mut superuser);
+    let expected = active_after.len() as i64;
+    let outside_the_window: i64 = superuser
+        .query_one(
+            "SELECT count(*) FROM compute_devices
+              WHERE is_active AND deactivated_at IS NULL
+                AND last_seen < now() - make_interval(secs => $1)",
+            &[&(WINDOW_SECONDS as f64)],
+        )
+        .unwrap()
+        .get(0);
+    let mut api = postgrest();
+    let recovered = eventually(Duration::from_secs(3), || {
+        api.stats(Caller::Anon).unwrap().0 == expected
+    });
+    let stats = api.stats(Caller::Anon);
+    assert!(
+        crashed_at.elapsed().unwrap() < Duration::from_secs(WINDOW_SECONDS),
+        "read within an active window of the restart"
+    );
+    assert!(recovered, "stats recovered: {stats:?}, expected {expected}");
+    assert_eq!(outside_the_window, expected, "down for a whole window");
+    // And `expected` is what the table said at the crash: the devices active before it, but
+    // for those whose liveness may have changed since the read (stopped, or silent long enough
+    // to go stale at the last sweeps; registered, or heard again).
+    let (registered_before, deactivated_before) = told_before_the_read;
+    let beat_since = |since: SystemTime| -> HashSet<String> {
+        let beats = beats.lock().unwrap();
+        beats
+            .iter()
+            .filter(|(_, sent)| *sent >= since)
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    let kept_live = beat_since(killed_at - Duration::from_secs(WINDOW_SECONDS - SWEEP_SECONDS - 2));
+    let heard_after_the_read = beat_since(read_at - Duration::from_secs(1));
+    let stopped_after_the_read: HashSet<String> = deactivated.lock().unwrap()[deactivated_before..]
+        .iter()
+        .cloned()
+        .collect();
+    let registered_after_the_read: HashSet<String> = registered.lock().unwrap()
+        [registered_before..]
+        .iter()
+        .map(|(_, id)| id.clone())
+        .collect();
+    let must_stay: Vec<&String> = active_before
+        .iter()
+        .filter(|id| kept_live.contains(*id) && !stopped_after_the_read.contains(*id))
+        .collect();
+    assert!(
+        must_stay.len() > 10 && expected >= must_stay.len() as i64,
+        "{} devices active before the crash must count, {expected} do",
+        must_stay.len()
+    );
+    for id in must_stay {
+        assert!(active_after.contains(id), "{id} was active at the crash");
+    }
+    for id in &active_after {
+        assert!(
+            active_before.contains(id)
+                || registered_after_the_read.contains(id)
+                || heard_after_the_read.contains(id),
+            "{id} is active after the crash, not before"
+        );
+    }
+
     let rows = superuser
         .query("SELECT id::text, deactivated_at IS NOT NULL, extract(epoch FROM last_seen)::float8 FROM compute_devices", &[])
         .unwrap();
@@ -193,36 +280,116 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
         }
     }
     assert!(crashed_at.elapsed().unwrap() < Duration::from_secs(60));
+}
 
-    // Stats: once the worker has rebuilt the slots, every device the table marks active (and
-    // not stopped) counts, presumed to have beaten at the rebuild: what the old server last
-    // wrote back, within sweep_interval of the crash. No heartbeat is needed, although every
-    // last_seen the table kept is out of the window.
-    let expected: i64 = superuser
+/// The worker's first rebuild after a restart fails (canceled while it waits for a lock a
+/// prepared transaction holds on the table): its retry, REBUILD_RETRY later, still presumes the
+/// devices the table marks active to have beaten when the first attempt began serving. Their
+/// last_seen (set an hour back by that transaction) is out of the window; with no presumption
+/// they would not count.
+#[test]
+fn a_failed_first_rebuild_keeps_its_presumption() {
+    const SERVED: &str = "first_rebuild";
+    const DEVICES: usize = 5;
+    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    common::TestDb::empty("first_rebuild_install", vec![]);
+    let cluster = Cluster::init(
+        "first_rebuild",
+        &format!(
+            "compute_devices.database = '{SERVED}'\n\
+             compute_devices.active_window = '60s'\n\
+             max_prepared_transactions = 2"
+        ),
+    );
+    cluster.start();
+    let port = cluster.port();
+    let mut superuser = cluster.serve(SERVED);
+    let mut api = PostgRest {
+        client: connect(port, "authenticator", SERVED),
+    };
+    for i in 0..DEVICES {
+        api.register(
+            Caller::User(&user(i)),
+            &format!("d{i}"),
+            "laptop",
+            GOOD_SPECS,
+        )
+        .unwrap();
+    }
+    superuser
+        .batch_execute(
+            "BEGIN;
+             UPDATE compute_devices SET last_seen = now() - interval '1 hour';
+             LOCK TABLE compute_devices IN ACCESS EXCLUSIVE MODE;
+             PREPARE TRANSACTION 'hold'",
+        )
+        .unwrap();
+    drop((api, superuser));
+    let log = cluster.data.join("server.log");
+    let before_restart = std::fs::read_to_string(&log).unwrap().len();
+    cluster.stop();
+    cluster.start();
+    let mut superuser = connect(port, "postgres", SERVED);
+    let mut waiting = None;
+    let blocked = eventually(Duration::from_secs(30), || {
+        waiting = superuser
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity
+                  WHERE backend_type = 'compute_devices sweeper' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .map(|row| row.get::<_, i32>(0));
+        waiting.is_some()
+    });
+    assert!(blocked, "the first rebuild waits for the table");
+    superuser
+        .execute("SELECT pg_cancel_backend($1)", &[&waiting.unwrap()])
+        .unwrap();
+    let failed = eventually(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).unwrap()[before_restart..]
+            .contains("canceling statement due to user request")
+    });
+    assert!(failed, "the first rebuild failed");
+    superuser.batch_execute("COMMIT PREPARED 'hold'").unwrap();
+    let stale_in_the_table: i64 = superuser
         .query_one(
-            "SELECT count(*) FROM compute_devices WHERE is_active AND deactivated_at IS NULL",
+            "SELECT count(*) FROM compute_devices
+              WHERE is_active AND last_seen < now() - interval '1 minute'",
             &[],
         )
         .unwrap()
         .get(0);
-    let outside_the_window: i64 = superuser
-        .query_one(
-            "SELECT count(*) FROM compute_devices
-              WHERE is_active AND deactivated_at IS NULL
-                AND last_seen < now() - make_interval(secs => $1)",
-            &[&(WINDOW_SECONDS as f64)],
-        )
-        .unwrap()
-        .get(0);
-    let mut api = postgrest();
-    assert_eq!(outside_the_window, expected, "down for a whole window");
-    let recovered = eventually(Duration::from_secs(WINDOW_SECONDS / 2), || {
+    assert_eq!(stale_in_the_table, DEVICES as i64);
+    // The retry comes REBUILD_RETRY (10 s) later.
+    let served = eventually(Duration::from_secs(30), || {
         liveness_path(&mut superuser) == "shared memory"
-            && api.stats(Caller::Anon).unwrap().0 == expected
+    });
+    let since_restart = std::fs::read_to_string(&log).unwrap()[before_restart..].to_string();
+    assert!(served, "the retry serves:\n{since_restart}");
+    let mut api = PostgRest {
+        client: connect(port, "authenticator", SERVED),
+    };
+    let counted = eventually(Duration::from_secs(3), || {
+        api.stats(Caller::Anon).unwrap().0 == DEVICES as i64
     });
     assert!(
-        recovered,
-        "stats recovered: {:?}, expected {expected}",
+        counted,
+        "the retry presumed the beat: {:?}\n{since_restart}",
         api.stats(Caller::Anon)
     );
+    cluster.stop();
+}
+
+/// The devices the table marks active and not stopped.
+fn active_devices(superuser: &mut postgres::Client) -> HashSet<String> {
+    superuser
+        .query(
+            "SELECT id::text FROM compute_devices WHERE is_active AND deactivated_at IS NULL",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! The failover of gateway/tests/failover.rs under Patroni, the failover manager users run in
 //! production (Debian's `patroni` and `etcd-server`, which .ci/run installs). One etcd and two
 //! Patroni nodes run from tests/patroni/patroni.yml, the README's excerpt, which preloads the
-//! library through Patroni's cluster-wide configuration; the test's short windows (active 20 s,
+//! library through Patroni's cluster-wide configuration; the test's short windows (active 40 s,
 //! sweep 1 s) go through Patroni's REST API as an operator's would. The standby is synchronous.
 //!
 //! Through the real gateway, given both nodes (DATABASE_URL with target_session_attrs=read-write)
@@ -33,9 +33,10 @@ const SUPERUSER_PASSWORD: &str = "superuser-test-password";
 const REPLICATION_PASSWORD: &str = "replication-test-password";
 const AUTHENTICATOR_PASSWORD: &str = "authenticator-test-password";
 
-/// compute_devices.active_window, set through Patroni: longer than the failover takes, so that
-/// the old primary's published totals are still served until the new one's worker serves.
-const ACTIVE_WINDOW: Duration = Duration::from_secs(20);
+/// compute_devices.active_window, set through Patroni: comfortably longer than the promotion
+/// may take (PROMOTION), so that the old primary's published totals are still served until the
+/// new one's worker serves.
+const ACTIVE_WINDOW: Duration = Duration::from_secs(40);
 const BEATING: usize = 6;
 const STALE: usize = 4;
 /// Registered once the stale ones have left, just before the failure.

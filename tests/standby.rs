@@ -155,6 +155,22 @@ fn the_totals_on_a_standby_are_the_primarys_while_devices_beat_and_go_stale() {
     assert!(agree(8), "the four silent devices stale on both");
     beating.lock().unwrap().truncate(5);
     assert!(agree(5), "three more stale on both");
+    // The standby's own window does not matter (ALTER SYSTEM is not replicated): the answer is
+    // the primary's, counted with the primary's window.
+    let mut standby_superuser = connect(standby.port(), "postgres", TOTALS_DATABASE);
+    let set_window = |client: &mut postgres::Client, statement: &str| {
+        client.batch_execute(statement).unwrap();
+        client.batch_execute("SELECT pg_reload_conf()").unwrap();
+    };
+    set_window(
+        &mut standby_superuser,
+        "ALTER SYSTEM SET compute_devices.active_window = '1s'",
+    );
+    assert!(agree(5), "the standby's window set to a second");
+    set_window(
+        &mut standby_superuser,
+        "ALTER SYSTEM RESET compute_devices.active_window",
+    );
     let by_type = on_standby.stats_by_type(Caller::Anon).unwrap();
     let phones = by_type.iter().find(|(t, _)| t == "phone").unwrap();
     assert_eq!(phones.1 .0, 2, "d0 and d4 by type: {by_type:?}");

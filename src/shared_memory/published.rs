@@ -3,7 +3,7 @@
 //! the number of devices (one HOT update a second, committed without waiting for its flush).
 //!
 //! Where shared memory does not serve the stats, they read this row instead of summing the
-//! table, while it is younger than the active window and was counted with the session's window:
+//! table, while it is younger than the active window it was counted with (the primary's):
 //! on a standby (in recovery), and on a primary preloaded for this database whose slots are not
 //! ready yet (just started, or just promoted). The worker deletes the row when its database
 //! leaves the shared-memory path; on a standby it goes when the primary's deletion is replayed.
@@ -31,14 +31,15 @@ const PUBLISH: &str = "
 
 const WITHDRAW: &str = "DELETE FROM @extschema@.published_totals";
 
-/// The row's time, and whether it may be served: younger than the active window ($1, seconds)
-/// and counted with that window. Read on every call, with a plan kept for the session (it is
-/// planned once: its generic plan costs what a custom one does).
+/// The row's time, and whether it may be served: younger than the active window it was counted
+/// with. The primary's window, not this session's: a standby's own setting may differ (ALTER
+/// SYSTEM is not replicated), and the answer must be the primary's. Read on every call, with a
+/// plan kept for the session.
 const STATE: &str = "
     SELECT p.taken_at,
            p.taken_at OPERATOR(pg_catalog.>)
-               (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))
-           AND p.active_window_seconds::pg_catalog.float8 OPERATOR(pg_catalog.=) $1
+               (pg_catalog.now() OPERATOR(pg_catalog.-)
+                pg_catalog.make_interval(secs => p.active_window_seconds::pg_catalog.float8))
       FROM @extschema@.published_totals AS p";
 
 /// The figures of the row taken at $1, by device type in DeviceType::ALL order ($2): exact
@@ -195,7 +196,7 @@ fn is_the_workers_database() -> bool {
 /// The published row, as read here.
 pub struct Published {
     pub taken_at: TimestampWithTimeZone,
-    /// Younger than the active window, and counted with this session's: the stats serve it.
+    /// Younger than the active window it was counted with: the stats serve it.
     pub fresh: bool,
     /// By device type, in DeviceType::ALL order.
     pub by_type: Vec<Figures>,
@@ -207,7 +208,7 @@ pub fn read() -> Option<Published> {
         return None;
     }
     let read = Spi::connect(|client| {
-        let state = plans::query(client, STATE, &[settings::active_window_seconds().into()])?;
+        let state = plans::query(client, STATE, &[])?;
         let Some(row) = state.into_iter().next() else {
             return Ok(None);
         };

@@ -29,6 +29,19 @@ pub struct Identity {
     pub anonymous: bool,
 }
 
+impl Identity {
+    /// A request without a token, as `anon_role`.
+    pub fn without_token(anon_role: &str) -> Identity {
+        Identity {
+            role: anon_role.to_string(),
+            claims: json!({ "role": anon_role }).to_string(),
+            user_id: None,
+            has_token: false,
+            anonymous: true,
+        }
+    }
+}
+
 pub struct Verifier {
     secret: Option<DecodingKey>,
     /// (key id, algorithm, key) from the JWKS file.
@@ -112,13 +125,7 @@ impl Verifier {
 
     /// A request without a token: the anon role.
     pub fn anonymous(&self) -> Identity {
-        Identity {
-            role: self.anon_role.clone(),
-            claims: json!({ "role": self.anon_role }).to_string(),
-            user_id: None,
-            has_token: false,
-            anonymous: true,
-        }
+        Identity::without_token(&self.anon_role)
     }
 
     fn verify(&self, token: &str) -> Result<Map<String, Value>, ApiError> {

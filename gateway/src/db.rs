@@ -427,13 +427,7 @@ mod tests {
             second,
         )
         .unwrap();
-        let anon = Identity {
-            role: "anon".into(),
-            claims: "{}".into(),
-            user_id: None,
-            has_token: false,
-            anonymous: true,
-        };
+        let anon = Identity::without_token("anon");
         for made in 1..=2 {
             let call = query(
                 &pool,

@@ -110,13 +110,7 @@ mod tests {
         let databases = Databases::new(primary, Some(replica.parse().unwrap()), 1, second);
         let databases = Arc::new(databases.unwrap());
         databases.admit_replicas();
-        let anon = Identity {
-            role: "anon".into(),
-            claims: "{}".into(),
-            user_id: None,
-            has_token: false,
-            anonymous: true,
-        };
+        let anon = Identity::without_token("anon");
         let stats = Arc::new(Stats::new(
             databases.clone(),
             anon,

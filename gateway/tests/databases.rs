@@ -273,8 +273,18 @@ fn a_standby_is_out_of_rotation_while_it_lags_does_not_stream_or_is_down() {
     ));
 
     // Replay paused, and a write on the primary it cannot replay: it falls behind, further
-    // every moment (the worker's commits keep arriving), so it stays out while paused.
+    // every moment (the worker's commits keep arriving), so it stays out while paused. Its lag
+    // is the age of the last transaction it replayed: one is replayed first, or the lag could
+    // not be told at all (out as lagging, but with no figure to check).
     let mut standby_superuser = common::superuser(standby.port());
+    gateway.register(&token(common::ALICE), "replayed");
+    assert!(eventually(Duration::from_secs(10), || standby_superuser
+        .query_one(
+            "SELECT pg_catalog.pg_last_xact_replay_timestamp() IS NOT NULL",
+            &[]
+        )
+        .unwrap()
+        .get::<_, bool>(0)));
     standby_superuser
         .batch_execute("SELECT pg_catalog.pg_wal_replay_pause()")
         .unwrap();

@@ -106,8 +106,9 @@ fn get_user_devices(
 /// A device's is_active and last_seen as they are now, for the `compute_devices_live` view:
 /// the table's values with the liveness test applied and, on the shared-memory path, its
 /// slot's latest heartbeat laid over them (a live heartbeat makes a device not stopped active;
-/// last_seen is the later of the two, a beat presumed after a restart never being a last_seen). The table's own columns lag behind: is_active until the
-/// worker's next sweep, last_seen until its next flush.
+/// last_seen is the later of the two, a beat presumed after a restart never being a
+/// last_seen). The table's own columns lag behind: is_active until the worker's next sweep,
+/// last_seen until its next flush.
 ///
 /// The view runs as its caller, so anyone who reads it can call this with any values. The
 /// slot is therefore found from the device id and owner through the device index (never from an

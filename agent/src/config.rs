@@ -1,5 +1,6 @@
 //! Settings, from flags or the environment (flags win). `compute-agent --help` lists them.
 
+use crate::accelerators::{self, Accelerator};
 use crate::specs::{self, DeviceType};
 use clap::{Parser, Subcommand};
 use reqwest::Url;
@@ -93,6 +94,18 @@ pub struct Config {
     #[arg(long, global = true, env = "COMPUTE_AGENT_STORAGE_GB", value_parser = gigabytes, help_heading = "Device")]
     pub storage_gb: Option<f64>,
 
+    /// Where the machine is: an ISO 3166-1 alpha-2 code (`DE`, `us`), sent as country_code;
+    /// the server checks it against its list [default: none].
+    #[arg(long, global = true, env = "COMPUTE_AGENT_COUNTRY", value_name = "CODE", value_parser = specs::country_code, help_heading = "Device")]
+    pub country: Option<String>,
+
+    /// The accelerators, instead of detecting them: a JSON array of groups
+    /// `{"vendor","product_name","memory_mib","count"}` as register_device takes them; `[]`
+    /// for none [default: detected, NVIDIA through NVML, AMD and Intel from sysfs].
+    // `::std::vec::Vec` keeps clap from taking the setting as a list of values.
+    #[arg(long, global = true, env = "COMPUTE_AGENT_ACCELERATORS", value_name = "JSON", value_parser = accelerators::parse_override, help_heading = "Device")]
+    pub accelerators: Option<::std::vec::Vec<Accelerator>>,
+
     /// Most time one request may take, connecting included.
     #[arg(global = true, long = "request-timeout-ms", value_name = "MS", env = "COMPUTE_AGENT_REQUEST_TIMEOUT_MS", default_value = "10000", value_parser = millis, help_heading = "Timing")]
     pub request_timeout: Duration,
@@ -163,9 +176,15 @@ mod tests {
             "15.999",
             "--cpu-cores",
             "8",
+            "--country",
+            "de",
+            "--accelerators",
+            r#"[{"vendor":"amd","product_name":"AMD Radeon RX 7900 XTX","memory_mib":24560,"count":2}]"#,
         ])
         .unwrap();
         assert_eq!(config.ram_gb, Some(16.0));
+        assert_eq!(config.country.as_deref(), Some("DE"));
+        assert_eq!(config.accelerators.map(|a| a[0].count), Some(2));
         assert_eq!(config.cpu_cores, Some(8));
         assert_eq!(config.device_type, DeviceType::Auto);
         assert_eq!(config.command, None);
@@ -177,6 +196,10 @@ mod tests {
             ["--storage-gb", "NaN"],
             ["--device-type", "toaster"],
             ["--device-name", "  "],
+            ["--country", "DEU"],
+            ["--country", "d1"],
+            ["--accelerators", "{}"],
+            ["--accelerators", r#"[{"vendor":"ibm"}]"#],
         ] {
             let parsed = Config::try_parse_from(["compute-agent", bad[0], bad[1]]);
             assert!(parsed.is_err(), "{bad:?} is refused");

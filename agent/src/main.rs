@@ -4,6 +4,7 @@
 //! Exit status: 0 after a signal (the device deactivated), 1 when the server refused the
 //! agent for good (bad specs, device limit, a fixed token refused), 2 for bad settings.
 
+mod accelerators;
 mod agent;
 mod api;
 mod backoff;
@@ -29,6 +30,8 @@ async fn main() -> ExitCode {
         ram_gb: config.ram_gb,
         cpu_cores: config.cpu_cores,
         storage_gb: config.storage_gb,
+        accelerators: config.accelerators.clone(),
+        country_code: config.country.clone(),
     };
     match config.command.unwrap_or(Command::Run) {
         Command::Specs => {

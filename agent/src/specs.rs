@@ -1,8 +1,10 @@
 //! The machine's specs as register_device takes them: detected with sysinfo, each one
 //! replaceable by a setting, and shaped to pass the server's validation.
 
+use crate::accelerators::{self, Accelerator, Nvml};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::path::Path;
 use sysinfo::{CpuRefreshKind, Disks, System};
 
 /// The server's limits (compute_devices validates the same).
@@ -30,6 +32,12 @@ pub struct Specs {
     pub ram_gb: f64,
     pub cpu_cores: u32,
     pub storage_gb: f64,
+    /// Left out when there are none (which is what leaving it out means), so a server older
+    /// than 0.6.0 still takes the body of a machine without GPUs or a country.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accelerators: Vec<Accelerator>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
 }
 
 /// What the settings fix; `None` is detected.
@@ -40,6 +48,9 @@ pub struct Overrides {
     pub ram_gb: Option<f64>,
     pub cpu_cores: Option<u32>,
     pub storage_gb: Option<f64>,
+    pub accelerators: Option<Vec<Accelerator>>,
+    /// Not detected: `None` is no country.
+    pub country_code: Option<String>,
 }
 
 /// A mounted file system as sysinfo lists it.
@@ -96,12 +107,18 @@ pub fn resolve(overrides: &Overrides) -> Specs {
             .collect();
         gigabytes(storage_bytes(&disks))
     });
+    let accelerators = match &overrides.accelerators {
+        Some(accelerators) => accelerators.clone(),
+        None => accelerators::detect(Path::new(accelerators::SYSFS_ROOT), &Nvml),
+    };
     Specs {
         device_name,
         device_type,
         ram_gb,
         cpu_cores,
         storage_gb,
+        accelerators,
+        country_code: overrides.country_code.clone(),
     }
 }
 
@@ -176,6 +193,16 @@ pub fn device_name(text: &str) -> Result<String, String> {
         ));
     }
     Ok(name.to_string())
+}
+
+/// A country given in the settings: two letters, upper case as the server stores it. Whether
+/// the country exists is the server's to say (it ships the list).
+pub fn country_code(text: &str) -> Result<String, String> {
+    let code = text.trim();
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err("must be an ISO 3166-1 alpha-2 code: two letters, like DE".to_string());
+    }
+    Ok(code.to_ascii_uppercase())
 }
 
 /// Linux lists power supplies in /sys/class/power_supply. Elsewhere no battery is found and
@@ -291,17 +318,56 @@ mod tests {
     }
 
     #[test]
+    fn countries_are_two_letters_sent_upper_case() {
+        assert_eq!(country_code("de").unwrap(), "DE");
+        assert_eq!(country_code(" US\n").unwrap(), "US");
+        for bad in ["", "D", "DEU", "d1", "ÄB", "276"] {
+            assert!(country_code(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_body_is_register_devices_arguments() {
-        let specs = Specs {
+        let mut specs = Specs {
             device_name: "rack 4".to_string(),
             device_type: "server",
             ram_gb: 15.52,
             cpu_cores: 8,
             storage_gb: 512.0,
+            accelerators: Vec::new(),
+            country_code: None,
         };
+        // No accelerators and no country: the seed's five fields, as before.
         assert_eq!(
             serde_json::to_value(&specs).unwrap(),
             serde_json::json!({"device_name": "rack 4", "device_type": "server", "ram_gb": 15.52, "cpu_cores": 8, "storage_gb": 512.0})
         );
+        specs.accelerators = accelerators::parse_override(
+            r#"[{"vendor":"nvidia","product_name":"NVIDIA L4","memory_mib":23034,"count":2}]"#,
+        )
+        .unwrap();
+        specs.country_code = Some("DE".to_string());
+        assert_eq!(
+            serde_json::to_value(&specs).unwrap(),
+            serde_json::json!({"device_name": "rack 4", "device_type": "server", "ram_gb": 15.52, "cpu_cores": 8, "storage_gb": 512.0,
+                "accelerators": [{"vendor": "nvidia", "product_name": "NVIDIA L4", "memory_mib": 23034, "count": 2}],
+                "country_code": "DE"})
+        );
+    }
+
+    #[test]
+    fn set_accelerators_are_not_detected() {
+        let overrides = Overrides {
+            device_name: Some("x".to_string()),
+            ram_gb: Some(1.0),
+            cpu_cores: Some(1),
+            storage_gb: Some(1.0),
+            accelerators: Some(Vec::new()),
+            country_code: Some("FR".to_string()),
+            ..Overrides::default()
+        };
+        let specs = resolve(&overrides);
+        assert_eq!(specs.accelerators, []);
+        assert_eq!(specs.country_code.as_deref(), Some("FR"));
     }
 }

@@ -79,10 +79,11 @@ load_extension_database() {
     done
 }
 
-# One pgbench run: prints "tps transactions".
+# One pgbench run of a script in bench/scripts, or of standard input for -: prints "tps transactions".
 pgbench_run() {
     local database="$1" script="$2"
+    [ "$script" = - ] || script="bench/scripts/$script"
     pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -D devices="$devices" -D batches="${batches:-1}" -D registrants="$registrants" \
-        -h localhost -p "$port" -U authenticator -f "bench/scripts/$script" "$database" 2>/dev/null |
+        -h localhost -p "$port" -U authenticator -f "$script" "$database" 2>/dev/null |
         awk '/^number of transactions actually processed/ { n = $6 } /^tps = / { tps = $3 } END { print tps, n }'
 }

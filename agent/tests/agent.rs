@@ -19,8 +19,9 @@ const SECRET: &str = "a-test-secret-that-is-at-least-32-bytes-long";
 const ALICE: &str = "a11ce000-0000-4000-8000-000000000001";
 const BOB: &str = "b0b00000-0000-4000-8000-000000000002";
 const CAROL: &str = "ca201000-0000-4000-8000-000000000003";
+const DAVE: &str = "da7e0000-0000-4000-8000-000000000004";
 /// Every variable the agent reads: none leaks in from the environment the tests run in.
-const AGENT_ENV: [&str; 15] = [
+const AGENT_ENV: [&str; 17] = [
     "COMPUTE_API_URL",
     "COMPUTE_AGENT_TOKEN",
     "COMPUTE_AGENT_TOKEN_FILE",
@@ -30,6 +31,8 @@ const AGENT_ENV: [&str; 15] = [
     "COMPUTE_AGENT_RAM_GB",
     "COMPUTE_AGENT_CPU_CORES",
     "COMPUTE_AGENT_STORAGE_GB",
+    "COMPUTE_AGENT_COUNTRY",
+    "COMPUTE_AGENT_ACCELERATORS",
     "COMPUTE_AGENT_REQUEST_TIMEOUT_MS",
     "COMPUTE_AGENT_RETRY_BASE_MS",
     "COMPUTE_AGENT_RETRY_MAX_MS",
@@ -61,6 +64,7 @@ fn the_agent_against_the_gateway_and_postgres() {
     refused_specs_and_a_refused_fixed_token_exit_non_zero(&gateway, &mut db);
     a_rotated_token_file_is_picked_up_and_detected_specs_are_registered(&gateway, &mut db);
     a_signal_during_the_first_registration_deactivates_what_it_registers(&gateway, &mut db);
+    accelerators_and_country_are_registered_and_replaced(&gateway, &mut db);
 }
 
 fn registers_beats_registers_again_and_deactivates_on_sigterm(gateway: &str, db: &mut Db) {
@@ -156,6 +160,47 @@ fn refused_specs_and_a_refused_fixed_token_exit_non_zero(gateway: &str, db: &mut
     );
     assert!(db.device(CAROL, "too big").is_none());
 
+    // A set inventory beyond the server's bounds: its refusal names the field.
+    let mut agent = Agent::start(
+        gateway,
+        &[
+            ("COMPUTE_AGENT_TOKEN", &token),
+            ("COMPUTE_AGENT_DEVICE_NAME", "too many gpus"),
+            (
+                "COMPUTE_AGENT_ACCELERATORS",
+                r#"[{"vendor":"nvidia","product_name":"NVIDIA L4","memory_mib":23034,"count":65}]"#,
+            ),
+        ],
+    );
+    let status = agent.exit_within(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1), "{}", agent.log());
+    assert!(
+        agent
+            .log()
+            .contains("HTTP 400 22003: accelerators[0].count"),
+        "the server's message: {}",
+        agent.log()
+    );
+    assert!(db.device(CAROL, "too many gpus").is_none());
+
+    // A malformed one never reaches the server: a usage error at start.
+    let mut agent = Agent::start(
+        gateway,
+        &[
+            ("COMPUTE_AGENT_TOKEN", &token),
+            ("COMPUTE_AGENT_ACCELERATORS", r#"[{"vendor":"ibm"}]"#),
+        ],
+    );
+    let status = agent.exit_within(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(2), "{}", agent.log());
+    assert!(
+        agent
+            .log()
+            .contains("accelerators[0]: unknown variant `ibm`"),
+        "{}",
+        agent.log()
+    );
+
     // An expired token from the environment cannot get better: exit 1, not retry forever.
     let expired = token_expiring(CAROL, -60);
     let mut agent = Agent::start(
@@ -204,6 +249,11 @@ fn a_rotated_token_file_is_picked_up_and_detected_specs_are_registered(gateway: 
     assert_eq!(specs["ram_gb"].as_f64(), Some(device.ram_gb));
     assert_eq!(specs["storage_gb"].as_f64(), Some(device.storage_gb));
     assert!(device.cpu_cores >= 1 && device.ram_gb > 0.0);
+    // Detected accelerators (none where the tests run, as a rule) are what was registered;
+    // the body leaves out an empty list, which means none.
+    let detected = specs.get("accelerators").cloned().unwrap_or(json!([]));
+    assert_eq!(without_models(&device.accelerators), detected);
+    assert_eq!(device.country_code, None);
 
     let status = agent.terminate();
     assert!(status.success(), "{status:?}\n{}", agent.log());
@@ -260,6 +310,65 @@ fn a_signal_during_the_first_registration_deactivates_what_it_registers(
         "deactivated after it landed; agent log:\n{}",
         agent.log()
     );
+}
+
+/// A set inventory and country are registered (the server derives each group's model and the
+/// region); an agent started again with other settings replaces both.
+fn accelerators_and_country_are_registered_and_replaced(gateway: &str, db: &mut Db) {
+    eprintln!("scenario: accelerators and country");
+    let token = token_expiring(DAVE, 3600);
+    let inventory = json!([
+        {"vendor": "nvidia", "product_name": "NVIDIA GeForce RTX 4090", "memory_mib": 24564, "count": 2},
+        {"vendor": "amd", "product_name": "AMD Radeon RX 7900 XTX", "memory_mib": 24560, "count": 1},
+    ])
+    .to_string();
+    let mut agent = Agent::start(
+        gateway,
+        &[
+            ("COMPUTE_AGENT_TOKEN", &token),
+            ("COMPUTE_AGENT_DEVICE_NAME", "gpu box"),
+            ("COMPUTE_AGENT_COUNTRY", "de"),
+            ("COMPUTE_AGENT_ACCELERATORS", &inventory),
+        ],
+    );
+    let device = agent.until("the device is registered", || db.device(DAVE, "gpu box"));
+    assert_eq!(
+        device.accelerators,
+        json!([
+            {"vendor": "amd", "product_name": "AMD Radeon RX 7900 XTX", "model": "radeon-rx-7900-xtx", "memory_mib": 24560, "count": 1},
+            {"vendor": "nvidia", "product_name": "NVIDIA GeForce RTX 4090", "model": "geforce-rtx-4090", "memory_mib": 24564, "count": 2},
+        ])
+    );
+    assert_eq!(device.country_code.as_deref(), Some("DE"));
+    assert_eq!(device.region.as_deref(), Some("Europe"));
+    assert_eq!(device.subregion.as_deref(), Some("Western Europe"));
+    assert!(agent.terminate().success(), "{}", agent.log());
+
+    // `[]`: none, whatever is detected; no country: none either.
+    let mut agent = Agent::start(
+        gateway,
+        &[
+            ("COMPUTE_AGENT_TOKEN", &token),
+            ("COMPUTE_AGENT_DEVICE_NAME", "gpu box"),
+            ("COMPUTE_AGENT_ACCELERATORS", "[]"),
+        ],
+    );
+    let again = agent.until("the device is registered again", || {
+        db.device(DAVE, "gpu box").filter(|d| d.active)
+    });
+    assert_eq!(again.id, device.id);
+    assert_eq!(again.accelerators, json!([]));
+    assert_eq!((again.country_code, again.region), (None, None));
+    assert!(agent.terminate().success(), "{}", agent.log());
+}
+
+/// A device's accelerators as the body states them: without the model the server derives.
+fn without_models(accelerators: &Value) -> Value {
+    let mut groups = accelerators.clone();
+    for group in groups.as_array_mut().expect("an array") {
+        group.as_object_mut().expect("an object").remove("model");
+    }
+    groups
 }
 
 /// Every connection is closed at once: the agent is between retries (a 30 s ceiling) when
@@ -503,6 +612,10 @@ struct Device {
     active: bool,
     stopped: bool,
     last_seen: f64,
+    accelerators: Value,
+    country_code: Option<String>,
+    region: Option<String>,
+    subregion: Option<String>,
 }
 
 struct Db(postgres::Client);
@@ -522,7 +635,8 @@ impl Db {
             .query_opt(
                 "SELECT id::text, device_type, ram_gb::float8, cpu_cores, storage_gb::float8,
                         is_active, deactivated_at IS NOT NULL,
-                        extract(epoch FROM last_seen)::float8
+                        extract(epoch FROM last_seen)::float8,
+                        accelerators::text, country_code, region, subregion
                    FROM get_user_devices() WHERE device_name = $1",
                 &[&name],
             )
@@ -537,6 +651,10 @@ impl Db {
             active: row.get(5),
             stopped: row.get(6),
             last_seen: row.get(7),
+            accelerators: serde_json::from_str(row.get(8)).unwrap(),
+            country_code: row.get(9),
+            region: row.get(10),
+            subregion: row.get(11),
         })
     }
 

@@ -1,7 +1,9 @@
 -- Least privilege, loaded last. Nothing is reachable by PUBLIC (published_totals by nobody: the
 -- stats functions read it as its owner). Where Supabase's roles exist,
--- anon may read the network totals (all together and by device type) and nothing else;
--- authenticated may call the five API functions and read its own rows (row-level security,
+-- anon may read the network totals (all together, by device type, and get_capacity's) and the
+-- countries (reference data) and nothing else;
+-- authenticated may also call the four API functions and read its own rows and their
+-- accelerators (row-level security,
 -- whose policy calls caller_user_id()), in the table or in the compute_devices_live view (which
 -- runs as its caller and calls current_liveness());
 -- service_role (the gateway's) may also send heartbeats in batches for any owner. Supabase's default privileges grant new objects
@@ -20,6 +22,8 @@ BEGIN
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.compute_devices_live FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.published_totals FROM ' OPERATOR(pg_catalog.||) grantee;
+        EXECUTE 'REVOKE ALL ON TABLE @extschema@.device_accelerators FROM ' OPERATOR(pg_catalog.||) grantee;
+        EXECUTE 'REVOKE ALL ON TABLE @extschema@.countries FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON SEQUENCE @extschema@.compute_devices_slot_seq FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON FUNCTION
                      @extschema@.calculate_compute_score(numeric, integer, numeric),
@@ -31,24 +35,32 @@ BEGIN
                      @extschema@.liveness_status(),
                      @extschema@.resync_liveness(),
                      @extschema@.send_heartbeats(uuid[], uuid[]),
-                     @extschema@.register_device(text, text, numeric, integer, numeric),
+                     @extschema@.register_device(text, text, numeric, integer, numeric, jsonb, text),
                      @extschema@.send_heartbeat(uuid),
                      @extschema@.deactivate_device(uuid),
                      @extschema@.get_user_devices(),
                      @extschema@.get_network_stats(),
-                     @extschema@.get_network_stats_by_type()
+                     @extschema@.get_network_stats_by_type(),
+                     @extschema@.get_capacity(text[], text[], text[], numeric, integer, numeric,
+                                              text[], text[], integer, integer, text),
+                     @extschema@.accelerator_slots()
                  FROM ' OPERATOR(pg_catalog.||) grantee;
         IF grantee OPERATOR(pg_catalog.<>) 'PUBLIC' THEN
             EXECUTE 'GRANT EXECUTE ON FUNCTION @extschema@.get_network_stats(),
-                                               @extschema@.get_network_stats_by_type() TO ' OPERATOR(pg_catalog.||) grantee;
+                                               @extschema@.get_network_stats_by_type(),
+                                               @extschema@.get_capacity(text[], text[], text[], numeric,
+                                                   integer, numeric, text[], text[], integer, integer, text)
+                     TO ' OPERATOR(pg_catalog.||) grantee;
+            EXECUTE 'GRANT SELECT ON TABLE @extschema@.countries TO ' OPERATOR(pg_catalog.||) grantee;
         END IF;
     END LOOP;
 
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'authenticated') THEN
-        GRANT SELECT ON TABLE @extschema@.compute_devices, @extschema@.compute_devices_live
+        GRANT SELECT ON TABLE @extschema@.compute_devices, @extschema@.compute_devices_live,
+                              @extschema@.device_accelerators
             TO authenticated;
         GRANT EXECUTE ON FUNCTION
-            @extschema@.register_device(text, text, numeric, integer, numeric),
+            @extschema@.register_device(text, text, numeric, integer, numeric, jsonb, text),
             @extschema@.send_heartbeat(uuid),
             @extschema@.deactivate_device(uuid),
             @extschema@.get_user_devices(),

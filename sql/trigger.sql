@@ -1,12 +1,12 @@
 -- compute_score and updated_at are derived: the Rust trigger recomputes them on every insert
 -- and on every update that names a spec column or either derived column, so a direct
 -- `UPDATE ... SET compute_score = 1` does not stick. It also queues the row's shared-memory
--- slot and index writes for commit, so id, user_id, device_type, deactivated_at and slot are in the
--- list too (shared memory sums by device type). Heartbeats and the
+-- slot and index writes for commit, so id, user_id, device_type, deactivated_at, slot and
+-- country_code are in the list too (shared memory sums by device type and country). Heartbeats and the
 -- worker write only last_seen and is_active, so the trigger does not fire for them.
 CREATE TRIGGER derive_device_columns
     BEFORE INSERT OR UPDATE OF ram_gb, cpu_cores, storage_gb, compute_score, updated_at,
-                               id, user_id, device_type, deactivated_at, slot
+                               id, user_id, device_type, deactivated_at, slot, country_code
     ON @extschema@.compute_devices
     FOR EACH ROW EXECUTE FUNCTION @extschema@.derive_device_columns();
 
@@ -18,6 +18,18 @@ CREATE TRIGGER forget_all_device_slots
     AFTER TRUNCATE ON @extschema@.compute_devices
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.forget_device_slots();
 
--- The triggers run no SQL, but every function of the extension pins its search_path.
+-- A device's accelerators reach its slot at commit too: the row triggers note the devices, the
+-- statement trigger reads their accelerators whole (as the table's owner, whatever role wrote
+-- them and whatever it may read) and queues each device's inventory.
+CREATE TRIGGER accelerator_rows
+    AFTER INSERT OR UPDATE OR DELETE ON @extschema@.device_accelerators
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.accelerator_slots();
+CREATE TRIGGER accelerator_statements
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.device_accelerators
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.accelerator_slots();
+ALTER FUNCTION @extschema@.accelerator_slots() SECURITY DEFINER;
+
+-- The first two triggers run no SQL, but every function of the extension pins its search_path.
 ALTER FUNCTION @extschema@.derive_device_columns() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION @extschema@.forget_device_slots() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.accelerator_slots() SET search_path = pg_catalog, pg_temp;

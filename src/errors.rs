@@ -58,6 +58,28 @@ pub enum DeviceError {
     SlotsFull {
         capacity: u32,
     },
+    /// An argument (or a part of one, like `accelerators[1].vendor`) that is not one of the
+    /// values it may take, or not of the shape it must have.
+    InvalidValue {
+        field: String,
+        reason: String,
+    },
+    /// A number outside its bounds, in an argument or a part of one.
+    ValueOutOfRange {
+        field: String,
+        value: String,
+        min: String,
+        max: String,
+    },
+    /// A minimum below zero.
+    NegativeMinimum {
+        field: &'static str,
+        value: String,
+    },
+    /// Shared memory's table of distinct accelerator inventories is full.
+    InventoriesFull {
+        capacity: u32,
+    },
 }
 
 impl DeviceError {
@@ -73,10 +95,15 @@ impl DeviceError {
             DeviceError::SpecNotFinite { .. }
             | DeviceError::SpecOutOfRange { .. }
             | DeviceError::TooManyDecimals { .. } => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-            DeviceError::BatchLengthsDiffer { .. } | DeviceError::BatchTooLarge { .. } => {
-                ERRCODE_INVALID_PARAMETER_VALUE
+            DeviceError::BatchLengthsDiffer { .. }
+            | DeviceError::BatchTooLarge { .. }
+            | DeviceError::InvalidValue { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
+            DeviceError::ValueOutOfRange { .. } | DeviceError::NegativeMinimum { .. } => {
+                ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
             }
-            DeviceError::SlotsFull { .. } => ERRCODE_INSUFFICIENT_RESOURCES,
+            DeviceError::SlotsFull { .. } | DeviceError::InventoriesFull { .. } => {
+                ERRCODE_INSUFFICIENT_RESOURCES
+            }
             DeviceError::DeviceNotFound | DeviceError::DeviceStopped => ERRCODE_UNDEFINED_TABLE,
             DeviceError::TooManyDevices { .. } => ERRCODE_CHECK_VIOLATION,
         }
@@ -132,6 +159,20 @@ impl DeviceError {
             DeviceError::SlotsFull { capacity } => format!(
                 "no shared-memory slot left for a new device: compute_devices.slots is {capacity}"
             ),
+            DeviceError::InvalidValue { field, reason } => format!("{field} {reason}"),
+            DeviceError::ValueOutOfRange {
+                field,
+                value,
+                min,
+                max,
+            } => format!("{field} must be between {min} and {max} (got {value})"),
+            DeviceError::NegativeMinimum { field, value } => {
+                format!("{field} must not be negative (got {value})")
+            }
+            DeviceError::InventoriesFull { capacity } => format!(
+                "no shared memory left for another distinct set of accelerators: \
+                 compute_devices.accelerator_inventories is {capacity}"
+            ),
         }
     }
 
@@ -152,6 +193,9 @@ impl DeviceError {
             DeviceError::SlotsFull { .. } => {
                 Some("Raise compute_devices.slots in postgresql.conf and restart the server.")
             }
+            DeviceError::InventoriesFull { .. } => Some(
+                "Raise compute_devices.accelerator_inventories in postgresql.conf and restart the server.",
+            ),
             _ => None,
         }
     }

@@ -17,6 +17,12 @@ mod table;
 // How our SQL runs: where the extension's objects are, kept plans, set-returning rows.
 mod spi;
 
+// Accelerators (vendors, model keys, inventories as registered), the shipped countries, and
+// get_capacity's filters and sums.
+mod accelerators;
+mod capacity;
+mod countries;
+
 mod device_type;
 mod errors;
 mod schema;

@@ -4,10 +4,16 @@ use pgrx::prelude::*;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 
+extension_sql_file!("../sql/countries.sql", name = "countries");
+
 extension_sql_file!(
     "../sql/trigger.sql",
     name = "trigger",
-    requires = [derive_device_columns, forget_device_slots]
+    requires = [
+        derive_device_columns,
+        forget_device_slots,
+        accelerator_slots
+    ]
 );
 
 extension_sql_file!(

@@ -4,7 +4,7 @@
 //! in the caller's session, so a caller must not be able to loosen them with SET.
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::time::Duration;
 
 pub static ACTIVE_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(300);
@@ -18,6 +18,12 @@ pub static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static LAST_SEEN_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
 pub static RECONCILE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300);
 pub static SLOTS: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
+pub static MAX_ACCELERATOR_GROUPS: GucSetting<i32> = GucSetting::<i32>::new(8);
+pub static MAX_ACCELERATOR_COUNT: GucSetting<i32> = GucSetting::<i32>::new(64);
+pub static MAX_ACCELERATORS: GucSetting<i32> = GucSetting::<i32>::new(128);
+pub static MAX_ACCELERATOR_MEMORY_MIB: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
+pub static MAX_PRODUCT_NAME_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(128);
+pub static ACCELERATOR_INVENTORIES: GucSetting<i32> = GucSetting::<i32>::new(65_536);
 pub static DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
 
@@ -124,17 +130,28 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
+    register_accelerator_bounds();
     // Server-start settings can only be defined while the postmaster preloads the library,
     // which is also the only time the shared memory and the worker that use them exist.
     // SAFETY: a plain flag the postmaster sets while it loads shared_preload_libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         GucRegistry::define_int_guc(
             c"compute_devices.slots",
-            c"How many devices shared memory holds heartbeats for (40 bytes each).",
+            c"How many devices shared memory holds heartbeats for (48 bytes each).",
             c"Every device ever registered in the served database takes one slot.",
             &SLOTS,
             1,
             100_000_000,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_int_guc(
+            c"compute_devices.accelerator_inventories",
+            c"How many distinct accelerator inventories (and GPU models) shared memory holds.",
+            c"Devices with identical accelerators share one entry; about 150 bytes each.",
+            &ACCELERATOR_INVENTORIES,
+            16,
+            16_777_216,
             GucContext::Postmaster,
             GucFlags::default(),
         );
@@ -153,6 +170,66 @@ pub fn register() {
     // DefineCustom*Variable callers do.
     unsafe {
         pgrx::pg_sys::MarkGUCPrefixReserved(c"compute_devices".as_ptr());
+    }
+}
+
+/// What register_device accepts in `accelerators`. The upper limits of the settings themselves
+/// are what a shared-memory inventory entry holds (slots.rs keeps counts in 16 bits).
+fn register_accelerator_bounds() {
+    let bounds: [(
+        &'static CStr,
+        &'static CStr,
+        &'static GucSetting<i32>,
+        i32,
+        i32,
+    ); 5] = [
+        (
+            c"compute_devices.max_accelerator_groups",
+            c"The most groups of identical accelerators a device may register.",
+            &MAX_ACCELERATOR_GROUPS,
+            0,
+            crate::shared_memory::inventories::MAX_GROUPS as i32,
+        ),
+        (
+            c"compute_devices.max_accelerator_count",
+            c"The most accelerators one group (of identical ones) may count.",
+            &MAX_ACCELERATOR_COUNT,
+            1,
+            4_096,
+        ),
+        (
+            c"compute_devices.max_accelerators",
+            c"The most accelerators a device may register, over all its groups.",
+            &MAX_ACCELERATORS,
+            0,
+            65_535,
+        ),
+        (
+            c"compute_devices.max_accelerator_memory_mib",
+            c"The most memory (MiB) one accelerator may register.",
+            &MAX_ACCELERATOR_MEMORY_MIB,
+            0,
+            i32::MAX,
+        ),
+        (
+            c"compute_devices.max_product_name_length",
+            c"The longest accelerator product_name, in characters.",
+            &MAX_PRODUCT_NAME_LENGTH,
+            1,
+            1_024,
+        ),
+    ];
+    for (name, description, setting, min, max) in bounds {
+        GucRegistry::define_int_guc(
+            name,
+            description,
+            c"",
+            setting,
+            min,
+            max,
+            GucContext::Suset,
+            GucFlags::default(),
+        );
     }
 }
 

@@ -29,6 +29,11 @@ fn updating_from_0_4_0_gives_a_new_installs_schema_and_keeps_the_rows() {
     updating_gives_a_new_installs_schema_and_keeps_the_rows("0.4.0");
 }
 
+#[test]
+fn updating_from_0_5_0_gives_a_new_installs_schema_and_keeps_the_rows() {
+    updating_gives_a_new_installs_schema_and_keeps_the_rows("0.5.0");
+}
+
 fn updating_gives_a_new_installs_schema_and_keeps_the_rows(previous: &str) {
     let _previous = PreviousVersionInstalled::new(previous);
     let suffix = previous.replace('.', "_");
@@ -90,11 +95,39 @@ fn updating_gives_a_new_installs_schema_and_keeps_the_rows(previous: &str) {
     let by_type = api.stats_by_type(Caller::Anon).unwrap();
     let desktop = by_type.iter().find(|(t, _)| t == "desktop").unwrap();
     assert_eq!(desktop.1 .0, 1, "{by_type:?}");
+
+    // The device from before the update counts in get_capacity too, without accelerators or
+    // a country; registered again, it takes both.
+    let capacity = |db: &mut Client| -> Vec<(Option<String>, i64, i64)> {
+        db.query(
+            "SELECT group_key, active_nodes, total_gpus FROM get_capacity(group_by => 'country')",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+    };
+    assert_eq!(capacity(&mut updated.superuser), vec![(None, 1, 0)]);
+    updated
+        .superuser
+        .batch_execute(&format!(
+            "SELECT set_config('request.jwt.claims', '{{\"sub\":\"{ALICE}\"}}', false);
+             SELECT register_device('kept', 'desktop', 16, 8, 512,
+                 '[{{\"vendor\":\"nvidia\",\"product_name\":\"NVIDIA GeForce RTX 4090\",
+                    \"memory_mib\":24576,\"count\":2}}]', 'de');
+             RESET request.jwt.claims"
+        ))
+        .unwrap();
+    assert_eq!(
+        capacity(&mut updated.superuser),
+        vec![(Some("DE".to_string()), 1, 2)]
+    );
 }
 
 /// Everything about the extension's schema that an update could get wrong, as sorted lines.
 fn schema(client: &mut Client) -> Vec<String> {
-    const QUERIES: [&str; 9] = [
+    const QUERIES: [&str; 10] = [
         // Less the #[pg_test] functions and their schema, which only a test build installs.
         "SELECT d FROM pg_depend, pg_describe_object(classid, objid, objsubid) AS d
           WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
@@ -108,18 +141,23 @@ fn schema(client: &mut Client) -> Vec<String> {
           WHERE t.typnamespace = 'public'::regnamespace AND t.typtype = 'c'
           GROUP BY t.typname",
         "SELECT pg_get_triggerdef(oid) FROM pg_trigger
-          WHERE tgrelid = 'compute_devices'::regclass AND NOT tgisinternal",
+          WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
+            AND NOT tgisinternal",
         "SELECT pg_get_indexdef(indexrelid) FROM pg_index
-          WHERE indrelid IN ('compute_devices'::regclass, 'published_totals'::regclass)",
-        "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
-          WHERE conrelid IN ('compute_devices'::regclass, 'published_totals'::regclass)",
-        "SELECT polname || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy
-          WHERE polrelid = 'compute_devices'::regclass",
+          WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)",
+        "SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+           FROM pg_constraint
+          WHERE conrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)",
+        "SELECT polrelid::regclass || ' ' || polname || ' ' || pg_get_expr(polqual, polrelid)
+           FROM pg_policy",
         "SELECT relname || ' ' || relkind::text || ' ' || coalesce(relacl::text, 'default') || ' '
                 || coalesce(reloptions::text, '') || ' ' || relrowsecurity::text
            FROM pg_class WHERE relnamespace = 'public'::regnamespace",
         "SELECT relname || ' ' || pg_get_viewdef(oid) FROM pg_class
           WHERE relnamespace = 'public'::regnamespace AND relkind = 'v'",
+        // The shipped data: every country with its place, the same either way.
+        "SELECT 'countries ' || count(*) || ' ' || md5(string_agg(c::text, ',' ORDER BY country_code))
+           FROM countries AS c",
     ];
     let mut lines: Vec<String> = QUERIES
         .iter()

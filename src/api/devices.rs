@@ -19,35 +19,91 @@ use pgrx::Uuid;
 // The SQL type this stands for is named in the signatures below, where pgrx reads it.
 type LiveDeviceRow = pgrx::composite_type!('static, "compute_devices_live");
 
-/// A statement that writes the table as `d`, in two forms: returning the written row as callers
-/// receive a device, a `compute_devices_live` row (the view's columns in its order, without the
-/// internal slot; is_active and last_seen are the table's, which the statement has just set),
-/// and returning the table's row, for a database still at 0.3.0 (see `device_returning`).
+/// A device row of the table `d` as callers receive a device, in the form this database's
+/// functions are declared to return: a `compute_devices_live` row (the view's columns in its
+/// order, without the internal slot; is_active and last_seen are the table's), with the
+/// accelerators and location since 0.6.0 (`current`), without them in 0.4.0 and 0.5.0
+/// (`without_location`); before that, the table's row (`table`). See `device_form`.
+macro_rules! live_device {
+    (current) => {
+        "ROW(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.storage_gb,
+             d.compute_score, d.is_active, d.last_seen, d.created_at, d.updated_at,
+             d.deactivated_at,
+             COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                  'vendor', a.vendor, 'product_name', a.product_name,
+                                  'model', a.model, 'memory_mib', a.memory_mib, 'count', a.count)
+                              ORDER BY a.vendor, a.model, a.memory_mib)
+                         FROM @extschema@.device_accelerators AS a
+                        WHERE a.device_id OPERATOR(pg_catalog.=) d.id),
+                      '[]'::pg_catalog.jsonb),
+             d.country_code,
+             (SELECT c.region FROM @extschema@.countries AS c
+               WHERE c.country_code OPERATOR(pg_catalog.=) d.country_code),
+             (SELECT c.subregion FROM @extschema@.countries AS c
+               WHERE c.country_code OPERATOR(pg_catalog.=) d.country_code)
+            )::@extschema@.compute_devices_live"
+    };
+    (without_location) => {
+        "ROW(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.storage_gb,
+             d.compute_score, d.is_active, d.last_seen, d.created_at, d.updated_at,
+             d.deactivated_at)::@extschema@.compute_devices_live"
+    };
+    (table) => {
+        "d"
+    };
+}
+
+pub(crate) use live_device;
+
+/// A statement that writes the table as `d`, returning the written row in each of the forms of
+/// `live_device!` (pick one with `device_form`).
 macro_rules! returning_device {
     ($write:literal) => {
         [
-            concat!(
-                $write,
-                " RETURNING ROW(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb,
-                                d.cpu_cores, d.storage_gb, d.compute_score, d.is_active,
-                                d.last_seen, d.created_at, d.updated_at, d.deactivated_at)
-                            ::@extschema@.compute_devices_live"
-            ),
-            concat!($write, " RETURNING d"),
+            concat!($write, " RETURNING ", live_device!(current)),
+            concat!($write, " RETURNING ", live_device!(without_location)),
+            concat!($write, " RETURNING ", live_device!(table)),
         ]
     };
 }
-pub(crate) use returning_device;
 
-/// Of a `returning_device!` statement's two forms, the one returning the row this database's
-/// functions are declared to return. Until `ALTER EXTENSION compute_devices UPDATE` has run
-/// after this library was installed, they still return the table's row (0.3.0), and the view's
-/// row type does not exist.
-pub fn device_returning(forms: &[&'static str; 2]) -> &'static str {
-    if catalog::extension().has_type(c"compute_devices_live") {
+/// The device with the id `$1`, in each of the forms of `live_device!`.
+macro_rules! select_device {
+    () => {
+        [
+            concat!(
+                "SELECT ",
+                live_device!(current),
+                " FROM @extschema@.compute_devices AS d WHERE d.id OPERATOR(pg_catalog.=) $1"
+            ),
+            concat!(
+                "SELECT ",
+                live_device!(without_location),
+                " FROM @extschema@.compute_devices AS d WHERE d.id OPERATOR(pg_catalog.=) $1"
+            ),
+            concat!(
+                "SELECT ",
+                live_device!(table),
+                " FROM @extschema@.compute_devices AS d WHERE d.id OPERATOR(pg_catalog.=) $1"
+            ),
+        ]
+    };
+}
+pub(crate) use select_device;
+
+/// Of a statement's three forms (`returning_device!`, `select_device!`), the one returning the
+/// row this database's functions are declared to return. Until `ALTER EXTENSION compute_devices
+/// UPDATE` has run after this library was installed, they return the row of the version the
+/// database is at: the view without accelerators and location (0.4.0, 0.5.0), or the table's
+/// row (0.3.0), whose view does not exist.
+pub fn device_form(forms: &[&'static str; 3]) -> &'static str {
+    let extension = catalog::extension();
+    if extension.has_relation(c"device_accelerators") {
         forms[0]
-    } else {
+    } else if extension.has_type(c"compute_devices_live") {
         forms[1]
+    } else {
+        forms[2]
     }
 }
 
@@ -60,7 +116,7 @@ fn deactivate_device(
     require_writable("deactivate a device");
     let owner = auth::caller_id().or_raise();
     let device_id = required("device_id", device_id).or_raise();
-    let deactivate = catalog::statement(device_returning(&returning_device!(
+    let deactivate = catalog::statement(device_form(&returning_device!(
         "UPDATE @extschema@.compute_devices AS d
             SET is_active = false,
                 deactivated_at = COALESCE(d.deactivated_at, pg_catalog.now()),

@@ -2,9 +2,11 @@
 //! the JWT's `sub` (auth), never an argument.
 
 pub mod auth;
+mod capacity;
 mod device_ids;
 mod devices;
 pub mod heartbeats;
+mod jsonb_text;
 mod owner_devices;
 mod register;
 pub mod stats;

@@ -1,21 +1,58 @@
-//! register_device: creates the caller's device of a name, or updates it. Argument names are the
-//! JSON keys of the seed's request body. SECURITY DEFINER because callers get no write privilege
+//! register_device: creates the caller's device of a name, or updates it, with its accelerators
+//! and country. Argument names are the JSON keys of the seed's request body (which may leave
+//! out the last two). SECURITY DEFINER because callers get no write privilege
 //! on the table; it writes only rows of the caller, found under the owner's lock.
 
+use crate::accelerators::inventory::{self, Group};
 use crate::api::auth;
 use crate::api::device_ids;
-use crate::api::devices::{device_returning, returning_device};
+use crate::api::devices::{device_form, live_device, select_device};
+use crate::api::jsonb_text::JsonbText;
 use crate::api::owner_devices;
 use crate::api::validate::DeviceSpec;
+use crate::countries;
 use crate::errors::{internal_error, require_writable, DeviceError, OrRaise};
 use crate::settings;
+use crate::spi::catalog;
 use crate::spi::plans;
 use crate::spi::rows::only_row;
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
 
-/// Creates the caller's device of this name, or updates it, and marks it active.
-#[pg_extern(volatile, security_definer, requires = ["live_view"])]
+type LiveDeviceRow = pgrx::composite_type!('static, "compute_devices_live");
+
+/// Creates the caller's device of this name, or updates it, and marks it active. A registration
+/// states the device's whole inventory and place: leaving `accelerators` or `country_code` out
+/// means none.
+#[pg_extern(
+    name = "register_device",
+    volatile,
+    security_definer,
+    requires = ["live_view"]
+)]
 #[search_path(pg_catalog, pg_temp)]
+fn register_located_device(
+    device_name: Option<&str>,
+    device_type: Option<&str>,
+    ram_gb: Option<AnyNumeric>,
+    cpu_cores: Option<i32>,
+    storage_gb: Option<AnyNumeric>,
+    accelerators: default!(Option<JsonbText>, "NULL"),
+    country_code: default!(Option<&str>, "NULL"),
+) -> pgrx::composite_type!('static, "compute_devices_live") {
+    require_writable("register a device");
+    let owner = auth::caller_id().or_raise();
+    let spec = DeviceSpec::new(device_name, device_type, ram_gb, cpu_cores, storage_gb).or_raise();
+    let groups = inventory::parse(accelerators.as_ref().map(|text| text.0.as_str())).or_raise();
+    let country = country_code.map(countries::code_of).transpose().or_raise();
+    register(owner, spec, Some((groups, country)))
+}
+
+/// The five-argument register_device of a database that has this library but is not yet
+/// updated to 0.6.0 (its declaration names this symbol): the same registration, where the
+/// table has no accelerators and no country yet.
+#[pg_extern(sql = false)]
 fn register_device(
     device_name: Option<&str>,
     device_type: Option<&str>,
@@ -26,55 +63,142 @@ fn register_device(
     require_writable("register a device");
     let owner = auth::caller_id().or_raise();
     let spec = DeviceSpec::new(device_name, device_type, ram_gb, cpu_cores, storage_gb).or_raise();
+    register(owner, spec, None)
+}
+
+/// Writes a checked registration: the device row, then (from 0.6.0 on, `located`) its
+/// accelerators, and returns the device as the caller receives it.
+fn register(
+    owner: pgrx::Uuid,
+    spec: DeviceSpec,
+    located: Option<(Vec<Group>, Option<String>)>,
+) -> LiveDeviceRow {
     let max = settings::MAX_DEVICES_PER_USER.get();
-    // $7, the id, is for a new device only.
-    let device = [
-        owner.into(),
-        spec.device_name.as_str().into(),
-        spec.device_type.sql_name().into(),
-        spec.ram_gb.into(),
-        spec.cpu_cores.into(),
-        spec.storage_gb.into(),
-        device_ids::new_device_id().into(),
-    ];
     let table = owner_devices::device_table();
     owner_devices::lock(table, owner);
     let existing = owner_devices::find(table, owner, &spec.device_name);
     if !existing.has_name && existing.count >= i64::from(max) {
         DeviceError::TooManyDevices { max }.raise()
     }
+    let located = located.filter(|_| catalog::extension().has_relation(c"device_accelerators"));
+    let form = usize::from(located.is_none());
+    let country = located.as_ref().and_then(|(_, country)| country.clone());
+    // The update's arguments, then the insert's: $7 is the country for a database at 0.6.0 or
+    // later (the update has no $7 before), and the insert adds the new id.
+    let arguments = |new_id: Option<pgrx::Uuid>| {
+        let mut arguments: Vec<DatumWithOid> = vec![
+            owner.into(),
+            spec.device_name.as_str().into(),
+            spec.device_type.sql_name().into(),
+            spec.ram_gb.clone().into(),
+            spec.cpu_cores.into(),
+            spec.storage_gb.clone().into(),
+        ];
+        if located.is_some() {
+            arguments.push(country.clone().into());
+        }
+        arguments.extend(new_id.map(DatumWithOid::from));
+        arguments
+    };
     // Update or insert without ON CONFLICT, which would take a slot number from the sequence on
     // every re-registration. A row removed by hand since it was found is inserted again. An
     // insert of a name taken meanwhile (possible only under REPEATABLE READ, whose snapshot is
     // older than the lock) fails on the unique key.
     Spi::connect_mut(|client| {
+        let mut id = None;
         if existing.has_name {
-            let updated = plans::execute(client, device_returning(&UPDATE_DEVICE), &device[..6])
-                .and_then(only_row)?;
-            if let Some(row) = updated {
-                return Ok(Some(row));
-            }
+            id =
+                plans::execute(client, UPDATE_DEVICE[form], &arguments(None)).and_then(only_row)?;
         }
-        plans::execute(client, device_returning(&INSERT_DEVICE), &device).and_then(only_row)
+        let id: pgrx::Uuid = match id {
+            Some(id) => id,
+            None => {
+                let new_id = Some(device_ids::new_device_id());
+                plans::execute(client, INSERT_DEVICE[form], &arguments(new_id))
+                    .and_then(only_row)?
+                    .expect("an insert returns its row")
+            }
+        };
+        if let Some((groups, _)) = &located {
+            replace_accelerators(client, id, groups, existing.has_name)?;
+        }
+        plans::execute(client, device_form(&select_device!()), &[id.into()]).and_then(only_row)
     })
     .unwrap_or_else(internal_error)
-    .expect("an insert returns its row")
+    .expect("the device just written is found")
 }
 
-/// Re-registration: the owner's device of this name, with new specs, active and not stopped.
-const UPDATE_DEVICE: [&str; 2] = returning_device!(
+/// The device's accelerators become `groups`: a registration states its whole inventory.
+fn replace_accelerators(
+    client: &mut SpiClient<'_>,
+    device: pgrx::Uuid,
+    groups: &[Group],
+    may_have_some: bool,
+) -> pgrx::spi::Result<()> {
+    if may_have_some {
+        plans::execute(client, DELETE_ACCELERATORS, &[device.into()])?;
+    }
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&Group) -> String| groups.iter().map(f).collect::<Vec<_>>();
+    let numbers = |f: fn(&Group) -> i32| groups.iter().map(f).collect::<Vec<_>>();
+    plans::execute(
+        client,
+        INSERT_ACCELERATORS,
+        &[
+            device.into(),
+            column(|g| g.vendor.sql_name().to_string()).into(),
+            column(|g| g.product_name.clone()).into(),
+            column(|g| g.model.clone()).into(),
+            numbers(|g| g.memory_mib).into(),
+            numbers(|g| g.count).into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Re-registration: the owner's device of this name, with new specs (and place), active and not
+/// stopped. With and without the country (a database before 0.6.0 has no such column).
+const UPDATE_DEVICE: [&str; 2] = [
+    "UPDATE @extschema@.compute_devices AS d
+        SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6, country_code = $7,
+            is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
+      WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
+     RETURNING d.id",
     "UPDATE @extschema@.compute_devices AS d
         SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6,
             is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
-      WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2"
-);
+      WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
+     RETURNING d.id",
+];
 
-/// A new device.
-const INSERT_DEVICE: [&str; 2] = returning_device!(
+/// A new device, with and without the country (the id is the last argument).
+const INSERT_DEVICE: [&str; 2] = [
     "INSERT INTO @extschema@.compute_devices AS d
-            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active, last_seen)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())"
-);
+            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, country_code, id,
+             is_active, last_seen)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, pg_catalog.now())
+     RETURNING d.id",
+    "INSERT INTO @extschema@.compute_devices AS d
+            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active,
+             last_seen)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())
+     RETURNING d.id",
+];
+
+const DELETE_ACCELERATORS: &str = "DELETE FROM @extschema@.device_accelerators AS a
+      WHERE a.device_id OPERATOR(pg_catalog.=) $1";
+
+const INSERT_ACCELERATORS: &str = "INSERT INTO @extschema@.device_accelerators
+            (device_id, vendor, product_name, model, memory_mib, count)
+     SELECT $1, g.vendor, g.product_name, g.model, g.memory_mib, g.count
+       FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]),
+                       pg_catalog.unnest($3::pg_catalog.text[]),
+                       pg_catalog.unnest($4::pg_catalog.text[]),
+                       pg_catalog.unnest($5::pg_catalog.int4[]),
+                       pg_catalog.unnest($6::pg_catalog.int4[]))
+            AS g(vendor, product_name, model, memory_mib, count)";
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

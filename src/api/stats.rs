@@ -22,6 +22,30 @@ use pgrx::prelude::*;
 type NetworkStats = pgrx::composite_type!('static, "network_stats");
 type NetworkStatsByType = pgrx::composite_type!('static, "network_stats_by_type");
 
+/// MiB as GB, exactly: 1/1024 is 0.0009765625, and numeric multiplies exactly (where its
+/// division would round), trailing zeros trimmed as `published::gb_of_mib` writes them.
+macro_rules! gpu_gb {
+    ($mib:literal) => {
+        concat!(
+            "pg_catalog.trim_scale((",
+            $mib,
+            ")::pg_catalog.numeric OPERATOR(pg_catalog.*) 0.0009765625::pg_catalog.numeric)"
+        )
+    };
+}
+
+/// Each device `d`'s accelerators, summed: acc.gpus and acc.memory_mib (NULL for none).
+macro_rules! accelerator_sums {
+    () => {
+        " LEFT JOIN LATERAL (
+              SELECT pg_catalog.sum(a.count) AS gpus,
+                     pg_catalog.sum(a.memory_mib::pg_catalog.int8 OPERATOR(pg_catalog.*) a.count)
+                         AS memory_mib
+                FROM @extschema@.device_accelerators AS a
+               WHERE a.device_id OPERATOR(pg_catalog.=) d.id) AS acc ON true"
+    };
+}
+
 /// The worker publishes a snapshot every second; an answer is never staler than this.
 const MAX_SNAPSHOT_AGE_MICROS: i64 = 2_000_000;
 
@@ -82,7 +106,13 @@ fn by_type_rows(figures: Vec<Figures>) -> Result<Vec<rows::Row>, Box<dyn std::er
 }
 
 /// The snapshot if it is current, or a count of the slots now (which the next caller can use).
-fn current_totals(shared: &Shared) -> Totals {
+pub fn current_totals(shared: &Shared) -> Totals {
+    current_snapshot(shared).totals
+}
+
+/// The published snapshot if it is current, or one counted now and published (which the next
+/// caller can use).
+pub fn current_snapshot(shared: &Shared) -> Snapshot {
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
     let window = settings::active_window_micros();
@@ -93,19 +123,20 @@ fn current_totals(shared: &Shared) -> Totals {
                 && now - snapshot.taken_at <= MAX_SNAPSHOT_AGE_MICROS
                 && snapshot.window == window =>
         {
-            snapshot.totals
+            snapshot
         }
         // Out of date (a registration, deactivation or revival since), late, or counted with
         // another window than this session's (a superuser may SET it): count now.
         _ => {
             let totals = shared.count(liveness::live_after(now), |_, _, _| {});
-            shared.publish(Some(Snapshot {
+            let snapshot = Snapshot {
                 taken_at: now,
                 window,
                 changes,
                 totals,
-            }));
-            totals
+            };
+            shared.publish(Some(snapshot));
+            snapshot
         }
     }
 }
@@ -113,17 +144,34 @@ fn current_totals(shared: &Shared) -> Totals {
 /// Reads only (SPI's read-only mode), so a stats call takes no transaction id: it works in a
 /// read-only transaction and on a hot standby, and its commit writes no WAL.
 fn sum_the_table() -> NetworkStats {
-    let sums = catalog::statement(concat!(
-        "SELECT ROW(pg_catalog.count(*),
-                    COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
-                    COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
-                    COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
-                    COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric)
-                   )::@extschema@.network_stats
-           FROM @extschema@.compute_devices AS d
-          WHERE ",
-        is_live!()
-    ));
+    let sums = catalog::statement(if located() {
+        concat!(
+            "SELECT ROW(pg_catalog.count(*),
+                        COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
+                        COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(acc.gpus), 0)::pg_catalog.int8, ",
+            gpu_gb!("COALESCE(pg_catalog.sum(acc.memory_mib), 0)"),
+            "      )::@extschema@.network_stats
+               FROM @extschema@.compute_devices AS d",
+            accelerator_sums!(),
+            " WHERE ",
+            is_live!()
+        )
+    } else {
+        concat!(
+            "SELECT ROW(pg_catalog.count(*),
+                        COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
+                        COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric)
+                       )::@extschema@.network_stats
+               FROM @extschema@.compute_devices AS d
+              WHERE ",
+            is_live!()
+        )
+    });
     Spi::connect(|client| {
         client
             .select(&*sums, Some(1), &[settings::active_window_seconds().into()])?
@@ -136,21 +184,42 @@ fn sum_the_table() -> NetworkStats {
 
 fn sum_the_table_by_type() -> Vec<NetworkStatsByType> {
     let types: Vec<&str> = DeviceType::ALL.map(DeviceType::sql_name).to_vec();
-    let sums = catalog::statement(concat!(
-        "SELECT ROW(t.device_type,
-                    pg_catalog.count(d.id),
-                    COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
-                    COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
-                    COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
-                    COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric)
-                   )::@extschema@.network_stats_by_type
-           FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
-           LEFT JOIN @extschema@.compute_devices AS d
-                  ON d.device_type OPERATOR(pg_catalog.=) t.device_type AND ",
-        is_live!(),
-        " GROUP BY t.device_type, t.position
-          ORDER BY t.position"
-    ));
+    let sums = catalog::statement(if located() {
+        concat!(
+            "SELECT ROW(t.device_type,
+                        pg_catalog.count(d.id),
+                        COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
+                        COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(acc.gpus), 0)::pg_catalog.int8, ",
+            gpu_gb!("COALESCE(pg_catalog.sum(acc.memory_mib), 0)"),
+            "      )::@extschema@.network_stats_by_type
+               FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
+               LEFT JOIN (@extschema@.compute_devices AS d",
+            accelerator_sums!(),
+            ") ON d.device_type OPERATOR(pg_catalog.=) t.device_type AND ",
+            is_live!(),
+            " GROUP BY t.device_type, t.position
+              ORDER BY t.position"
+        )
+    } else {
+        concat!(
+            "SELECT ROW(t.device_type,
+                        pg_catalog.count(d.id),
+                        COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
+                        COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
+                        COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric)
+                       )::@extschema@.network_stats_by_type
+               FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
+               LEFT JOIN @extschema@.compute_devices AS d
+                      ON d.device_type OPERATOR(pg_catalog.=) t.device_type AND ",
+            is_live!(),
+            " GROUP BY t.device_type, t.position
+              ORDER BY t.position"
+        )
+    });
     Spi::connect(|client| {
         let rows = client.select(
             &*sums,
@@ -164,6 +233,11 @@ fn sum_the_table_by_type() -> Vec<NetworkStatsByType> {
     .unwrap_or_else(internal_error)
 }
 
+/// Whether the database is at 0.6.0 or later: the stats' types have the accelerator columns.
+fn located() -> bool {
+    catalog::extension().has_relation(c"device_accelerators")
+}
+
 /// A network_stats row (no device type) or a network_stats_by_type row from figures.
 fn to_row(
     type_name: &std::ffi::CStr,
@@ -175,6 +249,8 @@ fn to_row(
         ram_gb,
         cpu_cores,
         storage_gb,
+        gpus,
+        gpu_memory_gb,
     } = figures;
     let mut row = PgHeapTuple::new_composite_type_by_oid(catalog::type_oid(type_name))?;
     let mut column = 1;
@@ -192,5 +268,9 @@ fn to_row(
     row.set_by_index((column + 2).try_into()?, cpu_cores)?;
     row.set_by_index((column + 3).try_into()?, storage_gb)?;
     row.set_by_index((column + 4).try_into()?, total_score)?;
+    if located() {
+        row.set_by_index((column + 5).try_into()?, gpus)?;
+        row.set_by_index((column + 6).try_into()?, gpu_memory_gb)?;
+    }
     Ok(row)
 }

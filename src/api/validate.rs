@@ -49,26 +49,11 @@ pub fn required<T>(field: &'static str, value: Option<T>) -> Result<T, DeviceErr
     value.ok_or(DeviceError::NullArgument { field })
 }
 
-/// Trimmed, at most 64 characters, visible text: no control characters, and no format or
-/// other invisible characters (zero-width, bidirectional overrides, line and paragraph
-/// separators, noncharacters), which would let two names look alike or a name look empty.
+/// Trimmed, at most 64 characters, visible text (see `invisible_text`).
 fn device_name_of(name: &str) -> Result<String, DeviceError> {
     let name = name.trim();
-    if name.is_empty() {
-        return Err(DeviceError::InvalidDeviceName {
-            reason: "must not be empty or only whitespace",
-        });
-    }
-    if name.chars().any(char::is_control) {
-        return Err(DeviceError::InvalidDeviceName {
-            reason: "must not contain control characters",
-        });
-    }
-    if name.chars().any(is_invisible) {
-        return Err(DeviceError::InvalidDeviceName {
-            reason: "must not contain format or invisible characters (such as zero-width, \
-                     bidirectional, line or paragraph separators, or noncharacters)",
-        });
+    if let Some(reason) = invisible_text(name) {
+        return Err(DeviceError::InvalidDeviceName { reason });
     }
     let length = name.chars().count();
     if length > MAX_DEVICE_NAME_CHARS {
@@ -78,6 +63,25 @@ fn device_name_of(name: &str) -> Result<String, DeviceError> {
         });
     }
     Ok(name.to_string())
+}
+
+/// Why trimmed text is not visible text, if it is not: empty, or holding control characters,
+/// or format or other invisible characters (zero-width, bidirectional overrides, line and
+/// paragraph separators, noncharacters), which would let two names look alike or a name look
+/// empty.
+pub fn invisible_text(text: &str) -> Option<&'static str> {
+    if text.is_empty() {
+        Some("must not be empty or only whitespace")
+    } else if text.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else if text.chars().any(is_invisible) {
+        Some(
+            "must not contain format or invisible characters (such as zero-width, \
+             bidirectional, line or paragraph separators, or noncharacters)",
+        )
+    } else {
+        None
+    }
 }
 
 /// Characters that show nothing: Unicode's format characters (general category Cf), its
@@ -184,7 +188,7 @@ fn bounded_numeric(
 }
 
 /// A number's text cut to a length fit for an error message.
-fn shortened(text: &str) -> String {
+pub fn shortened(text: &str) -> String {
     const MOST: usize = 40;
     if text.len() <= MOST {
         text.to_string()

@@ -52,6 +52,10 @@ const FIGURES: &str = "
            COALESCE(pg_catalog.jsonb_extract_path_text(p.by_type, t.device_type, 'total_cpu_cores')
                     ::pg_catalog.int8, 0::pg_catalog.int8),
            COALESCE(pg_catalog.jsonb_extract_path_text(p.by_type, t.device_type, 'total_storage_gb')
+                    ::pg_catalog.numeric, 0::pg_catalog.numeric),
+           COALESCE(pg_catalog.jsonb_extract_path_text(p.by_type, t.device_type, 'total_gpus')
+                    ::pg_catalog.int8, 0::pg_catalog.int8),
+           COALESCE(pg_catalog.jsonb_extract_path_text(p.by_type, t.device_type, 'total_gpu_memory_gb')
                     ::pg_catalog.numeric, 0::pg_catalog.numeric)
       FROM @extschema@.published_totals AS p
      CROSS JOIN pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
@@ -72,6 +76,8 @@ pub struct Figures {
     pub ram_gb: AnyNumeric,
     pub cpu_cores: i64,
     pub storage_gb: AnyNumeric,
+    pub gpus: i64,
+    pub gpu_memory_gb: AnyNumeric,
 }
 
 impl Figures {
@@ -81,6 +87,8 @@ impl Figures {
             ram_gb: AnyNumeric::try_from(gb(sums.ram_nano_gb).as_str())?,
             cpu_cores: sums.cpu_cores,
             storage_gb: AnyNumeric::try_from(gb(sums.storage_nano_gb).as_str())?,
+            gpus: sums.gpus,
+            gpu_memory_gb: AnyNumeric::try_from(gb_of_mib(sums.gpu_memory_mib).as_str())?,
         })
     }
 
@@ -90,6 +98,8 @@ impl Figures {
             ram_gb: AnyNumeric::from(0),
             cpu_cores: 0,
             storage_gb: AnyNumeric::from(0),
+            gpus: 0,
+            gpu_memory_gb: AnyNumeric::from(0),
         }
     }
 
@@ -99,7 +109,24 @@ impl Figures {
             ram_gb: self.ram_gb + other.ram_gb,
             cpu_cores: self.cpu_cores + other.cpu_cores,
             storage_gb: self.storage_gb + other.storage_gb,
+            gpus: self.gpus + other.gpus,
+            gpu_memory_gb: self.gpu_memory_gb + other.gpu_memory_gb,
         }
+    }
+}
+
+/// MiB as GB (1024 MiB each), an exact decimal without trailing zeros: 1024 is 2^10, so ten
+/// decimals always suffice. The table path's SQL (`gpu_gb!`) writes the same number.
+pub fn gb_of_mib(mib: i64) -> String {
+    let scaled = i128::from(mib) * 9_765_625; // 10^10 / 1024
+    let sign = if scaled < 0 { "-" } else { "" };
+    let scaled = scaled.unsigned_abs();
+    let (whole, fraction) = (scaled / 10_000_000_000, scaled % 10_000_000_000);
+    if fraction == 0 {
+        format!("{sign}{whole}")
+    } else {
+        let digits = format!("{fraction:010}");
+        format!("{sign}{whole}.{}", digits.trim_end_matches('0'))
     }
 }
 
@@ -123,12 +150,14 @@ fn by_type_json(snapshot: &Snapshot) -> String {
     let entries: Vec<String> = types
         .map(|(device_type, sums)| {
             format!(
-                r#""{}":{{"active_nodes":{},"total_ram_gb":{},"total_cpu_cores":{},"total_storage_gb":{}}}"#,
+                r#""{}":{{"active_nodes":{},"total_ram_gb":{},"total_cpu_cores":{},"total_storage_gb":{},"total_gpus":{},"total_gpu_memory_gb":{}}}"#,
                 device_type.sql_name(),
                 sums.active_nodes,
                 gb(sums.ram_nano_gb),
                 sums.cpu_cores,
                 gb(sums.storage_nano_gb),
+                sums.gpus,
+                gb_of_mib(sums.gpu_memory_mib),
             )
         })
         .collect();
@@ -265,6 +294,10 @@ fn figures(client: &SpiClient<'_>, taken_at: TimestampWithTimeZone) -> spi::Resu
             cpu_cores: row.get::<i64>(3)?.unwrap_or(0),
             storage_gb: row
                 .get::<AnyNumeric>(4)?
+                .unwrap_or_else(|| AnyNumeric::from(0)),
+            gpus: row.get::<i64>(5)?.unwrap_or(0),
+            gpu_memory_gb: row
+                .get::<AnyNumeric>(6)?
                 .unwrap_or_else(|| AnyNumeric::from(0)),
         })
     })

@@ -33,9 +33,11 @@
 //! writes its slot before it changes its index entries, so either the commit's index change
 //! comes after the pass's, or the pass sees the new version and does nothing.
 
+use crate::accelerators::{accelerator_arrays, given_at};
 use crate::device_type::DeviceType;
 use crate::errors::internal_failure;
 use crate::shared_memory::device_index;
+use crate::shared_memory::inventories;
 use crate::shared_memory::slots::{self, Expect, Shared, SlotState, Spec};
 use crate::shared_memory::worker::{in_transaction, Outcome, TableView, BATCH_ROWS};
 use crate::spi::catalog;
@@ -45,38 +47,94 @@ use pgrx::spi::SpiClient;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
-/// A device row as a slot holds it, over `d`. GB in billionths, saturated (NaN as the most), as
-/// slot_writes::nano_gb makes them at commit.
+/// GB in billionths, saturated (NaN as the most), as slot_writes::nano_gb makes them at commit.
+macro_rules! nano_gb {
+    ($column:literal) => {
+        concat!(
+            "LEAST(GREATEST(",
+            $column,
+            " OPERATOR(pg_catalog.*) 1000000000::pg_catalog.numeric,
+                        (-9223372036854775808)::pg_catalog.numeric),
+               9223372036854775807::pg_catalog.numeric)::pg_catalog.int8"
+        )
+    };
+}
+pub(crate) use nano_gb;
+
+/// A device row as a slot holds it, over `d`.
 macro_rules! slot_columns {
     () => {
-        "d.slot, d.deactivated_at IS NOT NULL, d.is_active, d.last_seen,
-         LEAST(GREATEST(d.ram_gb OPERATOR(pg_catalog.*) 1000000000::pg_catalog.numeric,
-                        (-9223372036854775808)::pg_catalog.numeric),
-               9223372036854775807::pg_catalog.numeric)::pg_catalog.int8,
-         d.cpu_cores,
-         LEAST(GREATEST(d.storage_gb OPERATOR(pg_catalog.*) 1000000000::pg_catalog.numeric,
-                        (-9223372036854775808)::pg_catalog.numeric),
-               9223372036854775807::pg_catalog.numeric)::pg_catalog.int8,
-         d.id, d.user_id, d.device_type"
+        concat!(
+            "d.slot, d.deactivated_at IS NOT NULL, d.is_active, d.last_seen, ",
+            nano_gb!("d.ram_gb"),
+            ", d.cpu_cores, ",
+            nano_gb!("d.storage_gb"),
+            ", d.id, d.user_id, d.device_type"
+        )
     };
 }
 
-const EVERY_ROW: &str = concat!(
-    "SELECT ",
-    slot_columns!(),
-    " FROM @extschema@.compute_devices AS d"
-);
+/// Since 0.6.0: the row's country and accelerators (as arrays, a group per position), over `d`
+/// and the lateral `acc`; before, none.
+macro_rules! located_columns {
+    (current) => {
+        ", d.country_code, acc.vendors, acc.models, acc.memory, acc.counts"
+    };
+    (before_0_6_0) => {
+        ", NULL::pg_catalog.text, NULL::pg_catalog.text[], NULL::pg_catalog.text[],
+           NULL::pg_catalog.int4[], NULL::pg_catalog.int4[]"
+    };
+}
+
+macro_rules! accelerators_of_d {
+    (current) => {
+        accelerator_arrays!()
+    };
+    (before_0_6_0) => {
+        ""
+    };
+}
+
+macro_rules! every_row {
+    ($version:tt) => {
+        concat!(
+            "SELECT ",
+            slot_columns!(),
+            located_columns!($version),
+            " FROM @extschema@.compute_devices AS d",
+            accelerators_of_d!($version)
+        )
+    };
+}
+
+/// Every row: for this version of the table, and for one not yet updated to 0.6.0.
+const EVERY_ROW: [&str; 2] = [every_row!(current), every_row!(before_0_6_0)];
 
 /// The rows in runs of slots, first to last, each an index range scan.
-const ROWS_IN_RUNS: &str = concat!(
-    "SELECT ",
-    slot_columns!(),
-    " FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]),
-                      pg_catalog.unnest($2::pg_catalog.int4[])) AS r(first_slot, last_slot)
-      JOIN @extschema@.compute_devices AS d
-        ON d.slot OPERATOR(pg_catalog.>=) r.first_slot
-       AND d.slot OPERATOR(pg_catalog.<=) r.last_slot"
-);
+macro_rules! rows_in_runs {
+    ($version:tt) => {
+        concat!(
+            "SELECT ",
+            slot_columns!(),
+            located_columns!($version),
+            " FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]),
+                              pg_catalog.unnest($2::pg_catalog.int4[])) AS r(first_slot, last_slot)
+              JOIN @extschema@.compute_devices AS d
+                ON d.slot OPERATOR(pg_catalog.>=) r.first_slot
+               AND d.slot OPERATOR(pg_catalog.<=) r.last_slot",
+            accelerators_of_d!($version)
+        )
+    };
+}
+
+const ROWS_IN_RUNS: [&str; 2] = [rows_in_runs!(current), rows_in_runs!(before_0_6_0)];
+
+/// Of the two forms, the one for this database's version of the table.
+fn for_this_version(forms: &[&'static str; 2]) -> std::rc::Rc<str> {
+    let extension = catalog::extension();
+    let form = usize::from(!extension.has_relation(c"device_accelerators"));
+    extension.statement(forms[form])
+}
 
 /// One past the highest slot number handed out (the sequence is not transactional, so this
 /// includes transactions in flight) or stored (rows may carry numbers from elsewhere, such as a
@@ -114,6 +172,8 @@ impl DeviceRow {
                 ram_nano_gb: row.get::<i64>(5)?.unwrap_or(0),
                 cpu_cores: i64::from(row.get::<i32>(6)?.unwrap_or(0)),
                 storage_nano_gb: row.get::<i64>(7)?.unwrap_or(0),
+                country: slots::country_number(row.get::<String>(11)?.as_deref()),
+                inventory: Some(inventory_of(row)?),
             },
             is_active: row.get::<bool>(3)?.unwrap_or(false),
             last_seen: row
@@ -123,6 +183,20 @@ impl DeviceRow {
             owner: uuid(row.get::<pgrx::Uuid>(9)?),
         })
     }
+}
+
+/// The inventory number of the row's accelerators (columns 12 to 15), interned if new. When
+/// shared memory has no room for another inventory, 0 (none) and a warning: the slot then
+/// undercounts that device's accelerators until room is made.
+fn inventory_of(row: &pgrx::spi::SpiHeapTupleData<'_>) -> spi::Result<u32> {
+    let groups = given_at(row, 12)?;
+    let Some(table) = inventories::attached() else {
+        return Ok(0);
+    };
+    Ok(table.intern(groups).unwrap_or_else(|full| {
+        warning!("compute_devices: {}", full.message());
+        0
+    }))
 }
 
 /// Which device a slot holds, as a number: 0 for none.
@@ -356,7 +430,7 @@ pub fn compare_all(
     let mut pass = Pass::before(shared, shared.high_water());
     pass.presumed_beat = presumed_beat;
     let read = in_transaction(|client, _| {
-        let every_row = catalog::statement(EVERY_ROW);
+        let every_row = for_this_version(&EVERY_ROW);
         pass.read(client, &every_row, &[], |pass, slot, row| {
             pass.take(slot, row, views)
         })
@@ -374,7 +448,7 @@ pub fn compare_all(
         // kept this pass from writing it.
         let read = in_transaction(|client, _| {
             let runs = [unindexed.clone().into(), unindexed.into()];
-            let rows = catalog::statement(ROWS_IN_RUNS);
+            let rows = for_this_version(&ROWS_IN_RUNS);
             pass.read(client, &rows, &runs, Pass::index)
         });
         if !matches!(read, Outcome::Done(_)) {
@@ -528,7 +602,7 @@ impl NewRows {
                 let runs = [firsts.into(), lasts.into()];
                 pass.read(
                     client,
-                    &catalog::statement(ROWS_IN_RUNS),
+                    &for_this_version(&ROWS_IN_RUNS),
                     &runs,
                     |pass, slot, row| pass.take(slot, row, views),
                 )

@@ -31,6 +31,11 @@ enum SlotWrite {
         device_id: [u8; 16],
     },
     ForgetAll,
+    /// The device's accelerators changed (accelerator_slots.rs).
+    Inventory {
+        slot: u32,
+        inventory: u32,
+    },
 }
 
 struct Queued {
@@ -56,6 +61,7 @@ pub struct DeviceRow {
     pub ram_gb: AnyNumeric,
     pub cpu_cores: i32,
     pub storage_gb: AnyNumeric,
+    pub country_code: Option<String>,
 }
 
 /// Queues the slot write for an inserted or updated row. A slot number past the shared memory
@@ -83,6 +89,8 @@ pub fn device_written(row: DeviceRow) {
         ram_nano_gb: nano_gb(row.ram_gb),
         cpu_cores: i64::from(row.cpu_cores),
         storage_nano_gb: nano_gb(row.storage_gb),
+        country: slots::country_number(row.country_code.as_deref()),
+        inventory: None,
     };
     queue(SlotWrite::Device {
         slot,
@@ -132,6 +140,11 @@ fn forget_device_slots<'a>(
         None => queue(SlotWrite::ForgetAll),
     }
     Ok(None)
+}
+
+/// Queues a device's new inventory for its slot, at commit.
+pub fn inventory_written(slot: u32, inventory: u32) {
+    queue(SlotWrite::Inventory { slot, inventory });
 }
 
 fn queue(write: SlotWrite) {
@@ -233,6 +246,7 @@ fn apply(queue: Vec<Queued>) {
                 device_index::remove(&device_id);
             }
             SlotWrite::ForgetAll => shared.forget_all(),
+            SlotWrite::Inventory { slot, inventory } => shared.set_inventory(slot, inventory),
         }
     }
 }

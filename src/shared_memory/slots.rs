@@ -13,7 +13,9 @@
 
 use crate::device_type::DeviceType;
 use crate::settings;
+use crate::shared_memory::breakdown;
 use crate::shared_memory::device_index;
+use crate::shared_memory::inventories;
 use pgrx::pg_sys;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -53,6 +55,27 @@ pub struct Spec {
     pub ram_nano_gb: i64,
     pub cpu_cores: i64,
     pub storage_nano_gb: i64,
+    /// The country's two ASCII letters as a number (`country_number`), 0 for none.
+    pub country: u16,
+    /// The accelerators' inventory number (inventories.rs), 0 for none. None in a write: the
+    /// slot keeps the one it has (a device row changes without its accelerators, which their
+    /// own table's trigger writes).
+    pub inventory: Option<u32>,
+}
+
+/// A country code as a slot keeps it: its two letters, 0 for none (or anything else).
+pub fn country_number(code: Option<&str>) -> u16 {
+    match code.map(str::as_bytes) {
+        Some(&[first, second]) if first.is_ascii_uppercase() && second.is_ascii_uppercase() => {
+            u16::from_be_bytes([first, second])
+        }
+        _ => 0,
+    }
+}
+
+/// The code a slot's country number stands for.
+pub fn country_code(number: u16) -> Option<String> {
+    (number != 0).then(|| String::from_utf8_lossy(&number.to_be_bytes()).into_owned())
 }
 
 impl Spec {
@@ -86,17 +109,19 @@ pub struct SlotView {
     pub last_beat: i64,
 }
 
-/// 40 bytes per device. cpu_cores fits 32 bits (register_device allows at most 8192, the
-/// column is an integer), which leaves the device type room without growing the slot.
+/// 48 bytes per device. cpu_cores fits 32 bits (register_device allows at most 8192, the
+/// column is an integer), which leaves the device type room without growing the slot; the
+/// type and the country share a word (`kind`: type in the low byte, country above).
 #[repr(C)]
 struct Slot {
     last_beat: AtomicI64,
     version: AtomicU32,
     state: AtomicU32,
     cpu_cores: AtomicU32,
-    device_type: AtomicU32,
+    kind: AtomicU32,
     ram_nano_gb: AtomicI64,
     storage_nano_gb: AtomicI64,
+    inventory: AtomicU32,
 }
 
 const BYTES_PER_DEVICE: usize = std::mem::size_of::<Slot>();
@@ -108,18 +133,38 @@ pub struct Sums {
     pub ram_nano_gb: i128,
     pub cpu_cores: i64,
     pub storage_nano_gb: i128,
+    pub gpus: i64,
+    /// Accelerator memory: each accelerator's memory_mib times its count, summed.
+    pub gpu_memory_mib: i64,
 }
 
+/// A snapshot's words per Sums.
+pub const SUMS_WORDS: usize = 8;
+
 impl Sums {
-    fn add(&mut self, other: &Sums) {
+    /// One device, with `gpus` accelerators holding `gpu_memory_mib` between them.
+    pub fn device(spec: &Spec, gpus: i64, gpu_memory_mib: i64) -> Sums {
+        Sums {
+            active_nodes: 1,
+            ram_nano_gb: i128::from(spec.ram_nano_gb),
+            cpu_cores: spec.cpu_cores,
+            storage_nano_gb: i128::from(spec.storage_nano_gb),
+            gpus,
+            gpu_memory_mib,
+        }
+    }
+
+    pub fn add(&mut self, other: &Sums) {
         self.active_nodes += other.active_nodes;
         self.ram_nano_gb += other.ram_nano_gb;
         self.cpu_cores += other.cpu_cores;
         self.storage_nano_gb += other.storage_nano_gb;
+        self.gpus += other.gpus;
+        self.gpu_memory_mib += other.gpu_memory_mib;
     }
 
     /// The i128s as two words each, so a snapshot is a row of u64s.
-    fn to_words(self) -> [u64; 6] {
+    pub fn to_words(self) -> [u64; SUMS_WORDS] {
         [
             self.active_nodes as u64,
             self.ram_nano_gb as u64,
@@ -127,16 +172,20 @@ impl Sums {
             self.cpu_cores as u64,
             self.storage_nano_gb as u64,
             (self.storage_nano_gb >> 64) as u64,
+            self.gpus as u64,
+            self.gpu_memory_mib as u64,
         ]
     }
 
-    fn from_words(w: &[u64]) -> Sums {
+    pub fn from_words(w: &[u64]) -> Sums {
         let wide = |low: u64, high: u64| (i128::from(high as i64) << 64) | i128::from(low);
         Sums {
             active_nodes: w[0] as i64,
             ram_nano_gb: wide(w[1], w[2]),
             cpu_cores: w[3] as i64,
             storage_nano_gb: wide(w[4], w[5]),
+            gpus: w[6] as i64,
+            gpu_memory_mib: w[7] as i64,
         }
     }
 }
@@ -148,14 +197,8 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn add(&mut self, spec: &Spec) {
-        let device = Sums {
-            active_nodes: 1,
-            ram_nano_gb: i128::from(spec.ram_nano_gb),
-            cpu_cores: spec.cpu_cores,
-            storage_nano_gb: i128::from(spec.storage_nano_gb),
-        };
-        self.by_type[spec.device_type.index()].add(&device);
+    pub fn add(&mut self, device_type: DeviceType, device: &Sums) {
+        self.by_type[device_type.index()].add(device);
     }
 
     /// Every type together: the network.
@@ -168,7 +211,7 @@ impl Totals {
     }
 }
 
-const SNAPSHOT_WORDS: usize = 3 + 6 * DeviceType::COUNT;
+const SNAPSHOT_WORDS: usize = 3 + SUMS_WORDS * DeviceType::COUNT;
 
 /// The totals as of `taken_at`, counted with an active window of `window` (microseconds),
 /// when the change counter stood at `changes`.
@@ -219,9 +262,10 @@ fn bytes_for(capacity: u32) -> usize {
     std::mem::size_of::<Header>() + BYTES_PER_DEVICE * capacity as usize
 }
 
-/// All the shared memory the library takes: slots, snapshot and the device index.
+/// All the shared memory the library takes: slots, snapshot, the device index, the accelerator
+/// inventories and the totals' breakdown by country and model.
 pub fn total_bytes(capacity: u32) -> usize {
-    bytes_for(capacity) + device_index::bytes(capacity)
+    bytes_for(capacity) + device_index::bytes(capacity) + inventories::bytes() + breakdown::bytes()
 }
 
 /// Asks the postmaster for the slots. Call from _PG_init, after the settings are defined.
@@ -277,6 +321,8 @@ unsafe extern "C-unwind" fn attach() {
         }
         HEADER = header;
         device_index::attach(capacity);
+        inventories::attach();
+        breakdown::attach();
         pg_sys::LWLockRelease(init_lock);
     }
 }
@@ -410,9 +456,11 @@ impl Shared {
         }
         let spec = spec.stored();
         entry.state.store(state as u32, Ordering::Relaxed);
-        entry
-            .device_type
-            .store(spec.device_type as u32, Ordering::Relaxed);
+        let kind = spec.device_type as u32 | u32::from(spec.country) << 8;
+        entry.kind.store(kind, Ordering::Relaxed);
+        if let Some(inventory) = spec.inventory {
+            entry.inventory.store(inventory, Ordering::Relaxed);
+        }
         entry
             .cpu_cores
             .store(spec.cpu_cores as u32, Ordering::Relaxed);
@@ -428,6 +476,20 @@ impl Shared {
         self.header.high_water.fetch_max(slot + 1, Ordering::AcqRel);
         self.header.changes.fetch_add(1, Ordering::AcqRel);
         Some(version)
+    }
+
+    /// Writes the slot's inventory alone: what a commit that changed the device's accelerators
+    /// does.
+    pub fn set_inventory(&self, slot: u32, inventory: u32) {
+        let Some(entry) = self.slot(slot) else {
+            return;
+        };
+        let locked = lock(entry);
+        entry.inventory.store(inventory, Ordering::Relaxed);
+        entry
+            .version
+            .store(locked.wrapping_add(1), Ordering::Release);
+        self.header.changes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The slot's version now: odd while a writer holds it.
@@ -473,11 +535,14 @@ impl Shared {
                 continue;
             }
             let state = SlotState::from_u32(entry.state.load(Ordering::Relaxed));
+            let kind = entry.kind.load(Ordering::Relaxed);
             let spec = Spec {
-                device_type: DeviceType::from_index(entry.device_type.load(Ordering::Relaxed)),
+                device_type: DeviceType::from_index(kind & 0xFF),
                 ram_nano_gb: entry.ram_nano_gb.load(Ordering::Relaxed),
                 cpu_cores: i64::from(entry.cpu_cores.load(Ordering::Relaxed)),
                 storage_nano_gb: entry.storage_nano_gb.load(Ordering::Relaxed),
+                country: (kind >> 8) as u16,
+                inventory: Some(entry.inventory.load(Ordering::Relaxed)),
             };
             fence(Ordering::Acquire);
             if entry.version.load(Ordering::Relaxed) == before {
@@ -495,11 +560,18 @@ impl Shared {
     /// Exact totals over every slot now: registered and beating since `live_after`.
     pub fn count(&self, live_after: i64, mut visit: impl FnMut(u32, &SlotView, bool)) -> Totals {
         let mut totals = Totals::default();
+        let inventories = inventories::attached();
         for slot in 0..self.high_water() {
             let Some(view) = self.read(slot) else { break };
             let live = view.state == SlotState::Registered && view.last_beat > live_after;
             if live {
-                totals.add(&view.spec);
+                let inventory =
+                    inventories.and_then(|all| all.get(view.spec.inventory.unwrap_or(0)));
+                let (gpus, memory) = inventory.map_or((0, 0), |i| (i.gpus, i.gpu_memory_mib));
+                totals.add(
+                    view.spec.device_type,
+                    &Sums::device(&view.spec, gpus, memory),
+                );
             }
             visit(slot, &view, live);
         }
@@ -517,7 +589,7 @@ impl Shared {
         } = snapshot.unwrap_or_default();
         let mut words = [0; SNAPSHOT_WORDS];
         words[..3].copy_from_slice(&[taken_at as u64, window as u64, changes]);
-        for (chunk, sums) in words[3..].chunks_exact_mut(6).zip(totals.by_type) {
+        for (chunk, sums) in words[3..].chunks_exact_mut(SUMS_WORDS).zip(totals.by_type) {
             chunk.copy_from_slice(&sums.to_words());
         }
         let seq = self.header.snapshot_seq.load(Ordering::Relaxed);
@@ -556,7 +628,9 @@ impl Shared {
                 window: w[1] as i64,
                 changes: w[2],
                 totals: Totals {
-                    by_type: std::array::from_fn(|t| Sums::from_words(&w[3 + 6 * t..9 + 6 * t])),
+                    by_type: std::array::from_fn(|t| {
+                        Sums::from_words(&w[3 + SUMS_WORDS * t..3 + SUMS_WORDS * (t + 1)])
+                    }),
                 },
             };
             return (snapshot.taken_at != 0).then_some(snapshot);

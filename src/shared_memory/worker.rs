@@ -29,6 +29,7 @@
 //! settings, SIGTERM stops it, and after a crash the postmaster starts it again.
 
 use crate::settings;
+use crate::shared_memory::breakdown::{Counting, ModelsOfInventories};
 use crate::shared_memory::published;
 use crate::shared_memory::reconcile::{self, Compared, NewRows, Seen};
 use crate::shared_memory::slots::{self, Shared, SlotState, SlotView, Snapshot};
@@ -110,6 +111,8 @@ struct Worker {
     /// The table the slots hold, once they were rebuilt from it.
     served_table: Option<u32>,
     table_views: Vec<TableView>,
+    /// Each accelerator inventory's split by model, for the breakdown (inventories never change).
+    models_of_inventories: ModelsOfInventories,
     new_rows: NewRows,
     compared_at: Instant,
     flush_cursor: FlushCursor,
@@ -144,6 +147,7 @@ impl Worker {
             database,
             served_table: None,
             table_views: Vec::new(),
+            models_of_inventories: ModelsOfInventories::default(),
             new_rows: NewRows::default(),
             compared_at: Instant::now(),
             flush_cursor: FlushCursor::default(),
@@ -281,7 +285,12 @@ impl Worker {
         let changes_counted = self.shared.changes();
         let mut changes = Vec::new();
         let (shared, table_views) = (&self.shared, &mut self.table_views);
+        let mut breakdown = Counting::new();
+        let kept = &mut self.models_of_inventories;
         let totals = shared.count(liveness::live_after(now), |slot, view, live| {
+            if live {
+                breakdown.add(&view.spec, kept);
+            }
             let heard = shared.was_heard(view.last_beat).then_some(view.last_beat);
             let belief = view_of(table_views, slot, view, heard);
             if write_back_due {
@@ -296,6 +305,7 @@ impl Worker {
             totals,
         };
         self.shared.publish(Some(snapshot));
+        breakdown.publish(&snapshot);
         if write_back_due {
             self.last_write_back = Instant::now();
             write_back(&mut changes, &mut self.table_views);

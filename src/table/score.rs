@@ -114,24 +114,24 @@ struct Columns {
     updated_at: usize,
     deactivated_at: usize,
     slot: usize,
+    /// Since 0.6.0 (a database not updated yet has no such column).
+    country_code: Option<usize>,
 }
 
 impl Columns {
     fn of(tupdesc: &PgTupleDesc<'_>) -> Columns {
-        let position = |name: &str, type_oid: pg_sys::Oid| {
-            let found = tupdesc.iter().position(|column| {
+        let find = |name: &str| {
+            tupdesc.iter().position(|column| {
                 // SAFETY: attname is a NUL-terminated NameData.
                 let column_name = unsafe { std::ffi::CStr::from_ptr(column.attname.data.as_ptr()) };
                 !column.is_dropped() && column_name.to_bytes() == name.as_bytes()
-            });
-            match found {
-                Some(index)
-                    if tupdesc.get(index).map(|column| column.atttypid) == Some(type_oid) =>
-                {
-                    index
-                }
-                _ => missing_object(&format!("the compute_devices.{name} column of its type")),
+            })
+        };
+        let position = |name: &str, type_oid: pg_sys::Oid| match find(name) {
+            Some(index) if tupdesc.get(index).map(|column| column.atttypid) == Some(type_oid) => {
+                index
             }
+            _ => missing_object(&format!("the compute_devices.{name} column of its type")),
         };
         Columns {
             id: position("id", pg_sys::UUIDOID),
@@ -146,6 +146,7 @@ impl Columns {
             updated_at: position("updated_at", pg_sys::TIMESTAMPTZOID),
             deactivated_at: position("deactivated_at", pg_sys::TIMESTAMPTZOID),
             slot: position("slot", pg_sys::INT4OID),
+            country_code: find("country_code").map(|_| position("country_code", pg_sys::TEXTOID)),
         }
     }
 }
@@ -221,6 +222,9 @@ fn queue_slot_write(row: &Row, columns: &Columns, previous_id: Option<pgrx::Uuid
             ram_gb,
             cpu_cores,
             storage_gb,
+            country_code: columns
+                .country_code
+                .and_then(|column| row.get::<String>(column)),
         });
     }
 }

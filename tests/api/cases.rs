@@ -599,8 +599,9 @@ fn batched_heartbeats_check_each_owner_and_answer_each_entry() {
     assert_eq!(db.table_fingerprint(), before);
 }
 
-/// The columns callers receive for a device: the seed's, without the internal slot.
-const DEVICE_COLUMNS: [&str; 13] = [
+/// The columns callers receive for a device: the seed's, without the internal slot, then its
+/// accelerators and place (0.6.0).
+const DEVICE_COLUMNS: [&str; 17] = [
     "id",
     "user_id",
     "device_name",
@@ -614,6 +615,10 @@ const DEVICE_COLUMNS: [&str; 13] = [
     "created_at",
     "updated_at",
     "deactivated_at",
+    "accelerators",
+    "country_code",
+    "region",
+    "subregion",
 ];
 
 fn column_names(rows: &[postgres::Row]) -> Vec<String> {

@@ -1,0 +1,258 @@
+//! get_capacity's arguments, checked: every filter is a typed argument, and each bad one is an
+//! error naming it (22023 for a value it may not take, 22003 for a negative minimum).
+
+use crate::accelerators::model::filter_key;
+use crate::accelerators::vendor::Vendor;
+use crate::countries::Countries;
+use crate::device_type::DeviceType;
+use crate::errors::DeviceError;
+use crate::shared_memory::slots::country_number;
+use pgrx::AnyNumeric;
+use std::collections::HashSet;
+
+/// The most values a list argument may hold.
+pub const MAX_LIST: usize = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    DeviceType,
+    Country,
+    Region,
+    Subregion,
+    GpuModel,
+}
+
+impl GroupBy {
+    const ALL: [(&'static str, GroupBy); 5] = [
+        ("device_type", GroupBy::DeviceType),
+        ("country", GroupBy::Country),
+        ("region", GroupBy::Region),
+        ("subregion", GroupBy::Subregion),
+        ("gpu_model", GroupBy::GpuModel),
+    ];
+}
+
+/// The arguments as given (SQL NULL: no filter).
+pub struct Arguments {
+    pub device_types: Option<Vec<Option<String>>>,
+    pub countries: Option<Vec<Option<String>>>,
+    pub regions: Option<Vec<Option<String>>>,
+    pub min_ram_gb: Option<AnyNumeric>,
+    pub min_cpu_cores: Option<i32>,
+    pub min_storage_gb: Option<AnyNumeric>,
+    pub gpu_vendors: Option<Vec<Option<String>>>,
+    pub gpu_models: Option<Vec<Option<String>>>,
+    pub min_gpus: Option<i32>,
+    pub min_gpu_memory_mib: Option<i32>,
+    pub group_by: Option<String>,
+}
+
+/// The checked filters. Countries are slot numbers (`slots::country_number`).
+pub struct Query {
+    pub device_types: Option<[bool; DeviceType::COUNT]>,
+    /// The countries a device must be in: those named and in the regions named, both if both.
+    pub countries: Option<HashSet<u16>>,
+    pub min_ram_nano_gb: Option<i128>,
+    pub min_cpu_cores: Option<i64>,
+    pub min_storage_nano_gb: Option<i128>,
+    pub gpu_vendors: Option<[bool; Vendor::ALL.len()]>,
+    /// Model keys.
+    pub gpu_models: Option<HashSet<String>>,
+    pub min_gpus: Option<i64>,
+    pub min_gpu_memory_mib: Option<i64>,
+    pub group_by: Option<GroupBy>,
+}
+
+impl Query {
+    pub fn new(args: Arguments, countries: &Countries) -> Result<Query, DeviceError> {
+        let device_types = list("device_types", args.device_types, |name| {
+            DeviceType::parse(name).ok_or_else(|| format!("must hold only {}", DeviceType::names()))
+        })?
+        .map(|types| {
+            let mut allowed = [false; DeviceType::COUNT];
+            types.into_iter().for_each(|t| allowed[t.index()] = true);
+            allowed
+        });
+        let named = list("countries", args.countries, |code| {
+            countries
+                .code(code)
+                .map(|code| country_number(Some(&code)))
+                .ok_or_else(|| {
+                    "must hold ISO 3166-1 alpha-2 country codes such as \"DE\"".to_string()
+                })
+        })?;
+        let in_regions = list("regions", args.regions, |name| {
+            countries.in_region(name).ok_or_else(|| {
+                "must hold UN M49 region or sub-region names such as \"Europe\" or \
+                 \"Western Europe\""
+                    .to_string()
+            })
+        })?
+        .map(|codes| {
+            codes
+                .iter()
+                .flatten()
+                .map(|code| country_number(Some(code)))
+                .collect::<HashSet<u16>>()
+        });
+        let countries = match (named, in_regions) {
+            (Some(named), Some(in_regions)) => Some(
+                named
+                    .into_iter()
+                    .filter(|c| in_regions.contains(c))
+                    .collect(),
+            ),
+            (Some(named), None) => Some(named.into_iter().collect()),
+            (None, in_regions) => in_regions,
+        };
+        let gpu_vendors = list("gpu_vendors", args.gpu_vendors, |name| {
+            Vendor::parse(&name.to_ascii_lowercase())
+                .ok_or_else(|| format!("must hold only {}", Vendor::names()))
+        })?
+        .map(|vendors| {
+            let mut allowed = [false; Vendor::ALL.len()];
+            vendors.into_iter().for_each(|v| allowed[v as usize] = true);
+            allowed
+        });
+        let gpu_models = list("gpu_models", args.gpu_models, |name| {
+            let key = filter_key(name);
+            if key.is_empty() {
+                Err("must hold model names such as \"geforce-rtx-4090\"".to_string())
+            } else {
+                Ok(key)
+            }
+        })?
+        .map(|keys| keys.into_iter().collect());
+        let group_by = args
+            .group_by
+            .map(|name| {
+                GroupBy::ALL
+                    .iter()
+                    .find(|(known, _)| *known == name)
+                    .map(|(_, group_by)| *group_by)
+                    .ok_or_else(|| DeviceError::InvalidValue {
+                        field: "group_by".to_string(),
+                        reason: format!(
+                            "must be one of device_type, country, region, subregion, gpu_model \
+                             (got {:?})",
+                            crate::api::validate::shortened(&name)
+                        ),
+                    })
+            })
+            .transpose()?;
+        Ok(Query {
+            device_types,
+            countries,
+            min_ram_nano_gb: gb_minimum("min_ram_gb", args.min_ram_gb)?,
+            min_cpu_cores: minimum("min_cpu_cores", args.min_cpu_cores)?,
+            min_storage_nano_gb: gb_minimum("min_storage_gb", args.min_storage_gb)?,
+            gpu_vendors,
+            gpu_models,
+            min_gpus: minimum("min_gpus", args.min_gpus)?,
+            min_gpu_memory_mib: minimum("min_gpu_memory_mib", args.min_gpu_memory_mib)?,
+            group_by,
+        })
+    }
+
+    /// Whether any accelerator filter (or min_gpus) is given: then a device passes only with
+    /// enough accelerators that meet them, and only those count.
+    pub fn filters_accelerators(&self) -> bool {
+        self.gpu_vendors.is_some()
+            || self.gpu_models.is_some()
+            || self.min_gpu_memory_mib.is_some()
+            || self.min_gpus.is_some()
+    }
+
+    /// How many matching accelerators a device needs when `filters_accelerators`.
+    pub fn gpus_needed(&self) -> i64 {
+        self.min_gpus.unwrap_or(1)
+    }
+
+    /// Whether nothing but the grouping is asked: the worker's totals answer it.
+    pub fn is_unfiltered(&self) -> bool {
+        self.device_types.is_none()
+            && self.countries.is_none()
+            && self.min_ram_nano_gb.is_none()
+            && self.min_cpu_cores.is_none()
+            && self.min_storage_nano_gb.is_none()
+            && !self.filters_accelerators()
+    }
+}
+
+/// A list argument's values, each checked by `check`: at most MAX_LIST of them, none NULL.
+fn list<T>(
+    field: &'static str,
+    values: Option<Vec<Option<String>>>,
+    check: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<Vec<T>>, DeviceError> {
+    let Some(values) = values else {
+        return Ok(None);
+    };
+    if values.len() > MAX_LIST {
+        return Err(DeviceError::InvalidValue {
+            field: field.to_string(),
+            reason: format!("has {} values; the most is {MAX_LIST}", values.len()),
+        });
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| match value {
+            None => Err(DeviceError::InvalidValue {
+                field: format!("{field}[{}]", index + 1),
+                reason: "must not be null".to_string(),
+            }),
+            Some(value) => check(value).map_err(|reason| DeviceError::InvalidValue {
+                field: field.to_string(),
+                reason: format!(
+                    "{reason} (got {:?})",
+                    crate::api::validate::shortened(value)
+                ),
+            }),
+        })
+        .collect::<Result<Vec<T>, _>>()
+        .map(Some)
+}
+
+fn minimum(field: &'static str, value: Option<i32>) -> Result<Option<i64>, DeviceError> {
+    match value {
+        Some(value) if value < 0 => Err(DeviceError::NegativeMinimum {
+            field,
+            value: value.to_string(),
+        }),
+        value => Ok(value.map(i64::from)),
+    }
+}
+
+/// A minimum in GB as billionths, rounded up (a device has whole billionths), saturated.
+fn gb_minimum(field: &'static str, value: Option<AnyNumeric>) -> Result<Option<i128>, DeviceError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let text = value.to_string();
+    if text == "NaN" || text.ends_with("Infinity") {
+        return Err(DeviceError::SpecNotFinite { field });
+    }
+    if text.starts_with('-') {
+        return Err(DeviceError::NegativeMinimum {
+            field,
+            value: crate::api::validate::shortened(&text),
+        });
+    }
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let Ok(whole) = whole.parse::<i128>() else {
+        return Ok(Some(i128::MAX));
+    };
+    let nano_digits: String = fraction
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(9)
+        .collect();
+    let nano: i128 = nano_digits.parse().unwrap_or(0);
+    let finer = fraction.len() > 9 && fraction[9..].bytes().any(|b| b != b'0');
+    Ok(Some(
+        whole
+            .saturating_mul(1_000_000_000)
+            .saturating_add(nano + i128::from(finer)),
+    ))
+}

@@ -1,0 +1,89 @@
+//! get_capacity on the shared-memory path: one pass over the slots, no table read. Each
+//! inventory's accelerators are matched against the filters once a call, not once a device.
+//! With no filter, the worker's totals snapshot and its breakdown by country and model answer,
+//! whatever the size of the network.
+
+use crate::capacity::query::{GroupBy, Query};
+use crate::capacity::tally::{Matched, Tally};
+use crate::countries::Countries;
+use crate::device_type::DeviceType;
+use crate::shared_memory::breakdown;
+use crate::shared_memory::inventories;
+use crate::shared_memory::slots::{Shared, SlotState, Snapshot, Sums};
+use crate::table::liveness::live_after;
+use std::collections::{HashMap, HashSet};
+
+pub fn capacity(
+    shared: &Shared,
+    query: &Query,
+    countries: &Countries,
+    snapshot: impl FnOnce() -> Snapshot,
+) -> Vec<(Option<String>, Sums)> {
+    let table = inventories::attached();
+    let model_name = |number: u32| {
+        table
+            .map(|t| t.model_name(number).to_string())
+            .unwrap_or_default()
+    };
+    if query.is_unfiltered() {
+        if let Some(groups) = from_snapshot(query, &snapshot()) {
+            return Tally::of_groups(query, groups).finish(countries, model_name);
+        }
+    }
+    let wanted: Option<HashSet<u32>> = query.gpu_models.as_ref().map(|names| {
+        names
+            .iter()
+            .filter_map(|name| table.and_then(|t| t.find_model(name)))
+            .collect()
+    });
+    let mut matched: HashMap<u32, Matched> = HashMap::new();
+    let mut tally = Tally::new(query);
+    // SAFETY: reads the clock.
+    let live_after = live_after(unsafe { pgrx::pg_sys::GetCurrentTimestamp() });
+    for slot in 0..shared.high_water() {
+        let Some(view) = shared.read(slot) else { break };
+        if view.state != SlotState::Registered
+            || view.last_beat <= live_after
+            || !tally.passes(&view.spec)
+        {
+            continue;
+        }
+        let number = view.spec.inventory.unwrap_or(0);
+        let device = matched.entry(number).or_insert_with(|| {
+            let groups = table
+                .and_then(|t| t.get(number))
+                .map_or(&[][..], |inventory| inventory.groups);
+            Matched::of(query, wanted.as_ref(), groups)
+        });
+        tally.add(&view.spec, device);
+    }
+    tally.finish(countries, model_name)
+}
+
+/// The groups of an unfiltered question from the worker's totals snapshot and the breakdown
+/// counted with it; None when that breakdown is not the one published (a backend counted the
+/// snapshot itself): then the slots are counted.
+fn from_snapshot(query: &Query, snapshot: &Snapshot) -> Option<HashMap<u32, Sums>> {
+    let totals = snapshot.totals;
+    match query.group_by {
+        None => Some(HashMap::from([(0, totals.all())])),
+        Some(GroupBy::DeviceType) => Some(
+            DeviceType::ALL
+                .into_iter()
+                .map(|t| (t.index() as u32, totals.by_type[t.index()]))
+                .filter(|(_, sums)| sums.active_nodes > 0)
+                .collect(),
+        ),
+        Some(GroupBy::Country | GroupBy::Region | GroupBy::Subregion) => {
+            let breakdown = breakdown::read(snapshot)?;
+            Some(
+                breakdown
+                    .by_country
+                    .into_iter()
+                    .map(|(country, sums)| (u32::from(country), sums))
+                    .collect(),
+            )
+        }
+        Some(GroupBy::GpuModel) => Some(breakdown::read(snapshot)?.by_model.into_iter().collect()),
+    }
+}

@@ -1,11 +1,12 @@
 // The live network page: reads the public totals from this gateway every few seconds and draws
-// them. Plain DOM and SVG, no framework and no build step. Raw values are kept in data-value
+// them. Plain DOM and SVG, no framework and no build step. Raw values are kept in data-*
 // attributes so a test can compare them with the database.
 
 const REFRESH_MS = 5000;
 const HISTORY_POINTS = 120; // ten minutes at one point per refresh
 const SVG = "http://www.w3.org/2000/svg";
 const TYPE_LABELS = { phone: "Phones", laptop: "Laptops", desktop: "Desktops", server: "Servers" };
+const MAP_LEVELS = 5; // colour steps of the map (network.css: .level-1 … .level-5)
 
 const history = [];
 const count = new Intl.NumberFormat("en-US");
@@ -33,8 +34,11 @@ const PARTS = {
   total_cpu_cores: countParts,
   total_storage_gb: gbParts,
   total_compute_score: countParts,
+  total_gpus: countParts,
+  total_gpu_memory_gb: gbParts,
 };
 
+/** A seed route: the answer is in the seed's envelope. */
 async function read(path) {
   const response = await fetch(path, { headers: { accept: "application/json" }, cache: "no-store" });
   const body = await response.json().catch(() => null);
@@ -44,6 +48,16 @@ async function read(path) {
   return body.data;
 }
 
+/** A PostgREST route (an RPC or a table): the answer is the rows themselves. */
+async function readRows(path) {
+  const response = await fetch(path, { headers: { accept: "application/json" }, cache: "no-store" });
+  const body = await response.json().catch(() => null);
+  if (!response.ok || !Array.isArray(body)) {
+    throw new Error(body?.message ?? `HTTP ${response.status}`);
+  }
+  return body;
+}
+
 function svg(name, attributes, text) {
   const element = document.createElementNS(SVG, name);
   for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
@@ -51,72 +65,210 @@ function svg(name, attributes, text) {
   return element;
 }
 
+function element(name, className, text) {
+  const made = document.createElement(name);
+  if (className) made.className = className;
+  if (text !== undefined) made.textContent = text;
+  return made;
+}
+
+/** A table row: the first cell is the row's name (text or nodes), the rest right-aligned figures. */
+function tableRow(name, figures, data) {
+  const tr = document.createElement("tr");
+  Object.assign(tr.dataset, data);
+  const first = document.createElement("td");
+  first.append(...[name].flat());
+  tr.append(first, ...figures.map((text) => element("td", "", text)));
+  return tr;
+}
+
+const counted = (n, noun) => `${count.format(n)} ${noun}${n === 1 ? "" : "s"}`;
+const share = (part, total) => (total > 0 ? (100 * part) / total : 0);
+
 function renderTotals(stats) {
-  for (const element of document.querySelectorAll("[data-stat]")) {
-    const value = Number(stats[element.dataset.stat]);
-    element.dataset.value = String(stats[element.dataset.stat]);
-    const [number, unit] = PARTS[element.dataset.stat](value);
-    const suffix = document.createElement("span");
-    suffix.className = "suffix";
-    suffix.textContent = unit;
-    element.replaceChildren(number, suffix);
+  for (const shown of document.querySelectorAll("[data-stat]")) {
+    const value = Number(stats[shown.dataset.stat]);
+    shown.dataset.value = String(stats[shown.dataset.stat]);
+    const [number, unit] = PARTS[shown.dataset.stat](value);
+    shown.replaceChildren(number, element("span", "suffix", unit));
   }
+}
+
+/** A type's swatch and name, kept on one line. */
+function typeName(type) {
+  const name = element("span", "nowrap");
+  name.append(element("span", `swatch ${type}`), TYPE_LABELS[type] ?? type);
+  return name;
 }
 
 function renderByType(rows) {
   const total = rows.reduce((sum, row) => sum + row.active_nodes, 0);
-  const most = Math.max(1, ...rows.map((row) => row.active_nodes));
-  const chart = document.getElementById("by-type-chart");
-  const rowHeight = 44;
-  const barLeft = 120;
-  const barWidth = 600;
-  chart.replaceChildren();
-  rows.forEach((row, i) => {
-    const y = i * rowHeight;
-    const width = Math.max(row.active_nodes > 0 ? 3 : 0, (row.active_nodes / most) * barWidth);
-    const share = total > 0 ? (100 * row.active_nodes) / total : 0;
-    chart.append(
-      svg("text", { x: 0, y: y + 24 }, TYPE_LABELS[row.device_type] ?? row.device_type),
-      svg("rect", { class: "track", x: barLeft, y: y + 6, width: barWidth, height: 26, rx: 4 }),
-      svg("rect", { class: row.device_type, x: barLeft, y: y + 6, width, height: 26, rx: 4 }),
-      svg("text", { x: barLeft + barWidth + 12, y: y + 24 },
-        `${count.format(row.active_nodes)} · ${decimal.format(share)}%`),
-    );
-  });
-
-  const body = document.querySelector("#by-type-table tbody");
-  body.replaceChildren(
+  // Each bar is its type's share of all active devices, the figure it is labelled with.
+  document.getElementById("by-type-bars").replaceChildren(
     ...rows.map((row) => {
-      const tr = document.createElement("tr");
-      tr.dataset.type = row.device_type;
-      tr.dataset.activeNodes = String(row.active_nodes);
-      const name = document.createElement("td");
-      const swatch = document.createElement("span");
-      swatch.className = `swatch ${row.device_type}`;
-      name.append(swatch, TYPE_LABELS[row.device_type] ?? row.device_type);
-      const share = total > 0 ? (100 * row.active_nodes) / total : 0;
-      const cells = [
-        count.format(row.active_nodes),
-        `${decimal.format(share)}%`,
-        formatGb(Number(row.total_ram_gb)),
-        count.format(row.total_cpu_cores),
-        formatGb(Number(row.total_storage_gb)),
-        count.format(Math.round(Number(row.total_compute_score))),
-      ].map((text) => {
-        const td = document.createElement("td");
-        td.textContent = text;
-        return td;
-      });
-      tr.append(name, ...cells);
-      return tr;
+      const percent = share(row.active_nodes, total);
+      const bar = element("span", `bar ${row.device_type}`);
+      bar.style.width = `${percent}%`;
+      const item = element("li");
+      item.dataset.type = row.device_type;
+      item.dataset.share = String(percent);
+      item.append(
+        element("span", "bar-label", TYPE_LABELS[row.device_type] ?? row.device_type),
+        element("span", "bar-track"),
+        element("span", "bar-value", `${count.format(row.active_nodes)} · ${decimal.format(percent)}%`),
+      );
+      item.querySelector(".bar-track").append(bar);
+      return item;
     }),
+  );
+
+  document.querySelector("#by-type-table tbody").replaceChildren(
+    ...rows.map((row) =>
+      tableRow(
+        typeName(row.device_type),
+        [
+          count.format(row.active_nodes),
+          `${decimal.format(share(row.active_nodes, total))}%`,
+          formatGb(Number(row.total_ram_gb)),
+          count.format(row.total_cpu_cores),
+          formatGb(Number(row.total_storage_gb)),
+          count.format(Math.round(Number(row.total_compute_score))),
+        ],
+        { type: row.device_type, activeNodes: String(row.active_nodes) },
+      ),
+    ),
+  );
+}
+
+/** The capacity's raw figures, for the test. A NULL group key is kept as "". */
+const capacityData = (row) => ({
+  key: row.group_key ?? "",
+  activeNodes: String(row.active_nodes),
+  gpus: String(row.total_gpus),
+  gpuMemoryGb: String(row.total_gpu_memory_gb),
+});
+
+function renderByModel(rows) {
+  document.querySelector("#by-model-table tbody").replaceChildren(
+    ...rows.map((row) =>
+      tableRow(
+        row.group_key === null
+          ? element("span", "muted", "No accelerator")
+          : element("code", "", row.group_key),
+        [
+          count.format(row.active_nodes),
+          count.format(row.total_gpus),
+          formatGb(Number(row.total_gpu_memory_gb)),
+        ],
+        capacityData(row),
+      ),
+    ),
+  );
+}
+
+// The map: world.svg (built from world-atlas, see world-map.mjs) has one path per country, keyed
+// by ISO 3166-1 numeric code; the countries table maps the alpha-2 keys of get_capacity to it.
+const world = { countries: new Map(), paths: new Map() };
+
+async function loadMap() {
+  const [text, countries] = await Promise.all([
+    fetch("world.svg", { cache: "no-cache" }).then((response) => {
+      if (!response.ok) throw new Error(`world.svg: HTTP ${response.status}`);
+      return response.text();
+    }),
+    readRows("countries?select=country_code,numeric_code,country_name"),
+  ]);
+  for (const row of countries) world.countries.set(row.country_code, row);
+  const map = document.importNode(
+    new DOMParser().parseFromString(text, "image/svg+xml").documentElement,
+    true,
+  );
+  for (const path of map.querySelectorAll("path[data-name]")) {
+    path.append(svg("title", {}, path.dataset.name));
+    if (path.dataset.id) world.paths.set(path.dataset.id, path);
+    const describe = () => {
+      document.getElementById("map-caption").textContent = path.querySelector("title").textContent;
+    };
+    path.addEventListener("pointerenter", describe);
+    path.addEventListener("click", describe);
+  }
+  document.getElementById("map").replaceChildren(map);
+}
+
+/** Lower bounds of the colour steps: evenly spaced on a log scale up to the busiest country. */
+function levels(most) {
+  const bounds = [];
+  for (let i = 0; i < MAP_LEVELS; i++) {
+    const bound = Math.max(1, Math.round(most ** (i / MAP_LEVELS)));
+    if (bound > (bounds.at(-1) ?? 0)) bounds.push(bound);
+  }
+  return bounds;
+}
+
+/** The step's colour class: with fewer steps than colours, they spread to the bright end. */
+const levelClass = (step, steps) => `level-${Math.ceil(((step + 1) * MAP_LEVELS) / steps)}`;
+
+const countryName = (code) => world.countries.get(code)?.country_name ?? code;
+
+function renderByCountry(rows) {
+  const located = rows.filter((row) => row.group_key !== null);
+  const most = Math.max(1, ...located.map((row) => row.active_nodes));
+  const bounds = levels(most);
+  const stepOf = (n) => bounds.findLastIndex((bound) => n >= bound);
+
+  for (const path of world.paths.values()) {
+    path.removeAttribute("class");
+    delete path.dataset.code;
+    delete path.dataset.count;
+    path.querySelector("title").textContent = `${path.dataset.name}: no active devices`;
+  }
+  for (const row of located) {
+    const path = world.paths.get(world.countries.get(row.group_key)?.numeric_code);
+    if (!path) continue; // too small for a 1:110m map; the table lists it
+    path.setAttribute("class", levelClass(stepOf(row.active_nodes), bounds.length));
+    path.dataset.code = row.group_key;
+    path.dataset.count = String(row.active_nodes);
+    path.querySelector("title").textContent =
+      `${countryName(row.group_key)}: ${counted(row.active_nodes, "active device")}, ` +
+      counted(row.total_gpus, "GPU");
+  }
+
+  const legendItem = (level, text) => {
+    const item = element("li", "", text);
+    item.prepend(element("span", `swatch ${level}`));
+    return item;
+  };
+  document.getElementById("map-legend").replaceChildren(
+    legendItem("level-0", "none"),
+    ...bounds.map((bound, i) => {
+      const last = i === bounds.length - 1 ? most : bounds[i + 1] - 1;
+      const text = last === bound ? count.format(bound) : `${count.format(bound)}–${count.format(last)}`;
+      return legendItem(levelClass(i, bounds.length), text);
+    }),
+  );
+
+  // Busiest first; devices that did not say where they are, last.
+  const byName = (a, b) => countryName(a.group_key).localeCompare(countryName(b.group_key));
+  const ordered = [...located].sort((a, b) => b.active_nodes - a.active_nodes || byName(a, b));
+  ordered.push(...rows.filter((row) => row.group_key === null));
+  document.querySelector("#by-country-table tbody").replaceChildren(
+    ...ordered.map((row) =>
+      tableRow(
+        row.group_key === null ? element("span", "muted", "Not stated") : countryName(row.group_key),
+        [count.format(row.active_nodes), count.format(row.total_gpus)],
+        capacityData(row),
+      ),
+    ),
   );
 }
 
 function renderHistory() {
   const chart = document.getElementById("history-chart");
+  // Drawn in the chart's own pixels, so its labels keep their size at any width.
+  const [chartWidth, chartHeight] = [Math.max(200, chart.clientWidth), 160];
+  chart.setAttribute("viewBox", `0 0 ${chartWidth} ${chartHeight}`);
   chart.replaceChildren();
-  const [left, top, width, height] = [90, 10, 780, 120];
+  const [left, top, width, height] = [56, 10, chartWidth - 66, 120];
   // From zero, so a small change looks small.
   const high = Math.max(1, ...history.map((point) => point.active));
   const last = history.length - 1;
@@ -126,7 +278,7 @@ function renderHistory() {
   for (const v of [0, high]) {
     chart.append(
       svg("line", { class: "grid", x1: left, x2: left + width, y1: y(v), y2: y(v) }),
-      svg("text", { class: "axis", x: left - 10, y: y(v) + 5, "text-anchor": "end" }, count.format(v)),
+      svg("text", { class: "axis", x: left - 10, y: y(v) + 5, "text-anchor": "end" }, countParts(v).join("")),
     );
   }
   if (history.length === 0) return;
@@ -150,15 +302,21 @@ function setStatus(text, stale) {
 
 async function refresh() {
   try {
-    const [stats, byType] = await Promise.all([
+    // The shapes and names are loaded once; a failed load is tried again at the next refresh.
+    if (world.countries.size === 0) await loadMap();
+    const [stats, byType, byModel, byCountry] = await Promise.all([
       read("api/v1/network/stats"),
       read("api/v1/network/stats/by-type"),
+      readRows("rpc/get_capacity?group_by=gpu_model"),
+      readRows("rpc/get_capacity?group_by=country"),
     ]);
     const at = new Date();
     history.push({ at, active: stats.active_nodes });
     if (history.length > HISTORY_POINTS) history.shift();
     renderTotals(stats);
     renderByType(byType);
+    renderByModel(byModel);
+    renderByCountry(byCountry);
     renderHistory();
     setStatus(`Updated ${at.toLocaleTimeString()}`, false);
     document.body.dataset.updatedAt = at.toISOString();
@@ -169,4 +327,5 @@ async function refresh() {
   }
 }
 
+window.addEventListener("resize", renderHistory);
 refresh();

@@ -1,8 +1,12 @@
-// The gateway's live network page, rendered in headless Chromium: prints, as one JSON line, the
-// raw numbers the page shows (its data-value attributes and by-type rows), so the caller can
-// compare them with the database. Env: COMPUTE_GATEWAY_URL (the gateway root), CHROMIUM
-// (default /usr/bin/chromium), PAGE_SCREENSHOT (optional: a PNG path).
+// The gateway's live network page, rendered in headless Chromium at a desktop's width (1400 px)
+// and a phone's (420 px): prints, as one JSON line, the raw numbers the page shows (its data-*
+// attributes: totals, by-type rows and bars, the table by accelerator model, the countries on the
+// map and in the table) and how each layout fits (document width, smallest text drawn), so the
+// caller can compare them with the database. Env: COMPUTE_GATEWAY_URL (the gateway root),
+// CHROMIUM (default /usr/bin/chromium), PAGE_SCREENSHOTS (optional: a directory for
+// network-page-1400.png and network-page-420.png).
 import { chromium } from "playwright-core";
+import { join } from "node:path";
 
 const gateway = process.env.COMPUTE_GATEWAY_URL;
 if (!gateway) {
@@ -10,25 +14,17 @@ if (!gateway) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  // Without the background-networking flags Chromium keeps dialing Google, which this closed
-  // network refuses.
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
-try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
-  });
-  await page.goto(new URL("/", gateway).href);
-  await page.waitForSelector("body[data-updated-at]", { timeout: 15000 });
-  const shown = await page.evaluate(() => ({
+/** What the page shows: read in the page. */
+function shownNumbers() {
+  const rows = (selector) =>
+    [...document.querySelectorAll(`${selector} tbody tr`)].map((row) => ({
+      key: row.dataset.key,
+      active_nodes: Number(row.dataset.activeNodes),
+      gpus: Number(row.dataset.gpus),
+      gpu_memory_gb: Number(row.dataset.gpuMemoryGb),
+    }));
+  const width = (element) => element.getBoundingClientRect().width;
+  return {
     stats: Object.fromEntries(
       [...document.querySelectorAll("[data-stat]")].map((e) => [e.dataset.stat, e.dataset.value]),
     ),
@@ -41,15 +37,106 @@ try {
         Number(row.dataset.activeNodes),
       ]),
     ),
-    bars: document.querySelectorAll("#by-type-chart rect").length,
+    // Each bar's length as a fraction of its track, beside the share it is labelled with.
+    bars: Object.fromEntries(
+      [...document.querySelectorAll("#by-type-bars li")].map((item) => [
+        item.dataset.type,
+        {
+          share: Number(item.dataset.share) / 100,
+          length: width(item.querySelector(".bar")) / width(item.querySelector(".bar-track")),
+        },
+      ]),
+    ),
+    by_model: rows("#by-model-table"),
+    by_country: rows("#by-country-table"),
+    map: Object.fromEntries(
+      [...document.querySelectorAll("#map path[data-count]")].map((path) => [
+        path.dataset.code,
+        { count: Number(path.dataset.count), coloured: /^level-[1-5]$/.test(path.getAttribute("class")) },
+      ]),
+    ),
+    map_shapes: document.querySelectorAll("#map path[data-name]").length,
     history_points: document.querySelectorAll("#history-chart polyline").length,
     status: document.getElementById("status").textContent,
     stale: document.body.classList.contains("stale"),
-  }));
-  if (process.env.PAGE_SCREENSHOT) {
-    await page.screenshot({ path: process.env.PAGE_SCREENSHOT, fullPage: true });
+  };
+}
+
+/** How the layout fits: the document's width, and the smallest text drawn (SVG text at the
+ * size it is drawn, after its viewBox scales it). */
+function layout() {
+  let smallest = null;
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const text = walker.currentNode.textContent.trim();
+    const parent = walker.currentNode.parentElement;
+    if (!text || parent.closest("title") || parent.getClientRects().length === 0) continue;
+    const style = getComputedStyle(parent);
+    if (style.visibility !== "visible") continue;
+    let size = parseFloat(style.fontSize);
+    const matrix = parent instanceof SVGElement ? parent.getScreenCTM() : null;
+    if (matrix) size *= Math.hypot(matrix.a, matrix.b);
+    if (!smallest || size < smallest.px) smallest = { px: size, text: text.slice(0, 60) };
   }
-  console.log(JSON.stringify({ ...shown, problems }));
+  return {
+    inner_width: window.innerWidth,
+    scroll_width: document.documentElement.scrollWidth,
+    smallest_font: smallest,
+  };
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  // Without the background-networking flags Chromium keeps dialing Google, which this closed
+  // network refuses.
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+
+/** Opens the page in a fresh context of this viewport, once it has drawn the network. */
+async function open(options, problems) {
+  const page = await (await browser.newContext(options)).newPage();
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
+  });
+  // Anything not from the gateway would be a third-party request.
+  page.on("request", (request) => {
+    const url = request.url();
+    if (!url.startsWith("data:") && new URL(url).origin !== new URL(gateway).origin) {
+      problems.push(`request elsewhere: ${url}`);
+    }
+  });
+  await page.goto(new URL("/", gateway).href);
+  await page.waitForSelector("body[data-updated-at]", { timeout: 15000 });
+  return page;
+}
+
+async function screenshot(page, width) {
+  if (process.env.PAGE_SCREENSHOTS) {
+    const path = join(process.env.PAGE_SCREENSHOTS, `network-page-${width}.png`);
+    await page.screenshot({ path, fullPage: true });
+  }
+}
+
+try {
+  const problems = [];
+  const wide = await open({ viewport: { width: 1400, height: 1000 } }, problems);
+  const shown = await wide.evaluate(shownNumbers);
+  const wideLayout = await wide.evaluate(layout);
+  await screenshot(wide, 1400);
+  const phone = await open(
+    { viewport: { width: 420, height: 900 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
+    problems,
+  );
+  const phoneLayout = await phone.evaluate(layout);
+  const phoneBars = await phone.evaluate(shownNumbers).then((numbers) => numbers.bars);
+  await screenshot(phone, 420);
+  console.log(
+    JSON.stringify({ ...shown, layout: { 1400: wideLayout, 420: { ...phoneLayout, bars: phoneBars } }, problems }),
+  );
 } finally {
   await browser.close();
 }

@@ -1,6 +1,6 @@
 //! The live network page at `/`: static HTML, CSS and JavaScript built into the binary. The
 //! script reads the public totals from this gateway's own routes, so the page needs no token
-//! and no build step.
+//! and no build step; the map's country shapes are an SVG built in as well.
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -12,6 +12,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(index))
         .route("/network.js", get(script))
         .route("/network.css", get(style))
+        .route("/world.svg", get(world))
 }
 
 /// The page may not be framed or load anything from elsewhere: it only reads this origin.
@@ -37,6 +38,12 @@ async fn style() -> impl IntoResponse {
         "text/css; charset=utf-8",
         include_str!("../../page/network.css"),
     )
+}
+
+/// Country shapes for the map (made from world-atlas by page/world-map.mjs): fetched by the
+/// script, so they are this origin's like everything else.
+async fn world() -> impl IntoResponse {
+    asset("image/svg+xml", include_str!("../../page/world.svg"))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

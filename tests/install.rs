@@ -9,14 +9,14 @@ use std::process::Command;
 /// What each API role may do after CREATE EXTENSION alone: anon reads the network totals (also
 /// by type); authenticated calls the five API functions and reads (its own) rows; nothing else
 /// (published_totals is nobody's).
-const EXPECTED_PRIVILEGES: [(&str, bool); 17] = [
+const EXPECTED_PRIVILEGES: [(&str, bool); 27] = [
     ("has_function_privilege('anon', 'get_network_stats()', 'EXECUTE')", true),
     ("has_function_privilege('anon', 'get_network_stats_by_type()', 'EXECUTE')", true),
-    ("has_function_privilege('anon', 'register_device(text, text, numeric, integer, numeric)', 'EXECUTE')", false),
+    ("has_function_privilege('anon', 'register_device(text, text, numeric, integer, numeric, jsonb, text)', 'EXECUTE')", false),
     ("has_function_privilege('anon', 'get_user_devices()', 'EXECUTE')", false),
     ("has_table_privilege('anon', 'compute_devices', 'SELECT')", false),
     ("has_function_privilege('authenticated', 'get_network_stats()', 'EXECUTE')", true),
-    ("has_function_privilege('authenticated', 'register_device(text, text, numeric, integer, numeric)', 'EXECUTE')", true),
+    ("has_function_privilege('authenticated', 'register_device(text, text, numeric, integer, numeric, jsonb, text)', 'EXECUTE')", true),
     ("has_function_privilege('authenticated', 'send_heartbeat(uuid)', 'EXECUTE')", true),
     ("has_function_privilege('authenticated', 'deactivate_device(uuid)', 'EXECUTE')", true),
     ("has_function_privilege('authenticated', 'get_user_devices()', 'EXECUTE')", true),
@@ -28,6 +28,18 @@ const EXPECTED_PRIVILEGES: [(&str, bool); 17] = [
     ("has_table_privilege('anon', 'published_totals', 'SELECT, INSERT, UPDATE, DELETE')", false),
     ("has_table_privilege('authenticated', 'published_totals', 'SELECT, INSERT, UPDATE, DELETE')", false),
     ("has_table_privilege('service_role', 'published_totals', 'SELECT, INSERT, UPDATE, DELETE')", false),
+    // get_capacity is public like the stats; the countries are reference data anyone reads;
+    // accelerators are read by their owner (row-level security) and written by no caller.
+    ("has_function_privilege('anon', 'get_capacity(text[], text[], text[], numeric, integer, numeric, text[], text[], integer, integer, text)', 'EXECUTE')", true),
+    ("has_function_privilege('authenticated', 'get_capacity(text[], text[], text[], numeric, integer, numeric, text[], text[], integer, integer, text)', 'EXECUTE')", true),
+    ("has_table_privilege('anon', 'countries', 'SELECT')", true),
+    ("has_table_privilege('authenticated', 'countries', 'SELECT')", true),
+    ("has_table_privilege('anon', 'countries', 'INSERT, UPDATE, DELETE, TRUNCATE')", false),
+    ("has_table_privilege('authenticated', 'countries', 'INSERT, UPDATE, DELETE, TRUNCATE')", false),
+    ("has_table_privilege('anon', 'device_accelerators', 'SELECT')", false),
+    ("has_table_privilege('authenticated', 'device_accelerators', 'SELECT')", true),
+    ("has_table_privilege('authenticated', 'device_accelerators', 'INSERT, UPDATE, DELETE, TRUNCATE')", false),
+    ("has_function_privilege('authenticated', 'accelerator_slots()', 'EXECUTE')", false),
 ];
 
 #[test]

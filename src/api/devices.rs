@@ -67,24 +67,30 @@ macro_rules! returning_device {
     };
 }
 
-/// The device with the id `$1`, in each of the forms of `live_device!`.
+/// The device of the owner $1 named $2, in each of the forms of `live_device!`.
 macro_rules! select_device {
     () => {
         [
             concat!(
                 "SELECT ",
                 live_device!(current),
-                " FROM @extschema@.compute_devices AS d WHERE d.id OPERATOR(pg_catalog.=) $1"
+                " FROM @extschema@.compute_devices AS d
+                  WHERE d.user_id OPERATOR(pg_catalog.=) $1
+                    AND d.device_name OPERATOR(pg_catalog.=) $2"
             ),
             concat!(
                 "SELECT ",
                 live_device!(without_location),
-                " FROM @extschema@.compute_devices AS d WHERE d.id OPERATOR(pg_catalog.=) $1"
+                " FROM @extschema@.compute_devices AS d
+                  WHERE d.user_id OPERATOR(pg_catalog.=) $1
+                    AND d.device_name OPERATOR(pg_catalog.=) $2"
             ),
             concat!(
                 "SELECT ",
                 live_device!(table),
-                " FROM @extschema@.compute_devices AS d WHERE d.id OPERATOR(pg_catalog.=) $1"
+                " FROM @extschema@.compute_devices AS d
+                  WHERE d.user_id OPERATOR(pg_catalog.=) $1
+                    AND d.device_name OPERATOR(pg_catalog.=) $2"
             ),
         ]
     };

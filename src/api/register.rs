@@ -81,8 +81,10 @@ fn register(
         DeviceError::TooManyDevices { max }.raise()
     }
     let located = located.filter(|_| catalog::extension().has_relation(c"device_accelerators"));
-    let form = usize::from(located.is_none());
     let country = located.as_ref().and_then(|(_, country)| country.clone());
+    let groups = located
+        .as_ref()
+        .map_or(&[][..], |(groups, _)| groups.as_slice());
     // The update's arguments, then the insert's: $7 is the country for a database at 0.6.0 or
     // later (the update has no $7 before), and the insert adds the new id.
     let arguments = |new_id: Option<pgrx::Uuid>| {
@@ -103,41 +105,42 @@ fn register(
     // Update or insert without ON CONFLICT, which would take a slot number from the sequence on
     // every re-registration. A row removed by hand since it was found is inserted again. An
     // insert of a name taken meanwhile (possible only under REPEATABLE READ, whose snapshot is
-    // older than the lock) fails on the unique key.
+    // older than the lock) fails on the unique key. The accelerators are written before the
+    // update, so the row it returns shows them; a new device's after its insert.
     Spi::connect_mut(|client| {
-        let mut id = None;
         if existing.has_name {
-            id =
-                plans::execute(client, UPDATE_DEVICE[form], &arguments(None)).and_then(only_row)?;
-        }
-        let id: pgrx::Uuid = match id {
-            Some(id) => id,
-            None => {
-                let new_id = Some(device_ids::new_device_id());
-                plans::execute(client, INSERT_DEVICE[form], &arguments(new_id))
-                    .and_then(only_row)?
-                    .expect("an insert returns its row")
+            if located.is_some() {
+                let device = [owner.into(), spec.device_name.as_str().into()];
+                plans::execute(client, DELETE_ACCELERATORS, &device)?;
+                insert_accelerators(client, owner, &spec.device_name, groups)?;
             }
-        };
-        if let Some((groups, _)) = &located {
-            replace_accelerators(client, id, groups, existing.has_name)?;
+            let update = device_form(&UPDATE_DEVICE);
+            let updated = plans::execute(client, update, &arguments(None)).and_then(only_row)?;
+            if updated.is_some() {
+                return Ok(updated);
+            }
         }
-        plans::execute(client, device_form(&select_device!()), &[id.into()]).and_then(only_row)
+        let new_id = Some(device_ids::new_device_id());
+        let insert = device_form(&INSERT_DEVICE);
+        let inserted = plans::execute(client, insert, &arguments(new_id)).and_then(only_row)?;
+        if groups.is_empty() {
+            return Ok(inserted);
+        }
+        insert_accelerators(client, owner, &spec.device_name, groups)?;
+        let device = [owner.into(), spec.device_name.as_str().into()];
+        plans::execute(client, device_form(&select_device!()), &device).and_then(only_row)
     })
     .unwrap_or_else(internal_error)
     .expect("the device just written is found")
 }
 
-/// The device's accelerators become `groups`: a registration states its whole inventory.
-fn replace_accelerators(
+/// The owner's device of this name gets these accelerators (it has none now).
+fn insert_accelerators(
     client: &mut SpiClient<'_>,
-    device: pgrx::Uuid,
+    owner: pgrx::Uuid,
+    device_name: &str,
     groups: &[Group],
-    may_have_some: bool,
 ) -> pgrx::spi::Result<()> {
-    if may_have_some {
-        plans::execute(client, DELETE_ACCELERATORS, &[device.into()])?;
-    }
     if groups.is_empty() {
         return Ok(());
     }
@@ -147,7 +150,8 @@ fn replace_accelerators(
         client,
         INSERT_ACCELERATORS,
         &[
-            device.into(),
+            owner.into(),
+            device_name.into(),
             column(|g| g.vendor.sql_name().to_string()).into(),
             column(|g| g.product_name.clone()).into(),
             column(|g| g.model.clone()).into(),
@@ -159,46 +163,73 @@ fn replace_accelerators(
 }
 
 /// Re-registration: the owner's device of this name, with new specs (and place), active and not
-/// stopped. With and without the country (a database before 0.6.0 has no such column).
-const UPDATE_DEVICE: [&str; 2] = [
-    "UPDATE @extschema@.compute_devices AS d
-        SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6, country_code = $7,
-            is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
-      WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
-     RETURNING d.id",
-    "UPDATE @extschema@.compute_devices AS d
-        SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6,
-            is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
-      WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
-     RETURNING d.id",
+/// stopped, returned in each form of `live_device!` (a database before 0.6.0 has no country).
+const UPDATE_DEVICE: [&str; 3] = [
+    concat!(
+        "UPDATE @extschema@.compute_devices AS d
+            SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6, country_code = $7,
+                is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
+          WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
+         RETURNING ",
+        live_device!(current)
+    ),
+    concat!(update_without_country!(), live_device!(without_location)),
+    concat!(update_without_country!(), live_device!(table)),
 ];
 
-/// A new device, with and without the country (the id is the last argument).
-const INSERT_DEVICE: [&str; 2] = [
-    "INSERT INTO @extschema@.compute_devices AS d
-            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, country_code, id,
-             is_active, last_seen)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, pg_catalog.now())
-     RETURNING d.id",
-    "INSERT INTO @extschema@.compute_devices AS d
-            (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active,
-             last_seen)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())
-     RETURNING d.id",
+macro_rules! update_without_country {
+    () => {
+        "UPDATE @extschema@.compute_devices AS d
+            SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6,
+                is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
+          WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
+         RETURNING "
+    };
+}
+use update_without_country;
+
+/// A new device, in each form (the id is the last argument).
+const INSERT_DEVICE: [&str; 3] = [
+    concat!(
+        "INSERT INTO @extschema@.compute_devices AS d
+                (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, country_code, id,
+                 is_active, last_seen)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, pg_catalog.now())
+         RETURNING ",
+        live_device!(current)
+    ),
+    concat!(insert_without_country!(), live_device!(without_location)),
+    concat!(insert_without_country!(), live_device!(table)),
 ];
 
+macro_rules! insert_without_country {
+    () => {
+        "INSERT INTO @extschema@.compute_devices AS d
+                (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active,
+                 last_seen)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())
+         RETURNING "
+    };
+}
+use insert_without_country;
+
+/// The accelerators of the owner's ($1) device named $2.
 const DELETE_ACCELERATORS: &str = "DELETE FROM @extschema@.device_accelerators AS a
-      WHERE a.device_id OPERATOR(pg_catalog.=) $1";
+      USING @extschema@.compute_devices AS d
+      WHERE a.device_id OPERATOR(pg_catalog.=) d.id
+        AND d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2";
 
 const INSERT_ACCELERATORS: &str = "INSERT INTO @extschema@.device_accelerators
             (device_id, vendor, product_name, model, memory_mib, count)
-     SELECT $1, g.vendor, g.product_name, g.model, g.memory_mib, g.count
-       FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]),
-                       pg_catalog.unnest($3::pg_catalog.text[]),
-                       pg_catalog.unnest($4::pg_catalog.text[]),
-                       pg_catalog.unnest($5::pg_catalog.int4[]),
-                       pg_catalog.unnest($6::pg_catalog.int4[]))
-            AS g(vendor, product_name, model, memory_mib, count)";
+     SELECT d.id, g.vendor, g.product_name, g.model, g.memory_mib, g.count
+       FROM @extschema@.compute_devices AS d
+      CROSS JOIN ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]),
+                            pg_catalog.unnest($4::pg_catalog.text[]),
+                            pg_catalog.unnest($5::pg_catalog.text[]),
+                            pg_catalog.unnest($6::pg_catalog.int4[]),
+                            pg_catalog.unnest($7::pg_catalog.int4[]))
+            AS g(vendor, product_name, model, memory_mib, count)
+      WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2";
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

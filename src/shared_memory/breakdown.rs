@@ -12,7 +12,6 @@ use crate::shared_memory::inventories::{self, Inventories};
 use crate::shared_memory::slots::{Snapshot, Spec};
 use crate::shared_memory::slots::{Sums, SUMS_WORDS};
 use pgrx::pg_sys;
-use std::collections::HashMap;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 const COUNTRIES: usize = 26 * 26 + 1;
@@ -101,7 +100,7 @@ pub struct Counting {
 /// Per inventory number, its accelerators by model: inventories never change, so the worker
 /// keeps this for its lifetime.
 #[derive(Default)]
-pub struct ModelsOfInventories(HashMap<u32, Vec<(u32, i64, i64)>>);
+pub struct ModelsOfInventories(Vec<Option<Vec<(u32, i64, i64)>>>);
 
 impl Counting {
     pub fn new() -> Counting {
@@ -115,7 +114,11 @@ impl Counting {
     /// Adds a live device.
     pub fn add(&mut self, spec: &Spec, kept: &mut ModelsOfInventories) {
         let number = spec.inventory.unwrap_or(0);
-        let models = kept.0.entry(number).or_insert_with(|| {
+        let index = number as usize;
+        if index >= kept.0.len() {
+            kept.0.resize(index + 1, None);
+        }
+        let models = kept.0[index].get_or_insert_with(|| {
             let groups = self
                 .inventories
                 .and_then(|all| all.get(number))

@@ -192,7 +192,7 @@ fn batch_statement(cache: &SchemaCache, function: &Function, twin: &Function) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Argument, Column};
+    use crate::schema::{Argument, Category, Column};
 
     fn roles() -> Roles {
         Roles {
@@ -215,6 +215,11 @@ mod tests {
             name: name.into(),
             sql_type: sql_type.into(),
             element_sql_type: element.map(str::to_string),
+            category: if element.is_some() {
+                Category::Array
+            } else {
+                Category::Other
+            },
             has_default: false,
         }
     }
@@ -249,9 +254,19 @@ mod tests {
             column("error_code", "pg_catalog.text"),
             column("error_message", "pg_catalog.text"),
         ]);
+        // Public like the totals, but with arguments (get_capacity's filters).
+        let mut filtered = function("filtered", Volatility::Stable, &["anon", "authenticated"]);
+        filtered.returns_set = true;
+        filtered.args = vec![arg(
+            "countries",
+            "pg_catalog._text",
+            Some("pg_catalog.text"),
+        )];
+        filtered.args[0].has_default = true;
         let functions = [
             beat,
             twin,
+            filtered,
             function("totals", Volatility::Stable, &["anon", "authenticated"]),
             function("public_totals", Volatility::Stable, &["PUBLIC"]),
             function("mine", Volatility::Stable, &["authenticated"]),
@@ -277,7 +292,7 @@ mod tests {
             panic!("totals are collapsed");
         };
         assert!(statement.ends_with("FROM \"public\".\"totals\"() AS pgrst_source"));
-        for plain in ["mine", "sweep", "beats"] {
+        for plain in ["mine", "sweep", "beats", "filtered"] {
             assert_eq!(dispatch.special(plain), None, "{plain}");
         }
         // Replicas serve what anyone may read; an owner's list and every write, the primary.
@@ -285,6 +300,7 @@ mod tests {
             ("totals", Target::Replica),
             ("public_totals", Target::Replica),
             ("stamp", Target::Replica),
+            ("filtered", Target::Replica),
             ("mine", Target::Primary),
             ("sweep", Target::Primary),
             ("beat", Target::Primary),

@@ -7,6 +7,7 @@ pub mod health;
 pub mod page;
 pub mod path_name;
 pub mod profile;
+pub mod query_args;
 pub mod relations;
 pub mod reply;
 pub mod rpc;

@@ -5,18 +5,18 @@
 //! start when a route names a function or an argument the catalog lacks.
 
 use super::caller::Caller;
-use super::reply;
+use super::{query_args, reply};
 use crate::args::{self, Args};
 use crate::auth::Identity;
 use crate::errors::{ApiError, Envelope};
 use crate::query;
 use crate::resolve::{no_such_function, Invocation};
-use crate::schema::SchemaCache;
+use crate::schema::{Function, SchemaCache};
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawPathParams, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, RawPathParams, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{on, MethodFilter};
 use axum::Router;
@@ -30,6 +30,9 @@ pub enum Arguments {
     /// The body's fields that name an argument (others are ignored); a missing one is null,
     /// which the extension reports by name.
     Body,
+    /// The query parameters, each the argument of its name (another name is refused), written
+    /// by the argument's type (`super::query_args`); a missing one as for `Body`.
+    Query,
 }
 
 #[derive(Debug)]
@@ -42,7 +45,7 @@ pub struct SeedRoute {
     pub signed_in: bool,
 }
 
-pub static SEED_ROUTES: [SeedRoute; 6] = [
+pub static SEED_ROUTES: [SeedRoute; 7] = [
     SeedRoute {
         get: true,
         path: "/network/stats",
@@ -55,6 +58,13 @@ pub static SEED_ROUTES: [SeedRoute; 6] = [
         path: "/network/stats/by-type",
         function: "get_network_stats_by_type",
         arguments: Arguments::None,
+        signed_in: false,
+    },
+    SeedRoute {
+        get: true,
+        path: "/network/capacity",
+        function: "get_capacity",
+        arguments: Arguments::Query,
         signed_in: false,
     },
     SeedRoute {
@@ -125,19 +135,33 @@ pub fn router() -> Router<Arc<AppState>> {
         let handler = move |state: State<Arc<AppState>>,
                             params: RawPathParams,
                             caller: Result<Caller, ApiError>,
+                            query: Result<Pairs, QueryRejection>,
                             body: Result<Bytes, BytesRejection>| async move {
-            handle(route, &state, &params, caller, body).await
+            let request = Request {
+                params,
+                query,
+                body,
+            };
+            handle(route, &state, caller, request).await
         };
         router.route(route.path, on(method, handler))
     })
 }
 
+type Pairs = Query<Vec<(String, String)>>;
+
+/// The parts of a request that may carry arguments.
+struct Request {
+    params: RawPathParams,
+    query: Result<Pairs, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+}
+
 async fn handle(
     route: &SeedRoute,
     state: &AppState,
-    params: &RawPathParams,
     caller: Result<Caller, ApiError>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, Envelope> {
     let Caller(identity) = caller?;
     let invocation = if route.get {
@@ -155,26 +179,7 @@ async fn handle(
     let function = served.cache.functions.get(route.function).ok_or_else(|| {
         no_such_function(&served.cache.schema, route.function, &[], invocation, None)
     })?;
-    let args: Args = match route.arguments {
-        Arguments::None => Args::new(),
-        Arguments::Path(name) => params
-            .iter()
-            .filter(|(key, _)| *key == name)
-            .map(|(key, value)| (key.to_string(), args::string_arg(value)))
-            .collect(),
-        Arguments::Body => {
-            let mut given = args::from_body(body)?;
-            function
-                .args
-                .iter()
-                .filter_map(|arg| match given.remove(&arg.name) {
-                    Some(value) => Some((arg.name.clone(), value)),
-                    None if arg.has_default => None,
-                    None => Some((arg.name.clone(), args::null_arg())),
-                })
-                .collect()
-        }
-    };
+    let args = arguments(route.arguments, function, request)?;
     let read = query::parse(&[], &HeaderMap::new(), &|_| false)?;
     let answer = state
         .calls
@@ -182,6 +187,43 @@ async fn handle(
         .await?;
     let collapsed = served.dispatch.is_collapsed(route.function);
     Ok(reply::envelope(answer, collapsed))
+}
+
+/// The route's arguments, from the part of the request its table entry names.
+fn arguments(
+    arguments: Arguments,
+    function: &Function,
+    request: Request,
+) -> Result<Args, ApiError> {
+    Ok(match arguments {
+        Arguments::None => Args::new(),
+        Arguments::Path(name) => request
+            .params
+            .iter()
+            .filter(|(key, _)| *key == name)
+            .map(|(key, value)| (key.to_string(), args::string_arg(value)))
+            .collect(),
+        Arguments::Body => completed(function, args::from_body(request.body)?),
+        Arguments::Query => {
+            let Query(pairs) = request.query.map_err(|rejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, "PGRST100", rejection.body_text())
+            })?;
+            completed(function, query_args::arguments(function, &pairs)?)
+        }
+    })
+}
+
+/// The given arguments that are `function`'s, and null for each missing one without a default.
+fn completed(function: &Function, mut given: Args) -> Args {
+    function
+        .args
+        .iter()
+        .filter_map(|arg| match given.remove(&arg.name) {
+            Some(value) => Some((arg.name.clone(), value)),
+            None if arg.has_default => None,
+            None => Some((arg.name.clone(), args::null_arg())),
+        })
+        .collect()
 }
 
 /// Without a token, 401 before the database (PostgREST's "token required").

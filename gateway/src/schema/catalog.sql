@@ -16,7 +16,7 @@ members AS (
        AND d.deptype OPERATOR(pg_catalog.=) 'e'
 ),
 types AS (
-    SELECT t.oid, t.typtype, t.typrelid, t.typelem,
+    SELECT t.oid, t.typtype, t.typrelid, t.typelem, t.typcategory,
            pg_catalog.format('%I.%I', n.nspname, t.typname) AS sql_type
       FROM pg_catalog.pg_type AS t
       JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
@@ -61,6 +61,7 @@ SELECT pg_catalog.json_build_object(
                            'name', arg.name,
                            'sql_type', ty.sql_type,
                            'element_sql_type', element.sql_type,
+                           'category', ty.typcategory,
                            'has_default', arg.n OPERATOR(pg_catalog.>) (f.pronargs OPERATOR(pg_catalog.-) f.pronargdefaults))
                        ORDER BY arg.n)
                   FROM ROWS FROM (pg_catalog.unnest(f.proargtypes::pg_catalog.oid[]),

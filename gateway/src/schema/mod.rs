@@ -40,8 +40,22 @@ pub struct Argument {
     pub sql_type: String,
     /// For an array, its element type.
     pub element_sql_type: Option<String>,
+    /// The type's category (`pg_type.typcategory`).
+    pub category: Category,
     /// May be left out of a call.
     pub has_default: bool,
+}
+
+/// The categories of `pg_type.typcategory` the gateway tells apart: how a query parameter's
+/// text is written as an argument of the type (`crate::http::query_args`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Category {
+    #[serde(rename = "A")]
+    Array,
+    #[serde(rename = "N")]
+    Numeric,
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -181,7 +195,7 @@ mod tests {
         let cache = parse(
             r#"{"schema": "public",
                 "functions": [{"name": "f", "args": [{"name": "a", "sql_type": "pg_catalog._uuid",
-                  "element_sql_type": "pg_catalog.uuid", "has_default": true}],
+                  "element_sql_type": "pg_catalog.uuid", "category": "A", "has_default": true}],
                   "returns_set": false, "volatility": "s", "return_type": "pg_catalog.int8",
                   "return_columns": null, "executors": ["anon"]}],
                 "relations": [{"name": "t", "kind": "v", "columns": [{"name": "c", "sql_type": "pg_catalog.text", "not_null": true}]}]}"#,
@@ -190,6 +204,7 @@ mod tests {
         let f = &cache.functions["f"];
         assert!(f.is_read_only() && f.grants_execute_to("anon") && !f.grants_execute_to("x"));
         assert!(f.argument("a").unwrap().has_default);
+        assert_eq!(f.argument("a").unwrap().category, Category::Array);
         assert_eq!(cache.relations["t"].kind, RelationKind::View);
         assert_eq!(cache.qualified("t\"x"), "\"public\".\"t\"\"x\"");
         assert!(matches!(

@@ -32,6 +32,16 @@ export const ids = { alice: required('ALICE_ID'), carol: required('CAROL_ID') };
 /** The devices the launcher registered, per user (seed.json). */
 export const seed = JSON.parse(readFileSync(new URL('./seed.json', import.meta.url), 'utf8'));
 
+/** What devices' accelerators add up to, as the totals count them: how many, and their memory
+ * in GB (`memory_mib × count` / 1024). */
+export function gpuTotals(devices) {
+  const groups = devices.flatMap((device) => device.accelerators ?? []);
+  return {
+    total_gpus: groups.reduce((total, group) => total + group.count, 0),
+    total_gpu_memory_gb: groups.reduce((total, group) => total + group.memory_mib * group.count, 0) / 1024,
+  };
+}
+
 /** A fetch that keeps each exchange, for what the clients do not expose (Content-Range,
  * WWW-Authenticate, the request's own headers). */
 export function recorder() {

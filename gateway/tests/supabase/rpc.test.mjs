@@ -3,7 +3,7 @@
 // table-valued functions, GET for STABLE functions, HEAD, count).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertError, assertOk, ids, names, postgrest, recorder, seed, supabase, tokens } from './clients.mjs';
+import { assertError, assertOk, gpuTotals, ids, names, postgrest, recorder, seed, supabase, tokens } from './clients.mjs';
 import { describeReadGrammar } from './grammar.mjs';
 
 const anon = supabase();
@@ -32,6 +32,7 @@ describe('every plain call', () => {
       total_ram_gb: sum(active, 'ram_gb'),
       total_cpu_cores: sum(active, 'cpu_cores'),
       total_storage_gb: sum(active, 'storage_gb'),
+      ...gpuTotals(active),
     };
     const score = await computeScoreOfActiveDevices();
     for (const result of [await anon.rpc('get_network_stats'), await anon.rpc('get_network_stats', {}, { get: true })]) {
@@ -53,6 +54,11 @@ describe('every plain call', () => {
         assert.equal(row.total_ram_gb, sum(of, 'ram_gb'), row.device_type);
         assert.equal(row.total_cpu_cores, sum(of, 'cpu_cores'), row.device_type);
         assert.equal(row.total_storage_gb, sum(of, 'storage_gb'), row.device_type);
+        assert.deepEqual(
+          { total_gpus: row.total_gpus, total_gpu_memory_gb: row.total_gpu_memory_gb },
+          gpuTotals(of),
+          row.device_type,
+        );
       }
     }
   });

@@ -4,6 +4,8 @@
 
 import { ClientErrorCode, ComputeDevicesError, ComputeDevicesNetworkError } from './errors.js';
 import type {
+  CapacityFilters,
+  CapacityRow,
   Device,
   Heartbeat,
   NetworkStats,
@@ -195,11 +197,22 @@ export class ComputeDevicesClient {
     return this.rpc<NetworkStatsByType[]>('get_network_stats_by_type', {}, 'array', opts);
   }
 
-  /** `register_device(...)`: creates or updates the caller's device of that name, and marks it active. */
+  /**
+   * `get_capacity(...)`: the totals of the active devices that match every filter given, one row (or
+   * one per group with `group_by`). Public: no token needed.
+   */
+  getCapacity(filters: CapacityFilters = {}, opts?: CallOptions): Promise<CapacityRow[]> {
+    return this.rpc<CapacityRow[]>('get_capacity', pick(filters, CAPACITY_FILTERS), 'array', opts);
+  }
+
+  /**
+   * `register_device(...)`: creates or updates the caller's device of that name, and marks it active.
+   * `accelerators` and `country_code` are sent only when given, so the seed's five-field call (and a
+   * server without them) is unchanged; a registration states the whole inventory, so leaving
+   * `accelerators` out registers none.
+   */
   registerDevice(device: RegisterDeviceRequest, opts?: CallOptions): Promise<Device> {
-    // Only the five named arguments: an unknown key would be a 404 PGRST202 (no such overload).
-    const { device_name, device_type, ram_gb, cpu_cores, storage_gb } = device;
-    return this.rpc<Device>('register_device', { device_name, device_type, ram_gb, cpu_cores, storage_gb }, 'object', opts);
+    return this.rpc<Device>('register_device', pick(device, REGISTER_ARGUMENTS), 'object', opts);
   }
 
   /** `send_heartbeat(device_id)`: keeps the device active; answers when to send the next one. */
@@ -221,6 +234,37 @@ export class ComputeDevicesClient {
 /** Same as `new ComputeDevicesClient(options)`. */
 export function createClient(options: ClientOptions): ComputeDevicesClient {
   return new ComputeDevicesClient(options);
+}
+
+// The arguments each call sends: another key would be a 404 PGRST202 (no such overload).
+const REGISTER_ARGUMENTS = [
+  'device_name',
+  'device_type',
+  'ram_gb',
+  'cpu_cores',
+  'storage_gb',
+  'accelerators',
+  'country_code',
+] as const satisfies readonly (keyof RegisterDeviceRequest)[];
+const CAPACITY_FILTERS = [
+  'device_types',
+  'countries',
+  'regions',
+  'min_ram_gb',
+  'min_cpu_cores',
+  'min_storage_gb',
+  'gpu_vendors',
+  'gpu_models',
+  'min_gpus',
+  'min_gpu_memory_mib',
+  'group_by',
+] as const satisfies readonly (keyof CapacityFilters)[];
+
+/** The named keys of `from` that are not undefined. */
+function pick<T extends object>(from: T, keys: readonly (keyof T)[]): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const key of keys) if (from[key] !== undefined) picked[key as string] = from[key];
+  return picked;
 }
 
 function parseJson(text: string): unknown {

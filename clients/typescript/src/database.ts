@@ -22,6 +22,32 @@ export type Database = {
           updated_at: string;
           deactivated_at: string | null;
           slot: number;
+          country_code: string | null;
+        };
+        Insert: { [_ in never]: never };
+        Update: { [_ in never]: never };
+        Relationships: [];
+      };
+      countries: {
+        Row: {
+          country_code: string;
+          numeric_code: string;
+          country_name: string;
+          region: string | null;
+          subregion: string | null;
+        };
+        Insert: { [_ in never]: never };
+        Update: { [_ in never]: never };
+        Relationships: [];
+      };
+      device_accelerators: {
+        Row: {
+          device_id: string;
+          vendor: string;
+          product_name: string;
+          model: string;
+          memory_mib: number;
+          count: number;
         };
         Insert: { [_ in never]: never };
         Update: { [_ in never]: never };
@@ -55,6 +81,10 @@ export type Database = {
           created_at: string | null;
           updated_at: string | null;
           deactivated_at: string | null;
+          accelerators: Json | null;
+          country_code: string | null;
+          region: string | null;
+          subregion: string | null;
         };
         Relationships: [];
       };
@@ -103,7 +133,36 @@ export type Database = {
           created_at: string | null;
           updated_at: string | null;
           deactivated_at: string | null;
+          accelerators: Json | null;
+          country_code: string | null;
+          region: string | null;
+          subregion: string | null;
         };
+      };
+      get_capacity: {
+        Args: {
+          device_types?: string[];
+          countries?: string[];
+          regions?: string[];
+          min_ram_gb?: number;
+          min_cpu_cores?: number;
+          min_storage_gb?: number;
+          gpu_vendors?: string[];
+          gpu_models?: string[];
+          min_gpus?: number;
+          min_gpu_memory_mib?: number;
+          group_by?: string;
+        };
+        Returns: ({
+          group_key: string | null;
+          active_nodes: number | null;
+          total_ram_gb: number | null;
+          total_cpu_cores: number | null;
+          total_storage_gb: number | null;
+          total_compute_score: number | null;
+          total_gpus: number | null;
+          total_gpu_memory_gb: number | null;
+        })[];
       };
       get_network_stats: {
         Args: Record<PropertyKey, never>;
@@ -113,6 +172,8 @@ export type Database = {
           total_cpu_cores: number | null;
           total_storage_gb: number | null;
           total_compute_score: number | null;
+          total_gpus: number | null;
+          total_gpu_memory_gb: number | null;
         };
       };
       get_network_stats_by_type: {
@@ -124,6 +185,8 @@ export type Database = {
           total_cpu_cores: number | null;
           total_storage_gb: number | null;
           total_compute_score: number | null;
+          total_gpus: number | null;
+          total_gpu_memory_gb: number | null;
         })[];
       };
       get_user_devices: {
@@ -142,6 +205,10 @@ export type Database = {
           created_at: string | null;
           updated_at: string | null;
           deactivated_at: string | null;
+          accelerators: Json | null;
+          country_code: string | null;
+          region: string | null;
+          subregion: string | null;
         })[];
       };
       register_device: {
@@ -151,6 +218,8 @@ export type Database = {
           ram_gb: number;
           cpu_cores: number;
           storage_gb: number;
+          accelerators?: Json;
+          country_code?: string;
         };
         Returns: {
           id: string | null;
@@ -166,6 +235,10 @@ export type Database = {
           created_at: string | null;
           updated_at: string | null;
           deactivated_at: string | null;
+          accelerators: Json | null;
+          country_code: string | null;
+          region: string | null;
+          subregion: string | null;
         };
       };
       resync_liveness: {

@@ -14,10 +14,16 @@ export {
 } from './errors.js';
 export type { ComputeDevicesErrorInit } from './errors.js';
 
-export { DEVICE_TYPES } from './types.js';
+export { ACCELERATOR_VENDORS, DEVICE_TYPES } from './types.js';
 export type { Database, Json } from './database.js';
 export type {
+  Accelerator,
+  AcceleratorVendor,
+  CapacityFilters,
+  CapacityGroupBy,
+  CapacityRow,
   Device,
+  DeviceAccelerator,
   DeviceIdRequest,
   DeviceType,
   Heartbeat,
@@ -46,6 +52,9 @@ export type {
   SpecSource,
   StorageLike,
 } from './specs.js';
+
+export { MAX_PRODUCT_NAME_LENGTH, acceleratorVendor, detectWebGpu } from './webgpu.js';
+export type { GpuAdapterInfoLike, GpuAdapterLike, GpuLike } from './webgpu.js';
 
 export { backoffDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';

@@ -11,8 +11,13 @@
 //                   Fallback 0.
 //   - device_type and the name <- the user agent (and userAgentData): it tells a phone or tablet from
 //                   a computer, but never a laptop from a desktop. Computers fall back to 'laptop'.
+//   - accelerators <- WebGPU's adapter info (./webgpu.ts): vendor and product, memory unknown (0).
+//                   Fallback: none (left out of the request).
+//   - country_code <- never detected (a browser does not say where it is without asking the user);
+//                   only an override sets it.
 
-import type { DeviceType, RegisterDeviceRequest } from './types.js';
+import type { Accelerator, DeviceType, RegisterDeviceRequest } from './types.js';
+import { detectWebGpu, type GpuLike } from './webgpu.js';
 
 export type SpecSource = 'detected' | 'fallback' | 'override';
 export type SpecField = keyof RegisterDeviceRequest;
@@ -27,6 +32,8 @@ export interface NavigatorLike {
   maxTouchPoints?: number;
   userAgentData?: { platform?: string; mobile?: boolean } | null;
   storage?: { estimate?: () => Promise<{ quota?: number; usage?: number }> } | null;
+  /** WebGPU (`navigator.gpu`). */
+  gpu?: GpuLike | null;
 }
 
 /** The parts of `localStorage` that are used. */
@@ -46,6 +53,8 @@ export interface SpecEnvironment {
   newId?: () => string;
   /** Give up on navigator.storage.estimate() after this long (default 2000 ms). */
   estimateTimeoutMs?: number;
+  /** Give up on WebGPU's adapter after this long (default 2000 ms). */
+  gpuTimeoutMs?: number;
 }
 
 export type FormFactor = 'phone' | 'tablet' | 'computer' | 'unknown';
@@ -157,6 +166,8 @@ export async function detectSpecs(overrides: SpecOverrides = {}, env: SpecEnviro
     mobile: uaData?.mobile,
     maxTouchPoints: nav?.maxTouchPoints,
   });
+  // Asked at once, answered while the storage quota is awaited.
+  const webGpu = overrides.accelerators === undefined ? detectWebGpu(nav?.gpu, env.gpuTimeoutMs ?? 2000) : null;
 
   // cpu_cores
   let cpu_cores: number;
@@ -223,8 +234,33 @@ export async function detectSpecs(overrides: SpecOverrides = {}, env: SpecEnviro
     }
   }
 
+  // accelerators: left out (none) unless overridden or WebGPU names a GPU.
+  let accelerators: Accelerator[] | null | undefined;
+  if (!webGpu) [accelerators, sources.accelerators] = [overrides.accelerators, 'override'];
+  else {
+    const found = await webGpu;
+    if (found.length > 0) {
+      [accelerators, sources.accelerators] = [found, 'detected'];
+      notes.push('accelerators: the GPU WebGPU reports, its memory unknown (memory_mib 0).');
+    } else {
+      sources.accelerators = 'fallback';
+      notes.push('accelerators: WebGPU is not available or names no hardware GPU; none registered.');
+    }
+  }
+
+  // country_code: only ever an override.
+  let country_code: string | null | undefined;
+  if (overrides.country_code !== undefined) [country_code, sources.country_code] = [overrides.country_code, 'override'];
+  else {
+    sources.country_code = 'fallback';
+    notes.push('country_code: a browser does not tell where it is; set specs.country_code to register one.');
+  }
+
+  const request: RegisterDeviceRequest = { device_name, device_type, ram_gb, cpu_cores, storage_gb };
+  if (accelerators !== undefined) request.accelerators = accelerators;
+  if (country_code !== undefined) request.country_code = country_code;
   return {
-    request: { device_name, device_type, ram_gb, cpu_cores, storage_gb },
+    request,
     sources,
     notes,
     platform,

@@ -7,6 +7,7 @@ import {
   isAuthError,
   isDeviceGoneError,
   isTransientError,
+  type CapacityRow,
   type NetworkStatsByType,
 } from '../src/index.js';
 import { DEVICE_ID, deviceRow, fakeServer, json, pgError } from './helpers.js';
@@ -78,12 +79,37 @@ describe('requests', () => {
     expect(server.calls[2].headers.Authorization).toBeUndefined();
   });
 
-  it('sends only the five register arguments', async () => {
+  it('sends only the register arguments, accelerators and country_code only when given', async () => {
     const server = fakeServer();
     const api = createClient({ baseUrl: BASE, fetch: server.fetch });
-    const extra = { device_name: 'n', device_type: 'server', ram_gb: 1, cpu_cores: 2, storage_gb: 3, id: 'x', notes: 'y' } as const;
-    await api.registerDevice(extra);
+    const five = { device_name: 'n', device_type: 'server', ram_gb: 1, cpu_cores: 2, storage_gb: 3 } as const;
+    await api.registerDevice({ ...five, id: 'x', notes: 'y', accelerators: undefined } as never);
     expect(Object.keys(server.calls[0].body).sort()).toEqual(['cpu_cores', 'device_name', 'device_type', 'ram_gb', 'storage_gb']);
+    const accelerators = [{ vendor: 'amd', product_name: 'AMD Radeon RX 7900 XTX', memory_mib: 24576, count: 1 }] as const;
+    await api.registerDevice({ ...five, accelerators: [...accelerators], country_code: 'de' });
+    expect(server.calls[1].body).toEqual({ ...five, accelerators, country_code: 'de' });
+    await api.registerDevice({ ...five, accelerators: null, country_code: null });
+    expect(server.calls[2].body).toEqual({ ...five, accelerators: null, country_code: null });
+  });
+
+  it('getCapacity sends the filters given (lists as JSON arrays), publicly, and returns the rows', async () => {
+    const server = fakeServer();
+    const rows: CapacityRow[] = [
+      { group_key: 'DE', active_nodes: 2, total_ram_gb: 96, total_cpu_cores: 48, total_storage_gb: 5000, total_compute_score: 600, total_gpus: 3, total_gpu_memory_gb: 72 },
+      { group_key: null, active_nodes: 1, total_ram_gb: 16, total_cpu_cores: 8, total_storage_gb: 512, total_compute_score: 97.6, total_gpus: 0, total_gpu_memory_gb: 0 },
+    ];
+    server.handlers.get_capacity = () => json(rows);
+    const api = createClient({ baseUrl: BASE, fetch: server.fetch });
+    const filters = { countries: ['DE', 'FR'], gpu_vendors: ['nvidia'], min_gpu_memory_mib: 16384, group_by: 'country' } as const;
+    expect(await api.getCapacity({ ...filters, countries: [...filters.countries], gpu_vendors: [...filters.gpu_vendors], min_gpus: undefined })).toEqual(rows);
+    await api.getCapacity();
+    await api.getCapacity({ colour: 'red' } as never);
+    expect(server.calls.map((c) => [c.url, c.body])).toEqual([
+      [`${BASE}/rpc/get_capacity`, filters],
+      [`${BASE}/rpc/get_capacity`, {}],
+      [`${BASE}/rpc/get_capacity`, {}],
+    ]);
+    expect(server.calls[0].headers.Authorization).toBeUndefined();
   });
 
   it('sends keepalive requests synchronously with the last token', async () => {
@@ -107,9 +133,17 @@ describe('responses', () => {
     const row = deviceRow();
     server.handlers.get_user_devices = () => json([row, { ...row, id: 'other' }]);
     server.handlers.get_network_stats = () =>
-      json({ active_nodes: 3, total_ram_gb: 24.5, total_cpu_cores: 12, total_storage_gb: 600, total_compute_score: 139.0 });
+      json({ active_nodes: 3, total_ram_gb: 24.5, total_cpu_cores: 12, total_storage_gb: 600, total_compute_score: 139.0, total_gpus: 1, total_gpu_memory_gb: 24.0 });
     const api = createClient({ baseUrl: BASE, fetch: server.fetch });
-    expect(await api.getNetworkStats()).toEqual({ active_nodes: 3, total_ram_gb: 24.5, total_cpu_cores: 12, total_storage_gb: 600, total_compute_score: 139 });
+    expect(await api.getNetworkStats()).toEqual({
+      active_nodes: 3,
+      total_ram_gb: 24.5,
+      total_cpu_cores: 12,
+      total_storage_gb: 600,
+      total_compute_score: 139,
+      total_gpus: 1,
+      total_gpu_memory_gb: 24,
+    });
     const devices = await api.getUserDevices();
     expect(devices.map((d) => d.id)).toEqual([DEVICE_ID, 'other']);
   });
@@ -117,8 +151,8 @@ describe('responses', () => {
   it('getNetworkStatsByType calls get_network_stats_by_type without arguments and returns its rows', async () => {
     const server = fakeServer();
     const rows: NetworkStatsByType[] = [
-      { device_type: 'phone', active_nodes: 2, total_ram_gb: 8, total_cpu_cores: 16, total_storage_gb: 256, total_compute_score: 108.8 },
-      { device_type: 'laptop', active_nodes: 1, total_ram_gb: 16, total_cpu_cores: 8, total_storage_gb: 512, total_compute_score: 97.6 },
+      { device_type: 'phone', active_nodes: 2, total_ram_gb: 8, total_cpu_cores: 16, total_storage_gb: 256, total_compute_score: 108.8, total_gpus: 2, total_gpu_memory_gb: 0 },
+      { device_type: 'laptop', active_nodes: 1, total_ram_gb: 16, total_cpu_cores: 8, total_storage_gb: 512, total_compute_score: 97.6, total_gpus: 1, total_gpu_memory_gb: 8 },
     ];
     server.handlers.get_network_stats_by_type = () => json(rows);
     const api = createClient({ baseUrl: BASE, fetch: server.fetch });

@@ -8,7 +8,7 @@ import {
   type HeartbeatOptions,
   type HeartbeatState,
 } from '../src/index.js';
-import { DEVICE_ID, MemoryStorage, deferred, fakeServer, fakeWindow, fullNavigator, json, pgError } from './helpers.js';
+import { DEVICE_ID, MemoryStorage, deferred, fakeGpu, fakeServer, fakeWindow, fullNavigator, json, pgError } from './helpers.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -554,6 +554,20 @@ describe('configuration', () => {
     expect(server.calls[0].body).toMatchObject({ device_type: 'desktop', cpu_cores: 12, ram_gb: 8, storage_gb: 100 });
     expect(String(server.calls[0].body.device_name)).toMatch(/^Linux · Chrome · [0-9a-f]{8}$/);
     expect(hb.specs?.sources).toMatchObject({ device_type: 'override', ram_gb: 'detected' });
+    await hb.stop();
+  });
+
+  it('registers the GPU WebGPU reports and the country the app states', async () => {
+    const gpu = fakeGpu({ vendor: 'apple', description: 'Apple M2 Max' });
+    const { server, hb } = setup({
+      specs: { country_code: 'NL' },
+      environment: { navigator: fullNavigator({ gpu }), localStorage: new MemoryStorage(), window: fakeWindow().target },
+    });
+    await hb.start();
+    expect(server.calls[0].body).toMatchObject({
+      accelerators: [{ vendor: 'apple', product_name: 'Apple M2 Max', memory_mib: 0, count: 1 }],
+      country_code: 'NL',
+    });
     await hb.stop();
   });
 });

@@ -45,6 +45,10 @@ export function deviceRow(req: Partial<RegisterDeviceRequest> = {}, over: Partia
     created_at: '2026-01-01T00:00:00+00:00',
     updated_at: '2026-01-01T00:00:00+00:00',
     deactivated_at: null,
+    accelerators: [],
+    country_code: null,
+    region: null,
+    subregion: null,
     ...over,
   };
 }
@@ -153,6 +157,24 @@ export function fullNavigator(over: Record<string, unknown> = {}) {
     storage: { estimate: async () => ({ quota: 100 * 1024 ** 3, usage: 1234 }) },
     ...over,
   };
+}
+
+/**
+ * `navigator.gpu` as WebGPU has it: requestAdapter() answers an adapter with this `info` (or, with
+ * `legacy`, only requestAdapterInfo()), or `adapter: null` for none, or never answers with `hang`.
+ */
+export function fakeGpu(
+  info: Record<string, unknown>,
+  { adapter = {}, legacy = false, hang = false }: { adapter?: Record<string, unknown> | null; legacy?: boolean; hang?: boolean } = {},
+) {
+  const gpu = {
+    requestAdapter: vi.fn(function (this: unknown, _options?: { powerPreference?: string }) {
+      if (hang) return new Promise<null>(() => {});
+      if (adapter === null) return Promise.resolve(null);
+      return Promise.resolve(legacy ? { ...adapter, requestAdapterInfo: async () => info } : { ...adapter, info });
+    }),
+  };
+  return gpu;
 }
 
 /** A window stand-in whose pagehide/pageshow events the test dispatches. */

@@ -6,7 +6,7 @@ import {
   makeDeviceName,
   parseUserAgent,
 } from '../src/index.js';
-import { BlockedStorage, MemoryStorage, UA, fullNavigator } from './helpers.js';
+import { BlockedStorage, MemoryStorage, UA, fakeGpu, fullNavigator } from './helpers.js';
 
 const ids = (...list: string[]) => () => list.shift() ?? 'exhausted';
 
@@ -28,6 +28,9 @@ describe('detectSpecs with every navigator value present', () => {
       device_name: 'detected',
       // A computer's user agent never says laptop or desktop.
       device_type: 'fallback',
+      // This navigator has no WebGPU; no browser tells its country.
+      accelerators: 'fallback',
+      country_code: 'fallback',
     });
     expect(storage.getItem(DEFAULT_BROWSER_ID_KEY)).toBe('a1b2c3d4');
     expect(specs.notes.join('\n')).toMatch(/cannot tell a laptop from a desktop/);
@@ -94,18 +97,60 @@ describe('detectSpecs with each navigator value missing', () => {
 
 describe('overrides', () => {
   it('replace any detected value, the name included, and are marked as overrides', async () => {
+    const all = {
+      device_name: 'Studio PC',
+      device_type: 'desktop',
+      ram_gb: 64,
+      cpu_cores: 24,
+      storage_gb: 2000,
+      accelerators: [{ vendor: 'nvidia', product_name: 'NVIDIA GeForce RTX 4090', memory_mib: 24576, count: 2 }],
+      country_code: 'DE',
+    } as const;
+    const gpu = fakeGpu({ vendor: 'amd', description: 'AMD Radeon' });
     const specs = await detectSpecs(
-      { device_name: 'Studio PC', device_type: 'desktop', ram_gb: 64, cpu_cores: 24, storage_gb: 2000 },
-      { navigator: fullNavigator(), localStorage: new MemoryStorage() },
+      { ...all, accelerators: [...all.accelerators] },
+      { navigator: fullNavigator({ gpu }), localStorage: new MemoryStorage() },
     );
-    expect(specs.request).toEqual({ device_name: 'Studio PC', device_type: 'desktop', ram_gb: 64, cpu_cores: 24, storage_gb: 2000 });
-    expect(Object.values(specs.sources)).toEqual(['override', 'override', 'override', 'override', 'override']);
+    expect(specs.request).toEqual(all);
+    expect(Object.values(specs.sources)).toEqual(Array(7).fill('override'));
+    // Stated accelerators: WebGPU is not asked.
+    expect(gpu.requestAdapter).not.toHaveBeenCalled();
   });
 
   it('can replace a single value and leave the rest detected', async () => {
     const specs = await detectSpecs({ ram_gb: 32 }, { navigator: fullNavigator(), localStorage: new MemoryStorage() });
     expect(specs.request.ram_gb).toBe(32);
     expect(specs.sources).toMatchObject({ ram_gb: 'override', cpu_cores: 'detected', storage_gb: 'detected' });
+  });
+});
+
+describe('accelerators and country', () => {
+  it('registers the GPU WebGPU reports, memory unknown', async () => {
+    const gpu = fakeGpu({ vendor: 'nvidia', architecture: 'ampere', description: 'NVIDIA GeForce RTX 3080' });
+    const specs = await detectSpecs({}, { navigator: fullNavigator({ gpu }), localStorage: new MemoryStorage() });
+    expect(specs.request.accelerators).toEqual([{ vendor: 'nvidia', product_name: 'NVIDIA GeForce RTX 3080', memory_mib: 0, count: 1 }]);
+    expect(specs.sources.accelerators).toBe('detected');
+    expect(specs.notes.join('\n')).toMatch(/memory unknown/);
+  });
+
+  it('registers none (the argument left out) without WebGPU, without an adapter, or when it hangs', async () => {
+    for (const gpu of [undefined, fakeGpu({}, { adapter: null }), fakeGpu({ vendor: 'nvidia', description: 'x' }, { hang: true })]) {
+      const specs = await detectSpecs({}, { navigator: fullNavigator({ gpu }), localStorage: new MemoryStorage(), gpuTimeoutMs: 5 });
+      expect('accelerators' in specs.request).toBe(false);
+      expect(specs.sources.accelerators).toBe('fallback');
+    }
+  });
+
+  it('an empty override states no accelerator; a country is only ever an override', async () => {
+    const specs = await detectSpecs(
+      { accelerators: [], country_code: 'fr' },
+      { navigator: fullNavigator({ gpu: fakeGpu({ vendor: 'intel', description: 'Intel Arc' }) }), localStorage: new MemoryStorage() },
+    );
+    expect(specs.request).toMatchObject({ accelerators: [], country_code: 'fr' });
+    expect(specs.sources).toMatchObject({ accelerators: 'override', country_code: 'override' });
+    const detected = await detectSpecs({}, { navigator: fullNavigator(), localStorage: new MemoryStorage() });
+    expect('country_code' in detected.request).toBe(false);
+    expect(detected.notes.join('\n')).toMatch(/country_code: a browser does not tell where it is/);
   });
 });
 

@@ -193,7 +193,7 @@ INSERT INTO @extschema@.countries (country_code, numeric_code, country_name, reg
     ('NL', '528', 'Netherlands', 'Europe', 'Western Europe'),
     ('NO', '578', 'Norway', 'Europe', 'Northern Europe'),
     ('NP', '524', 'Nepal', 'Asia', 'Southern Asia'),
-    ('NR', '520', 'Nauru', 'Oceania', 'Polynesia'),
+    ('NR', '520', 'Nauru', 'Oceania', 'Micronesia'),
     ('NU', '570', 'Niue', 'Oceania', 'Polynesia'),
     ('NZ', '554', 'New Zealand', 'Oceania', 'Australia and New Zealand'),
     ('OM', '512', 'Oman', 'Asia', 'Western Asia'),
@@ -344,7 +344,7 @@ ALTER FUNCTION @extschema@.accelerator_slots() SET search_path = pg_catalog, pg_
 CREATE POLICY device_accelerators_owner_reads ON @extschema@.device_accelerators
     FOR SELECT
     USING (EXISTS (SELECT FROM @extschema@.compute_devices AS d
-                    WHERE d.id OPERATOR(pg_catalog.=) device_id
+                    WHERE d.id OPERATOR(pg_catalog.=) device_accelerators.device_id
                       AND d.user_id OPERATOR(pg_catalog.=) (SELECT @extschema@.caller_user_id())));
 
 -- The view gains the accelerators, the country and its region and sub-region (sql/live.sql). The

@@ -170,7 +170,7 @@ INSERT INTO @extschema@.countries (country_code, numeric_code, country_name, reg
     ('NL', '528', 'Netherlands', 'Europe', 'Western Europe'),
     ('NO', '578', 'Norway', 'Europe', 'Northern Europe'),
     ('NP', '524', 'Nepal', 'Asia', 'Southern Asia'),
-    ('NR', '520', 'Nauru', 'Oceania', 'Polynesia'),
+    ('NR', '520', 'Nauru', 'Oceania', 'Micronesia'),
     ('NU', '570', 'Niue', 'Oceania', 'Polynesia'),
     ('NZ', '554', 'New Zealand', 'Oceania', 'Australia and New Zealand'),
     ('OM', '512', 'Oman', 'Asia', 'Western Asia'),

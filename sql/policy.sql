@@ -10,5 +10,5 @@ CREATE POLICY compute_devices_owner_reads ON @extschema@.compute_devices
 CREATE POLICY device_accelerators_owner_reads ON @extschema@.device_accelerators
     FOR SELECT
     USING (EXISTS (SELECT FROM @extschema@.compute_devices AS d
-                    WHERE d.id OPERATOR(pg_catalog.=) device_id
+                    WHERE d.id OPERATOR(pg_catalog.=) device_accelerators.device_id
                       AND d.user_id OPERATOR(pg_catalog.=) (SELECT @extschema@.caller_user_id())));

@@ -73,7 +73,7 @@ ALTER TABLE @extschema@.compute_devices ENABLE ROW LEVEL SECURITY;
 
 -- A device's accelerators (GPUs and the like): one row per group of identical ones, as
 -- register_device was given them (it replaces them all on every registration). model is derived
--- from product_name by register_device (src/api/accelerators.rs), so filters match and unknown
+-- from product_name by register_device (src/accelerators/model.rs), so filters match and unknown
 -- models stay apart. Deleted with the device.
 CREATE TABLE @extschema@.device_accelerators (
     device_id    uuid    NOT NULL REFERENCES @extschema@.compute_devices (id)

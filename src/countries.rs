@@ -75,6 +75,9 @@ pub fn code_of(given: &str) -> Result<String, DeviceError> {
 impl Countries {
     /// The stored form of a known code given in either case.
     pub fn code(&self, given: &str) -> Option<String> {
+        if given.len() != 2 {
+            return None;
+        }
         let upper = given.to_ascii_uppercase();
         self.places.contains_key(&upper).then_some(upper)
     }

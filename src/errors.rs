@@ -76,10 +76,6 @@ pub enum DeviceError {
         field: &'static str,
         value: String,
     },
-    /// Shared memory's table of distinct accelerator inventories is full.
-    InventoriesFull {
-        capacity: u32,
-    },
 }
 
 impl DeviceError {
@@ -101,9 +97,7 @@ impl DeviceError {
             DeviceError::ValueOutOfRange { .. } | DeviceError::NegativeMinimum { .. } => {
                 ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE
             }
-            DeviceError::SlotsFull { .. } | DeviceError::InventoriesFull { .. } => {
-                ERRCODE_INSUFFICIENT_RESOURCES
-            }
+            DeviceError::SlotsFull { .. } => ERRCODE_INSUFFICIENT_RESOURCES,
             DeviceError::DeviceNotFound | DeviceError::DeviceStopped => ERRCODE_UNDEFINED_TABLE,
             DeviceError::TooManyDevices { .. } => ERRCODE_CHECK_VIOLATION,
         }
@@ -169,10 +163,6 @@ impl DeviceError {
             DeviceError::NegativeMinimum { field, value } => {
                 format!("{field} must not be negative (got {value})")
             }
-            DeviceError::InventoriesFull { capacity } => format!(
-                "no shared memory left for another distinct set of accelerators: \
-                 compute_devices.accelerator_inventories is {capacity}"
-            ),
         }
     }
 
@@ -193,9 +183,6 @@ impl DeviceError {
             DeviceError::SlotsFull { .. } => {
                 Some("Raise compute_devices.slots in postgresql.conf and restart the server.")
             }
-            DeviceError::InventoriesFull { .. } => Some(
-                "Raise compute_devices.accelerator_inventories in postgresql.conf and restart the server.",
-            ),
             _ => None,
         }
     }

@@ -148,7 +148,7 @@ pub fn register() {
         GucRegistry::define_int_guc(
             c"compute_devices.accelerator_inventories",
             c"How many distinct accelerator inventories (and GPU models) shared memory holds.",
-            c"Devices with identical accelerators share one entry; about 150 bytes each.",
+            c"Devices with identical accelerators share one entry; about 232 bytes each.",
             &ACCELERATOR_INVENTORIES,
             16,
             16_777_216,
@@ -173,8 +173,8 @@ pub fn register() {
     }
 }
 
-/// What register_device accepts in `accelerators`. The upper limits of the settings themselves
-/// are what a shared-memory inventory entry holds (slots.rs keeps counts in 16 bits).
+/// What register_device accepts in `accelerators`. The groups' upper limit is what a
+/// shared-memory inventory holds (inventories.rs).
 fn register_accelerator_bounds() {
     let bounds: [(
         &'static CStr,

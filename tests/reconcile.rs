@@ -337,7 +337,7 @@ fn rows_written_around_the_triggers_reach_shared_memory() {
         "reconcile_interval",
     );
     eprintln!("changes without triggers corrected {took:?} after their commit");
-    without_triggers(&mut superuser, "TRUNCATE compute_devices");
+    without_triggers(&mut superuser, "TRUNCATE compute_devices CASCADE");
     agree_within(&mut superuser, &mut api, INTERVAL_BOUND, "a truncate");
     assert_eq!(api.stats(Caller::Anon).unwrap().0, 0);
     let (sqlstate, _) = sqlstate_of(api.heartbeat(Caller::User(&owner), &id));

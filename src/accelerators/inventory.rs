@@ -5,6 +5,7 @@
 
 use crate::accelerators::model::model_key;
 use crate::accelerators::vendor::Vendor;
+use crate::api::jsonb_text::{JsonbText, MAX_BYTES};
 use crate::api::validate::{invisible_text, shortened};
 use crate::errors::DeviceError;
 use crate::settings;
@@ -33,16 +34,30 @@ impl Group {
 
 /// The groups of the `accelerators` argument (its jsonb text), in the table's key order; none
 /// for SQL or JSON null.
-pub fn parse(text: Option<&str>) -> Result<Vec<Group>, DeviceError> {
-    let Some(text) = text else {
-        return Ok(Vec::new());
+pub fn parse(argument: Option<&JsonbText>) -> Result<Vec<Group>, DeviceError> {
+    let text = match argument {
+        None => return Ok(Vec::new()),
+        Some(JsonbText::TooLarge(size)) => {
+            return Err(invalid(
+                FIELD.to_string(),
+                &format!("is {size} bytes; the most read is {MAX_BYTES}"),
+            ))
+        }
+        Some(JsonbText::Text(text)) => text,
     };
-    // jsonb_out writes valid JSON; serde_json fails only on a number past f64's range.
-    let value: Value = serde_json::from_str(text).map_err(|_| DeviceError::ValueOutOfRange {
-        field: FIELD.to_string(),
-        value: "a number past 1e308".to_string(),
-        min: "0".to_string(),
-        max: settings::MAX_ACCELERATOR_MEMORY_MIB.get().to_string(),
+    // jsonb_out writes valid JSON: serde_json fails only where it is deeper than serde_json
+    // reads (128 levels) or holds a number past f64's range.
+    let value: Value = serde_json::from_str(text).map_err(|error| {
+        if error.to_string().contains("recursion limit") {
+            invalid(FIELD.to_string(), "is nested too deeply")
+        } else {
+            DeviceError::ValueOutOfRange {
+                field: FIELD.to_string(),
+                value: "a number past 1e308".to_string(),
+                min: "0".to_string(),
+                max: settings::MAX_ACCELERATOR_MEMORY_MIB.get().to_string(),
+            }
+        }
     })?;
     let items = match value {
         Value::Null => return Ok(Vec::new()),

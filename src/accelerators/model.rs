@@ -23,10 +23,14 @@ pub fn model_key(vendor: Vendor, product_name: &str) -> String {
 }
 
 /// A filter's model as get_capacity matches it: the same runs of other characters as one `-`,
-/// so "GeForce RTX 4090" finds `geforce-rtx-4090` (the vendor's name is not removed: a filter
-/// has no vendor).
+/// and a vendor's name at the start removed, so "GeForce RTX 4090" and "NVIDIA GeForce RTX
+/// 4090" find `geforce-rtx-4090`.
 pub fn filter_key(model: &str) -> String {
-    dashed(&model.to_lowercase())
+    let key = dashed(&model.to_lowercase());
+    Vendor::ALL
+        .iter()
+        .find_map(|vendor| key.strip_prefix(vendor.sql_name())?.strip_prefix('-'))
+        .map_or(key.clone(), str::to_string)
 }
 
 /// Lower-case letters and digits kept, every run of anything else one `-`, none at the ends.
@@ -89,5 +93,7 @@ mod tests {
             assert_eq!(model_key(vendor, product), key, "{product}");
         }
         assert_eq!(filter_key("GeForce RTX 4090"), "geforce-rtx-4090");
+        assert_eq!(filter_key("NVIDIA GeForce RTX 4090"), "geforce-rtx-4090");
+        assert_eq!(filter_key("nvidia"), "nvidia");
     }
 }

@@ -4,7 +4,7 @@
 //! it returns only sums.
 
 use crate::api::stats::current_snapshot;
-use crate::capacity::query::{Arguments, Query};
+use crate::capacity::query::{listed, Arguments, Query};
 use crate::capacity::{slots as from_slots, table as from_table};
 use crate::countries;
 use crate::errors::{internal_failure, OrRaise};
@@ -18,29 +18,29 @@ use pgrx::prelude::*;
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn get_capacity(
-    device_types: default!(Option<Vec<Option<String>>>, "NULL"),
-    countries: default!(Option<Vec<Option<String>>>, "NULL"),
-    regions: default!(Option<Vec<Option<String>>>, "NULL"),
+    device_types: default!(Option<Array<&str>>, "NULL"),
+    countries: default!(Option<Array<&str>>, "NULL"),
+    regions: default!(Option<Array<&str>>, "NULL"),
     min_ram_gb: default!(Option<AnyNumeric>, "NULL"),
     min_cpu_cores: default!(Option<i32>, "NULL"),
     min_storage_gb: default!(Option<AnyNumeric>, "NULL"),
-    gpu_vendors: default!(Option<Vec<Option<String>>>, "NULL"),
-    gpu_models: default!(Option<Vec<Option<String>>>, "NULL"),
+    gpu_vendors: default!(Option<Array<&str>>, "NULL"),
+    gpu_models: default!(Option<Array<&str>>, "NULL"),
     min_gpus: default!(Option<i32>, "NULL"),
     min_gpu_memory_mib: default!(Option<i32>, "NULL"),
-    group_by: default!(Option<String>, "NULL"),
+    group_by: default!(Option<&str>, "NULL"),
 ) -> SetOfIterator<'static, pgrx::composite_type!('static, "network_capacity")> {
     let known = countries::all();
     let query = Query::new(
         Arguments {
-            device_types,
-            countries,
-            regions,
+            device_types: listed("device_types", device_types),
+            countries: listed("countries", countries),
+            regions: listed("regions", regions),
             min_ram_gb,
             min_cpu_cores,
             min_storage_gb,
-            gpu_vendors,
-            gpu_models,
+            gpu_vendors: listed("gpu_vendors", gpu_vendors),
+            gpu_models: listed("gpu_models", gpu_models),
             min_gpus,
             min_gpu_memory_mib,
             group_by,

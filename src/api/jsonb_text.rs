@@ -2,7 +2,9 @@
 //!
 //! pgrx's own `JsonB` parses the text with serde_json and panics when serde_json cannot hold
 //! a value jsonb can (a number such as 1e400), which a caller would see as an internal error.
-//! Parsing it ourselves turns that into an error naming the argument.
+//! Parsing it ourselves turns that into an error naming the argument. And a value larger than
+//! its argument can ever need is refused before it is copied out of PostgreSQL's memory, so no
+//! caller can make the backend's own allocator fail.
 
 use pgrx::callconv::{Arg, ArgAbi};
 use pgrx::pg_sys;
@@ -11,8 +13,15 @@ use pgrx::pgrx_sql_entity_graph::metadata::{
 };
 use pgrx::prelude::*;
 
-/// The text jsonb_out writes for the argument.
-pub struct JsonbText(pub String);
+/// The text jsonb_out writes for the argument, or the size of a value too large to read.
+pub enum JsonbText {
+    Text(String),
+    TooLarge(usize),
+}
+
+/// The largest jsonb argument read: more than the `accelerators` argument can hold at the
+/// settings' upper limits (16 groups of 1,024-character product names).
+pub const MAX_BYTES: usize = 256 * 1024;
 
 impl FromDatum for JsonbText {
     unsafe fn from_polymorphic_datum(
@@ -23,12 +32,17 @@ impl FromDatum for JsonbText {
         if is_null {
             return None;
         }
-        // SAFETY: the datum is a jsonb (the function's argument type says so); jsonb_out
-        // detoasts it and returns a palloc'd C string, copied here.
+        // SAFETY: the datum is a jsonb (the function's argument type says so), whose size
+        // toast_raw_datum_size reads from its header; jsonb_out detoasts it and returns a
+        // palloc'd C string, copied here.
         unsafe {
+            let size = pg_sys::toast_raw_datum_size(datum);
+            if size > MAX_BYTES {
+                return Some(JsonbText::TooLarge(size));
+            }
             let text =
                 pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])?;
-            Some(JsonbText(text.to_string_lossy().into_owned()))
+            Some(JsonbText::Text(text.to_string_lossy().into_owned()))
         }
     }
 }

@@ -6,7 +6,7 @@ mod capacity;
 mod device_ids;
 mod devices;
 pub mod heartbeats;
-mod jsonb_text;
+pub mod jsonb_text;
 mod owner_devices;
 mod register;
 pub mod stats;

@@ -44,7 +44,7 @@ fn register_located_device(
     require_writable("register a device");
     let owner = auth::caller_id().or_raise();
     let spec = DeviceSpec::new(device_name, device_type, ram_gb, cpu_cores, storage_gb).or_raise();
-    let groups = inventory::parse(accelerators.as_ref().map(|text| text.0.as_str())).or_raise();
+    let groups = inventory::parse(accelerators.as_ref()).or_raise();
     let country = country_code.map(countries::code_of).transpose().or_raise();
     register(owner, spec, Some((groups, country)))
 }

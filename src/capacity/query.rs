@@ -7,11 +7,14 @@ use crate::countries::Countries;
 use crate::device_type::DeviceType;
 use crate::errors::DeviceError;
 use crate::shared_memory::slots::country_number;
-use pgrx::AnyNumeric;
+use pgrx::{AnyNumeric, Array};
 use std::collections::HashSet;
 
 /// The most values a list argument may hold.
 pub const MAX_LIST: usize = 100;
+/// The longest value in a list (the longest known name, a sub-region's, is 31 characters; a
+/// model key up to max_product_name_length).
+const MAX_VALUE_BYTES: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
@@ -32,19 +35,19 @@ impl GroupBy {
     ];
 }
 
-/// The arguments as given (SQL NULL: no filter).
-pub struct Arguments {
-    pub device_types: Option<Vec<Option<String>>>,
-    pub countries: Option<Vec<Option<String>>>,
-    pub regions: Option<Vec<Option<String>>>,
+/// The arguments as given (SQL NULL: no filter); lists as `listed` reads them.
+pub struct Arguments<'a> {
+    pub device_types: Listed,
+    pub countries: Listed,
+    pub regions: Listed,
     pub min_ram_gb: Option<AnyNumeric>,
     pub min_cpu_cores: Option<i32>,
     pub min_storage_gb: Option<AnyNumeric>,
-    pub gpu_vendors: Option<Vec<Option<String>>>,
-    pub gpu_models: Option<Vec<Option<String>>>,
+    pub gpu_vendors: Listed,
+    pub gpu_models: Listed,
     pub min_gpus: Option<i32>,
     pub min_gpu_memory_mib: Option<i32>,
-    pub group_by: Option<String>,
+    pub group_by: Option<&'a str>,
 }
 
 /// The checked filters. Countries are slot numbers (`slots::country_number`).
@@ -64,7 +67,7 @@ pub struct Query {
 }
 
 impl Query {
-    pub fn new(args: Arguments, countries: &Countries) -> Result<Query, DeviceError> {
+    pub fn new(args: Arguments<'_>, countries: &Countries) -> Result<Query, DeviceError> {
         let device_types = list("device_types", args.device_types, |name| {
             DeviceType::parse(name).ok_or_else(|| format!("must hold only {}", DeviceType::names()))
         })?
@@ -135,7 +138,7 @@ impl Query {
                         reason: format!(
                             "must be one of device_type, country, region, subregion, gpu_model \
                              (got {:?})",
-                            crate::api::validate::shortened(&name)
+                            crate::api::validate::shortened(name)
                         ),
                     })
             })
@@ -179,12 +182,12 @@ impl Query {
     }
 }
 
-/// A list argument's values, each checked by `check`: at most MAX_LIST of them, none NULL.
-fn list<T>(
-    field: &'static str,
-    values: Option<Vec<Option<String>>>,
-    check: impl Fn(&str) -> Result<T, String>,
-) -> Result<Option<Vec<T>>, DeviceError> {
+/// A list argument's values, read only once there are at most MAX_LIST of them (the array
+/// stays in PostgreSQL's memory until then).
+/// Each value is copied only if it is no longer than MAX_VALUE_BYTES.
+pub type Listed = Result<Option<Vec<Option<String>>>, DeviceError>;
+
+pub fn listed(field: &'static str, values: Option<Array<'_, &str>>) -> Listed {
     let Some(values) = values else {
         return Ok(None);
     };
@@ -194,6 +197,32 @@ fn list<T>(
             reason: format!("has {} values; the most is {MAX_LIST}", values.len()),
         });
     }
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| match value {
+            Some(value) if value.len() > MAX_VALUE_BYTES => Err(DeviceError::InvalidValue {
+                field: format!("{field}[{}]", index + 1),
+                reason: format!(
+                    "is {} bytes long; the most is {MAX_VALUE_BYTES}",
+                    value.len()
+                ),
+            }),
+            value => Ok(value.map(str::to_string)),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// A list argument's values, each checked by `check`: none NULL or too long.
+fn list<T>(
+    field: &'static str,
+    values: Listed,
+    check: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<Vec<T>>, DeviceError> {
+    let Some(values) = values? else {
+        return Ok(None);
+    };
     values
         .iter()
         .enumerate()

@@ -3,16 +3,16 @@
 //! row's own changes are (slot_writes.rs).
 //!
 //! Row triggers on device_accelerators note which devices changed; the statement trigger then
-//! reads those devices' accelerators whole (as the table now holds them, after the statement),
-//! finds their inventory and queues it for the device's slot. Reading them whole, rather than
+//! reads those devices' accelerators whole (as the table now holds them, after the statement)
+//! and queues them for the device's slot, where the commit interns them. Reading them whole, rather than
 //! applying each row's change, keeps one rule for every kind of write: register_device's
 //! replacement, a DBA's UPDATE, a cascade from a deleted device (which leaves nothing to write).
 //! TRUNCATE empties every slot's inventory. Writes around the triggers are found by the
 //! worker's comparisons (reconcile.rs), which read the same way.
 
 use crate::accelerators::vendor::Vendor;
-use crate::errors::{internal_error, OrRaise};
-use crate::shared_memory::inventories::{self, Given};
+use crate::errors::internal_error;
+use crate::shared_memory::inventories::Given;
 use crate::shared_memory::slot_writes;
 use crate::shared_memory::slots;
 use crate::spi::catalog;
@@ -42,7 +42,9 @@ const EVERY_SLOT: &str = "SELECT d.slot FROM @extschema@.compute_devices AS d";
 fn accelerator_slots<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::datum::TryFromDatumError> {
-    if slots::attached().is_none() {
+    // Only where shared memory serves this database: elsewhere the worker's rebuild reads the
+    // table when it starts serving it.
+    if slots::shared().is_none() {
         return Ok(None);
     }
     if matches!(trigger.level(), PgTriggerLevel::Row) {
@@ -62,11 +64,8 @@ fn accelerator_slots<'a>(
     Ok(None)
 }
 
-/// Reads the devices' accelerators and queues each device's inventory for its slot.
+/// Reads the devices' accelerators and queues them for each device's slot.
 fn queue_inventories(devices: Vec<pgrx::Uuid>) {
-    let Some(table) = inventories::attached() else {
-        return;
-    };
     let rows = Spi::connect(|client| {
         client
             .select(&*catalog::statement(INVENTORIES), None, &[devices.into()])?
@@ -94,8 +93,7 @@ fn queue_inventories(devices: Vec<pgrx::Uuid>) {
         let Ok(slot) = u32::try_from(slot) else {
             continue;
         };
-        let inventory = table.intern(groups).or_raise();
-        slot_writes::inventory_written(slot, inventory);
+        slot_writes::inventory_written(slot, groups);
     }
 }
 
@@ -110,7 +108,7 @@ fn emptied_all() {
     .unwrap_or_else(internal_error);
     for slot in slots.into_iter().flatten() {
         if let Ok(slot) = u32::try_from(slot) {
-            slot_writes::inventory_written(slot, 0);
+            slot_writes::inventory_written(slot, Vec::new());
         }
     }
 }

@@ -1,15 +1,22 @@
 //! Shared memory's table of distinct accelerator inventories, so a slot holds a device's
 //! accelerators as one number. Devices with the same accelerators (the same groups of vendor,
 //! model, memory and count) share an entry; models are kept once each, by name. Entries are
-//! written once and never change or go away while the server runs: a slot's number, or a
-//! reader's, always means the same inventory. A device without accelerators has inventory 0.
+//! written once and never change while a database is served: a slot's number, or a reader's,
+//! always means the same inventory. A device without accelerators has inventory 0.
+//!
+//! Entries are interned when a commit applies them, so a rolled-back transaction leaves none.
+//! Entries no device uses any more (a device registered again with other accelerators) stay
+//! until the table fills: then the inventory that does not fit is noted (`overflowed`), the
+//! worker leaves the shared-memory path (the table answers, correctly, meanwhile), and its
+//! rebuild empties the table (`reset`) and interns only what the rows have now. A registration
+//! is never refused for it; a caller who keeps changing a device's accelerators can at most
+//! send the database to the table path for a rebuild.
 //!
 //! Writers (commits, the worker) add entries under a spinlock held for a few hundred
 //! instructions; readers take no lock: an entry is complete before the count that makes its
 //! number valid is raised (release), and a reader reads only numbers below the count (acquire).
 
 use crate::accelerators::vendor::Vendor;
-use crate::errors::DeviceError;
 use crate::settings;
 use pgrx::pg_sys;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -63,6 +70,9 @@ struct Header {
     groups: AtomicU32,
     models: AtomicU32,
     model_bytes: AtomicU32,
+    /// Set when an inventory did not fit: the worker then leaves the shared-memory path and
+    /// rebuilds, which starts the table again from the inventories rows have now.
+    overflowed: AtomicBool,
 }
 
 /// Where each part of the region starts, for a capacity.
@@ -193,12 +203,18 @@ impl Inventories {
         unsafe { std::slice::from_raw_parts(self.region.add(offset).cast::<T>(), len) }
     }
 
+    /// Writes `values` at element `index` of the part starting at `offset`: no reference to
+    /// memory that readers read is made.
+    ///
     /// # Safety
-    /// As `slice`, and only under the lock (or for parts no reader may yet read).
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice_mut<T>(&self, offset: usize, len: usize) -> &'static mut [T] {
-        // SAFETY: as the caller vouches.
-        unsafe { std::slice::from_raw_parts_mut(self.region.add(offset).cast::<T>(), len) }
+    /// The elements lie within the part, and only under the lock, past the counts readers go by
+    /// (no reader looks at them yet).
+    unsafe fn write<T: Copy>(&self, offset: usize, index: usize, values: &[T]) {
+        // SAFETY: as the caller vouches; the source is a distinct local slice.
+        unsafe {
+            let target = self.region.add(offset).cast::<T>().add(index);
+            std::ptr::copy_nonoverlapping(values.as_ptr(), target, values.len());
+        }
     }
 
     fn entries(&self) -> &'static [Entry] {
@@ -310,18 +326,15 @@ impl Inventories {
     }
 
     /// The number of the inventory made of these groups (in any order), added if it is new: 0
-    /// for none. Fails only when the table is full.
-    pub fn intern(&self, mut given: Vec<Given>) -> Result<u32, DeviceError> {
+    /// for none. None only when the table is full.
+    fn intern(&self, mut given: Vec<Given>) -> Option<u32> {
         if given.is_empty() {
-            return Ok(0);
+            return Some(0);
         }
         given.sort();
         let given = given.as_slice();
-        let full = DeviceError::InventoriesFull {
-            capacity: self.layout_capacity,
-        };
         if given.len() > MAX_GROUPS {
-            return Err(full);
+            return None;
         }
         let hash = given.iter().fold(0xcbf2_9ce4_8422_2325, |hash, g| {
             let hash = mix(hash, hash_bytes(g.model.as_bytes()));
@@ -344,24 +357,24 @@ impl Inventories {
                 })
         };
         if let Ok(number) = self.probe(false, hash, same) {
-            return Ok(number);
+            return Some(number);
         }
         let _locked = self.lock();
         // Again under the lock: another writer may have added it since.
         let place = match self.probe(false, hash, same) {
-            Ok(number) => return Ok(number),
+            Ok(number) => return Some(number),
             Err(place) => place,
         };
         let header = self.header();
         let number = header.inventories.load(Ordering::Relaxed) + 1;
         let first = header.groups.load(Ordering::Relaxed) as usize;
         if number as usize > self.layout().capacity || first + given.len() > self.groups().len() {
-            return Err(full);
+            return None;
         }
         let mut groups = [Group::default(); MAX_GROUPS];
         for (group, g) in groups.iter_mut().zip(given) {
             *group = Group {
-                model: self.model_number(&g.model).ok_or(full.clone())?,
+                model: self.model_number(&g.model)?,
                 memory_mib: g.memory_mib as u32,
                 count: g.count as u32,
                 vendor: g.vendor as u32,
@@ -370,26 +383,26 @@ impl Inventories {
         let layout = self.layout();
         // SAFETY: under the lock; the groups and the entry written are past the counts, where
         // no reader looks until the counts are raised below.
+        let entry = Entry {
+            hash,
+            first_group: first as u32,
+            groups: given.len() as u32,
+            gpus: given.iter().map(|g| i64::from(g.count)).sum(),
+            gpu_memory_mib: given
+                .iter()
+                .map(|g| i64::from(g.memory_mib) * i64::from(g.count))
+                .sum(),
+        };
         unsafe {
-            self.slice_mut::<Group>(layout.groups, self.groups().len())[first..first + given.len()]
-                .copy_from_slice(&groups[..given.len()]);
-            self.slice_mut::<Entry>(layout.entries, layout.capacity)[number as usize - 1] = Entry {
-                hash,
-                first_group: first as u32,
-                groups: given.len() as u32,
-                gpus: given.iter().map(|g| i64::from(g.count)).sum(),
-                gpu_memory_mib: given
-                    .iter()
-                    .map(|g| i64::from(g.memory_mib) * i64::from(g.count))
-                    .sum(),
-            };
+            self.write(layout.groups, first, &groups[..given.len()]);
+            self.write(layout.entries, number as usize - 1, &[entry]);
         }
         header
             .groups
             .store((first + given.len()) as u32, Ordering::Release);
         header.inventories.store(number, Ordering::Release);
         self.index(false)[place].store(number, Ordering::Release);
-        Ok(number)
+        Some(number)
     }
 
     /// The model's number, added if new; None when the table is full. Only under the lock.
@@ -409,15 +422,14 @@ impl Inventories {
         }
         let layout = self.layout();
         // SAFETY: under the lock, past the counts, as in intern.
+        let model = Model {
+            hash,
+            offset: offset as u32,
+            len: name.len() as u32,
+        };
         unsafe {
-            self.slice_mut::<u8>(layout.model_bytes, self.model_bytes().len())
-                [offset..offset + name.len()]
-                .copy_from_slice(name.as_bytes());
-            self.slice_mut::<Model>(layout.models, layout.capacity)[number as usize - 1] = Model {
-                hash,
-                offset: offset as u32,
-                len: name.len() as u32,
-            };
+            self.write(layout.model_bytes, offset, name.as_bytes());
+            self.write(layout.models, number as usize - 1, &[model]);
         }
         header
             .model_bytes
@@ -425,6 +437,43 @@ impl Inventories {
         header.models.store(number, Ordering::Release);
         self.index(true)[place].store(number, Ordering::Release);
         Some(number)
+    }
+
+    /// Whether an inventory did not fit since the last `reset`.
+    pub fn overflowed(&self) -> bool {
+        self.header().overflowed.load(Ordering::Acquire)
+    }
+
+    /// `intern`, or where the table is full, inventory 0 for now and the overflow noted: what
+    /// a commit (which cannot fail any more) and the worker's comparisons do. The worker then
+    /// rebuilds from the table (see the module comment), so a full table never refuses a
+    /// registration and never leaves a slot wrong for long.
+    pub fn intern_or_overflow(&self, given: Vec<Given>) -> u32 {
+        self.intern(given).unwrap_or_else(|| {
+            self.header().overflowed.store(true, Ordering::Release);
+            0
+        })
+    }
+
+    /// Empties the table. Only the worker, while no database is served from shared memory (no
+    /// slot holds a number, no commit writes one), right before it rebuilds the slots.
+    pub fn reset(&self) {
+        let _locked = self.lock();
+        let header = self.header();
+        for count in [
+            &header.inventories,
+            &header.groups,
+            &header.models,
+            &header.model_bytes,
+        ] {
+            count.store(0, Ordering::Release);
+        }
+        for index in [self.index(false), self.index(true)] {
+            index
+                .iter()
+                .for_each(|place| place.store(0, Ordering::Release));
+        }
+        header.overflowed.store(false, Ordering::Release);
     }
 
     fn lock(&self) -> Locked<'_> {

@@ -117,8 +117,8 @@ impl Figures {
 
 /// MiB as GB (1024 MiB each), an exact decimal without trailing zeros: 1024 is 2^10, so ten
 /// decimals always suffice. The table path's SQL (`gpu_gb!`) writes the same number.
-pub fn gb_of_mib(mib: i64) -> String {
-    let scaled = i128::from(mib) * 9_765_625; // 10^10 / 1024
+pub fn gb_of_mib(mib: i128) -> String {
+    let scaled = mib.saturating_mul(9_765_625); // 10^10 / 1024
     let sign = if scaled < 0 { "-" } else { "" };
     let scaled = scaled.unsigned_abs();
     let (whole, fraction) = (scaled / 10_000_000_000, scaled % 10_000_000_000);

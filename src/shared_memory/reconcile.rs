@@ -185,18 +185,12 @@ impl DeviceRow {
     }
 }
 
-/// The inventory number of the row's accelerators (columns 12 to 15), interned if new. When
-/// shared memory has no room for another inventory, 0 (none) and a warning: the slot then
-/// undercounts that device's accelerators until room is made.
+/// The inventory number of the row's accelerators (columns 12 to 15), interned if new; when
+/// there is no room, 0 and the overflow noted, which sends the worker back to a rebuild
+/// (inventories.rs).
 fn inventory_of(row: &pgrx::spi::SpiHeapTupleData<'_>) -> spi::Result<u32> {
     let groups = given_at(row, 12)?;
-    let Some(table) = inventories::attached() else {
-        return Ok(0);
-    };
-    Ok(table.intern(groups).unwrap_or_else(|full| {
-        warning!("compute_devices: {}", full.message());
-        0
-    }))
+    Ok(inventories::attached().map_or(0, |table| table.intern_or_overflow(groups)))
 }
 
 /// Which device a slot holds, as a number: 0 for none.
@@ -338,7 +332,7 @@ impl<'a> Pass<'a> {
             if *device != 0 || !held {
                 continue;
             }
-            let deleted = Spec::default();
+            let deleted = Spec::gone();
             let expect = Expect::Version(*version);
             if let Some(written) =
                 self.shared

@@ -9,6 +9,7 @@
 use crate::device_type::DeviceType;
 use crate::errors::{DeviceError, OrRaise};
 use crate::shared_memory::device_index;
+use crate::shared_memory::inventories::{self, Given};
 use crate::shared_memory::slots::{self, SlotState, Spec};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -31,10 +32,10 @@ enum SlotWrite {
         device_id: [u8; 16],
     },
     ForgetAll,
-    /// The device's accelerators changed (accelerator_slots.rs).
+    /// The device's accelerators changed (accelerator_slots.rs): interned at commit.
     Inventory {
         slot: u32,
-        inventory: u32,
+        groups: Vec<Given>,
     },
 }
 
@@ -62,6 +63,8 @@ pub struct DeviceRow {
     pub cpu_cores: i32,
     pub storage_gb: AnyNumeric,
     pub country_code: Option<String>,
+    /// An INSERT (not an UPDATE).
+    pub inserted: bool,
 }
 
 /// Queues the slot write for an inserted or updated row. A slot number past the shared memory
@@ -90,7 +93,9 @@ pub fn device_written(row: DeviceRow) {
         cpu_cores: i64::from(row.cpu_cores),
         storage_nano_gb: nano_gb(row.storage_gb),
         country: slots::country_number(row.country_code.as_deref()),
-        inventory: None,
+        // A new row's slot has no accelerators until its own trigger says (later in the same
+        // transaction); a row written again keeps them, which are not in this row.
+        inventory: row.inserted.then_some(0),
     };
     queue(SlotWrite::Device {
         slot,
@@ -142,9 +147,9 @@ fn forget_device_slots<'a>(
     Ok(None)
 }
 
-/// Queues a device's new inventory for its slot, at commit.
-pub fn inventory_written(slot: u32, inventory: u32) {
-    queue(SlotWrite::Inventory { slot, inventory });
+/// Queues a device's new accelerators for its slot, at commit.
+pub fn inventory_written(slot: u32, groups: Vec<Given>) {
+    queue(SlotWrite::Inventory { slot, groups });
 }
 
 fn queue(write: SlotWrite) {
@@ -242,11 +247,14 @@ fn apply(queue: Vec<Queued>) {
                 device_index::insert(&device_id, &owner, slot);
             }
             SlotWrite::Forget { slot, device_id } => {
-                shared.write(slot, SlotState::Deleted, Spec::default(), None);
+                shared.write(slot, SlotState::Deleted, Spec::gone(), None);
                 device_index::remove(&device_id);
             }
             SlotWrite::ForgetAll => shared.forget_all(),
-            SlotWrite::Inventory { slot, inventory } => shared.set_inventory(slot, inventory),
+            SlotWrite::Inventory { slot, groups } => {
+                let inventory = inventories::attached().map_or(0, |t| t.intern_or_overflow(groups));
+                shared.set_inventory(slot, inventory);
+            }
         }
     }
 }

@@ -79,6 +79,14 @@ pub fn country_code(number: u16) -> Option<String> {
 }
 
 impl Spec {
+    /// What a slot whose row is gone holds: nothing, no accelerators either.
+    pub fn gone() -> Spec {
+        Spec {
+            inventory: Some(0),
+            ..Spec::default()
+        }
+    }
+
     /// The spec as a slot holds it: cpu_cores is kept in 32 bits, and a negative count (only a
     /// row written around register_device can have one) as 0.
     pub fn stored(self) -> Spec {
@@ -134,12 +142,13 @@ pub struct Sums {
     pub cpu_cores: i64,
     pub storage_nano_gb: i128,
     pub gpus: i64,
-    /// Accelerator memory: each accelerator's memory_mib times its count, summed.
-    pub gpu_memory_mib: i64,
+    /// Accelerator memory: each accelerator's memory_mib times its count, summed (wide, as the
+    /// settings' limits allow more than an i64 holds over a whole network).
+    pub gpu_memory_mib: i128,
 }
 
 /// A snapshot's words per Sums.
-pub const SUMS_WORDS: usize = 8;
+pub const SUMS_WORDS: usize = 9;
 
 impl Sums {
     /// One device, with `gpus` accelerators holding `gpu_memory_mib` between them.
@@ -150,7 +159,7 @@ impl Sums {
             cpu_cores: spec.cpu_cores,
             storage_nano_gb: i128::from(spec.storage_nano_gb),
             gpus,
-            gpu_memory_mib,
+            gpu_memory_mib: i128::from(gpu_memory_mib),
         }
     }
 
@@ -174,6 +183,7 @@ impl Sums {
             (self.storage_nano_gb >> 64) as u64,
             self.gpus as u64,
             self.gpu_memory_mib as u64,
+            (self.gpu_memory_mib >> 64) as u64,
         ]
     }
 
@@ -185,7 +195,7 @@ impl Sums {
             cpu_cores: w[3] as i64,
             storage_nano_gb: wide(w[4], w[5]),
             gpus: w[6] as i64,
-            gpu_memory_mib: w[7] as i64,
+            gpu_memory_mib: wide(w[7], w[8]),
         }
     }
 }
@@ -501,7 +511,7 @@ impl Shared {
     /// entry the worker adds meanwhile (reconcile.rs) is removed with the others.
     pub fn forget_all(&self) {
         for slot in 0..self.high_water() {
-            self.write(slot, SlotState::Deleted, Spec::default(), None);
+            self.write(slot, SlotState::Deleted, Spec::gone(), None);
         }
         device_index::clear();
     }

@@ -30,6 +30,7 @@
 
 use crate::settings;
 use crate::shared_memory::breakdown::{Counting, ModelsOfInventories};
+use crate::shared_memory::inventories;
 use crate::shared_memory::published;
 use crate::shared_memory::reconcile::{self, Compared, NewRows, Seen};
 use crate::shared_memory::slots::{self, Shared, SlotState, SlotView, Snapshot};
@@ -169,6 +170,7 @@ impl Worker {
             self.rebuild(table)?;
         }
         self.compare_when_due()?;
+        self.rebuild_if_inventories_overflowed()?;
         let snapshot = self.count_and_write_back();
         self.publish_totals(&snapshot);
         ControlFlow::Continue(())
@@ -213,6 +215,12 @@ impl Worker {
         self.shared.clear();
         self.served_table = None;
         self.table_views.clear();
+        // Nothing is served now: no slot holds an inventory number and no commit writes one, so
+        // the inventories start again from the rows (inventories.rs).
+        if let Some(inventories) = inventories::attached() {
+            inventories.reset();
+        }
+        self.models_of_inventories = ModelsOfInventories::default();
         let presumed_beat = match self.first_rebuild {
             // SAFETY: reads the clock.
             FirstRebuild::NotTried => Some(unsafe { pg_sys::GetCurrentTimestamp() }),
@@ -230,6 +238,20 @@ impl Worker {
         self.new_rows = NewRows::default();
         self.compared_at = Instant::now();
         ControlFlow::Continue(())
+    }
+
+    /// An inventory did not fit in shared memory (inventories.rs): back to the table path, whose
+    /// answers are right, until the rebuild after REBUILD_RETRY starts the inventories again.
+    fn rebuild_if_inventories_overflowed(&mut self) -> ControlFlow<()> {
+        if !inventories::attached().is_some_and(|t| t.overflowed()) {
+            return ControlFlow::Continue(());
+        }
+        warning!(
+            "compute_devices sweeper: compute_devices.accelerator_inventories is full; serving \
+             \"{}\" from the table until the slots are rebuilt (if it happens again, raise it)",
+            self.database
+        );
+        self.back_to_the_table_path()
     }
 
     /// Rows written around the triggers into newly numbered slots.

@@ -75,7 +75,8 @@ pub fn derive_device_columns<'a>(
         .old()
         .map(|old| Row::deform(old.into_pg(), &tupdesc))
         .and_then(|old| old.get::<pgrx::Uuid>(columns.id));
-    queue_slot_write(&row, &columns, previous_id);
+    let inserted = trigger.old().is_none();
+    queue_slot_write(&row, &columns, previous_id, inserted);
 
     let derived = [
         (columns.compute_score, score.into_datum()),
@@ -184,7 +185,7 @@ impl Row {
 
 /// Hands the row to its shared-memory slot, which takes it when the transaction commits.
 /// A row with a NULL where NOT NULL belongs is left to the constraint that rejects it.
-fn queue_slot_write(row: &Row, columns: &Columns, previous_id: Option<pgrx::Uuid>) {
+fn queue_slot_write(row: &Row, columns: &Columns, previous_id: Option<pgrx::Uuid>, inserted: bool) {
     let (Some(device_id), Some(owner)) = (
         row.get::<pgrx::Uuid>(columns.id),
         row.get::<pgrx::Uuid>(columns.user_id),
@@ -225,6 +226,7 @@ fn queue_slot_write(row: &Row, columns: &Columns, previous_id: Option<pgrx::Uuid
             country_code: columns
                 .country_code
                 .and_then(|column| row.get::<String>(column)),
+            inserted,
         });
     }
 }

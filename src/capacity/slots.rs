@@ -4,14 +4,14 @@
 //! whatever the size of the network.
 
 use crate::capacity::query::{GroupBy, Query};
-use crate::capacity::tally::{Matched, Tally};
+use crate::capacity::tally::{Groups, Matched, Tally};
 use crate::countries::Countries;
 use crate::device_type::DeviceType;
 use crate::shared_memory::breakdown;
 use crate::shared_memory::inventories;
 use crate::shared_memory::slots::{Shared, SlotState, Snapshot, Sums};
 use crate::table::liveness::live_after;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 pub fn capacity(
     shared: &Shared,
@@ -36,7 +36,8 @@ pub fn capacity(
             .filter_map(|name| table.and_then(|t| t.find_model(name)))
             .collect()
     });
-    let mut matched: HashMap<u32, Matched> = HashMap::new();
+    // By inventory number: each inventory is matched once a call.
+    let mut matched: Vec<Option<Matched>> = Vec::new();
     let mut tally = Tally::new(query);
     // SAFETY: reads the clock.
     let live_after = live_after(unsafe { pgrx::pg_sys::GetCurrentTimestamp() });
@@ -48,10 +49,13 @@ pub fn capacity(
         {
             continue;
         }
-        let number = view.spec.inventory.unwrap_or(0);
-        let device = matched.entry(number).or_insert_with(|| {
+        let number = view.spec.inventory.unwrap_or(0) as usize;
+        if number >= matched.len() {
+            matched.resize(number + 1, None);
+        }
+        let device = matched[number].get_or_insert_with(|| {
             let groups = table
-                .and_then(|t| t.get(number))
+                .and_then(|t| t.get(number as u32))
                 .map_or(&[][..], |inventory| inventory.groups);
             Matched::of(query, wanted.as_ref(), groups)
         });
@@ -63,10 +67,10 @@ pub fn capacity(
 /// The groups of an unfiltered question from the worker's totals snapshot and the breakdown
 /// counted with it; None when that breakdown is not the one published (a backend counted the
 /// snapshot itself): then the slots are counted.
-fn from_snapshot(query: &Query, snapshot: &Snapshot) -> Option<HashMap<u32, Sums>> {
+fn from_snapshot(query: &Query, snapshot: &Snapshot) -> Option<Groups> {
     let totals = snapshot.totals;
     match query.group_by {
-        None => Some(HashMap::from([(0, totals.all())])),
+        None => Some(Groups::from_iter([(0, totals.all())])),
         Some(GroupBy::DeviceType) => Some(
             DeviceType::ALL
                 .into_iter()

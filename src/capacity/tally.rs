@@ -8,6 +8,7 @@ use crate::device_type::DeviceType;
 use crate::shared_memory::inventories::Group;
 use crate::shared_memory::slots::{country_code, Spec, Sums};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// What a device's accelerators come to under the query's accelerator filters.
 #[derive(Clone, Debug, Default)]
@@ -53,17 +54,40 @@ impl Matched {
     }
 }
 
+/// Group keys are small numbers: hashed with one multiplication, not SipHash, because a pass
+/// over a million slots looks its group up once a device.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        bytes
+            .iter()
+            .for_each(|b| self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    }
+
+    fn write_u32(&mut self, key: u32) {
+        self.0 = u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub type Groups = HashMap<u32, Sums, BuildHasherDefault<KeyHasher>>;
+
 /// Sums by group key: a device type's index, a country number, or a model number (0: none).
 pub struct Tally<'q> {
     query: &'q Query,
-    groups: HashMap<u32, Sums>,
+    groups: Groups,
 }
 
 impl<'q> Tally<'q> {
     pub fn new(query: &'q Query) -> Tally<'q> {
         Tally {
             query,
-            groups: HashMap::new(),
+            groups: Groups::default(),
         }
     }
 
@@ -113,7 +137,7 @@ impl<'q> Tally<'q> {
     }
 
     /// A tally already summed by key (the worker's breakdown).
-    pub fn of_groups(query: &'q Query, groups: HashMap<u32, Sums>) -> Tally<'q> {
+    pub fn of_groups(query: &'q Query, groups: Groups) -> Tally<'q> {
         Tally { query, groups }
     }
 

@@ -359,7 +359,8 @@ SELECT d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.s
        COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                             'vendor', a.vendor, 'product_name', a.product_name, 'model', a.model,
                             'memory_mib', a.memory_mib, 'count', a.count)
-                        ORDER BY a.vendor, a.model, a.memory_mib)
+                        ORDER BY a.vendor COLLATE pg_catalog."C", a.model COLLATE pg_catalog."C",
+                                 a.memory_mib)
                    FROM @extschema@.device_accelerators AS a
                   WHERE a.device_id OPERATOR(pg_catalog.=) d.id),
                 '[]'::pg_catalog.jsonb) AS accelerators,

@@ -108,6 +108,33 @@ pub fn parse(argument: Option<&JsonbText>) -> Result<Vec<Group>, DeviceError> {
     Ok(groups)
 }
 
+/// The groups as `compute_devices_live.accelerators` shows them: objects of vendor,
+/// product_name, model, memory_mib and count, ordered by vendor, model and memory (as text
+/// sorts them, the view's order).
+pub fn as_json(groups: &[Group]) -> String {
+    let mut sorted: Vec<&Group> = groups.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.vendor.sql_name(), &a.model, a.memory_mib).cmp(&(
+            b.vendor.sql_name(),
+            &b.model,
+            b.memory_mib,
+        ))
+    });
+    let objects: Vec<Value> = sorted
+        .into_iter()
+        .map(|g| {
+            serde_json::json!({
+                "vendor": g.vendor.sql_name(),
+                "product_name": g.product_name,
+                "model": g.model,
+                "memory_mib": g.memory_mib,
+                "count": g.count,
+            })
+        })
+        .collect();
+    Value::Array(objects).to_string()
+}
+
 fn group_of(place: &str, item: &Value) -> Result<Group, DeviceError> {
     let Value::Object(object) = item else {
         return Err(invalid(

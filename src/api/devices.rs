@@ -32,7 +32,8 @@ macro_rules! live_device {
              COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                                   'vendor', a.vendor, 'product_name', a.product_name,
                                   'model', a.model, 'memory_mib', a.memory_mib, 'count', a.count)
-                              ORDER BY a.vendor, a.model, a.memory_mib)
+                              ORDER BY a.vendor COLLATE pg_catalog.\"C\", a.model COLLATE pg_catalog.\"C\",
+                                 a.memory_mib)
                          FROM @extschema@.device_accelerators AS a
                         WHERE a.device_id OPERATOR(pg_catalog.=) d.id),
                       '[]'::pg_catalog.jsonb),
@@ -41,6 +42,14 @@ macro_rules! live_device {
                WHERE c.country_code OPERATOR(pg_catalog.=) d.country_code),
              (SELECT c.subregion FROM @extschema@.countries AS c
                WHERE c.country_code OPERATOR(pg_catalog.=) d.country_code)
+            )::@extschema@.compute_devices_live"
+    };
+    // As register_device returns it: its accelerators ($8) and region and sub-region ($9, $10)
+    // are what it just wrote, given as arguments.
+    (registered) => {
+        "ROW(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.storage_gb,
+             d.compute_score, d.is_active, d.last_seen, d.created_at, d.updated_at,
+             d.deactivated_at, $8::pg_catalog.jsonb, d.country_code, $9, $10
             )::@extschema@.compute_devices_live"
     };
     (without_location) => {
@@ -67,37 +76,7 @@ macro_rules! returning_device {
     };
 }
 
-/// The device of the owner $1 named $2, in each of the forms of `live_device!`.
-macro_rules! select_device {
-    () => {
-        [
-            concat!(
-                "SELECT ",
-                live_device!(current),
-                " FROM @extschema@.compute_devices AS d
-                  WHERE d.user_id OPERATOR(pg_catalog.=) $1
-                    AND d.device_name OPERATOR(pg_catalog.=) $2"
-            ),
-            concat!(
-                "SELECT ",
-                live_device!(without_location),
-                " FROM @extschema@.compute_devices AS d
-                  WHERE d.user_id OPERATOR(pg_catalog.=) $1
-                    AND d.device_name OPERATOR(pg_catalog.=) $2"
-            ),
-            concat!(
-                "SELECT ",
-                live_device!(table),
-                " FROM @extschema@.compute_devices AS d
-                  WHERE d.user_id OPERATOR(pg_catalog.=) $1
-                    AND d.device_name OPERATOR(pg_catalog.=) $2"
-            ),
-        ]
-    };
-}
-pub(crate) use select_device;
-
-/// Of a statement's three forms (`returning_device!`, `select_device!`), the one returning the
+/// Of a statement's three forms (`returning_device!`, register's writes), the one returning the
 /// row this database's functions are declared to return. Until `ALTER EXTENSION compute_devices
 /// UPDATE` has run after this library was installed, they return the row of the version the
 /// database is at: the view without accelerators and location (0.4.0, 0.5.0), or the table's

@@ -6,7 +6,7 @@
 use crate::accelerators::inventory::{self, Group};
 use crate::api::auth;
 use crate::api::device_ids;
-use crate::api::devices::{device_form, live_device, select_device};
+use crate::api::devices::{device_form, live_device};
 use crate::api::jsonb_text::JsonbText;
 use crate::api::owner_devices;
 use crate::api::validate::DeviceSpec;
@@ -81,12 +81,12 @@ fn register(
         DeviceError::TooManyDevices { max }.raise()
     }
     let located = located.filter(|_| catalog::extension().has_relation(c"device_accelerators"));
-    let country = located.as_ref().and_then(|(_, country)| country.clone());
     let groups = located
         .as_ref()
         .map_or(&[][..], |(groups, _)| groups.as_slice());
-    // The update's arguments, then the insert's: $7 is the country for a database at 0.6.0 or
-    // later (the update has no $7 before), and the insert adds the new id.
+    // $1-$6 the device; from 0.6.0 on, $7 its country, and $8-$10 what the returned row shows of
+    // its accelerators and place (known here, so the row needs no subquery); then, for an insert,
+    // the new id ($11, or $7 before 0.6.0).
     let arguments = |new_id: Option<pgrx::Uuid>| {
         let mut arguments: Vec<DatumWithOid> = vec![
             owner.into(),
@@ -96,17 +96,26 @@ fn register(
             spec.cpu_cores.into(),
             spec.storage_gb.clone().into(),
         ];
-        if located.is_some() {
-            arguments.push(country.clone().into());
+        if let Some((groups, country)) = &located {
+            let place = country
+                .as_deref()
+                .and_then(|code| countries::all().place(code).cloned())
+                .unwrap_or_default();
+            arguments.extend([
+                country.clone().into(),
+                inventory::as_json(groups).into(),
+                place.region.into(),
+                place.subregion.into(),
+            ]);
         }
         arguments.extend(new_id.map(DatumWithOid::from));
         arguments
     };
+    let form = usize::from(located.is_none());
     // Update or insert without ON CONFLICT, which would take a slot number from the sequence on
     // every re-registration. A row removed by hand since it was found is inserted again. An
     // insert of a name taken meanwhile (possible only under REPEATABLE READ, whose snapshot is
-    // older than the lock) fails on the unique key. The accelerators are written before the
-    // update, so the row it returns shows them; a new device's after its insert.
+    // older than the lock) fails on the unique key.
     Spi::connect_mut(|client| {
         if existing.has_name {
             if located.is_some() {
@@ -114,21 +123,17 @@ fn register(
                 plans::execute(client, DELETE_ACCELERATORS, &device)?;
                 insert_accelerators(client, owner, &spec.device_name, groups)?;
             }
-            let update = device_form(&UPDATE_DEVICE);
+            let update = device_form(&UPDATE_DEVICE[form]);
             let updated = plans::execute(client, update, &arguments(None)).and_then(only_row)?;
             if updated.is_some() {
                 return Ok(updated);
             }
         }
         let new_id = Some(device_ids::new_device_id());
-        let insert = device_form(&INSERT_DEVICE);
+        let insert = device_form(&INSERT_DEVICE[form]);
         let inserted = plans::execute(client, insert, &arguments(new_id)).and_then(only_row)?;
-        if groups.is_empty() {
-            return Ok(inserted);
-        }
         insert_accelerators(client, owner, &spec.device_name, groups)?;
-        let device = [owner.into(), spec.device_name.as_str().into()];
-        plans::execute(client, device_form(&select_device!()), &device).and_then(only_row)
+        Ok(inserted)
     })
     .unwrap_or_else(internal_error)
     .expect("the device just written is found")
@@ -163,55 +168,51 @@ fn insert_accelerators(
 }
 
 /// Re-registration: the owner's device of this name, with new specs (and place), active and not
-/// stopped, returned in each form of `live_device!` (a database before 0.6.0 has no country).
-const UPDATE_DEVICE: [&str; 3] = [
-    concat!(
+/// stopped; with the country (0.6.0 on) and without, each returning the row in every form of
+/// `live_device!` (`device_form` picks one; the first is `registered`).
+const UPDATE_DEVICE: [[&str; 3]; 2] = [
+    writes_device!(
         "UPDATE @extschema@.compute_devices AS d
             SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6, country_code = $7,
                 is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
-          WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
-         RETURNING ",
-        live_device!(current)
+          WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2"
     ),
-    concat!(update_without_country!(), live_device!(without_location)),
-    concat!(update_without_country!(), live_device!(table)),
-];
-
-macro_rules! update_without_country {
-    () => {
+    writes_device!(
         "UPDATE @extschema@.compute_devices AS d
             SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6,
                 is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
-          WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2
-         RETURNING "
-    };
-}
-use update_without_country;
+          WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2"
+    ),
+];
 
-/// A new device, in each form (the id is the last argument).
-const INSERT_DEVICE: [&str; 3] = [
-    concat!(
+/// A new device, with the country (0.6.0 on; the id is $11) and without (the id is $7).
+const INSERT_DEVICE: [[&str; 3]; 2] = [
+    writes_device!(
         "INSERT INTO @extschema@.compute_devices AS d
                 (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, country_code, id,
                  is_active, last_seen)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, pg_catalog.now())
-         RETURNING ",
-        live_device!(current)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $11, true, pg_catalog.now())"
     ),
-    concat!(insert_without_country!(), live_device!(without_location)),
-    concat!(insert_without_country!(), live_device!(table)),
-];
-
-macro_rules! insert_without_country {
-    () => {
+    writes_device!(
         "INSERT INTO @extschema@.compute_devices AS d
                 (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active,
                  last_seen)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())
-         RETURNING "
+         VALUES ($1, $2, $3, $4, $5, $6, $7, true, pg_catalog.now())"
+    ),
+];
+
+/// A write of register_device's, returning the row in each form of `live_device!`: the current
+/// one from the arguments $8-$10 (register_device knows the accelerators and the place).
+macro_rules! writes_device {
+    ($write:literal) => {
+        [
+            concat!($write, " RETURNING ", live_device!(registered)),
+            concat!($write, " RETURNING ", live_device!(without_location)),
+            concat!($write, " RETURNING ", live_device!(table)),
+        ]
     };
 }
-use insert_without_country;
+use writes_device;
 
 /// The accelerators of the owner's ($1) device named $2.
 const DELETE_ACCELERATORS: &str = "DELETE FROM @extschema@.device_accelerators AS a

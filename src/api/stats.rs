@@ -34,6 +34,39 @@ macro_rules! gpu_gb {
     };
 }
 
+/// The seed's four sums over the devices `d` (after the count).
+macro_rules! seed_sums {
+    () => {
+        "COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
+         COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
+         COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
+         COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric)"
+    };
+}
+
+/// total_gpus and total_gpu_memory_gb over `accelerator_sums!`.
+macro_rules! accelerator_totals {
+    () => {
+        concat!(
+            "COALESCE(pg_catalog.sum(acc.gpus), 0)::pg_catalog.int8, ",
+            gpu_gb!("COALESCE(pg_catalog.sum(acc.memory_mib), 0)")
+        )
+    };
+}
+
+/// The device types $2, in order, for the by-type sums.
+macro_rules! by_type_from {
+    () => {
+        " FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)"
+    };
+}
+
+macro_rules! by_type_order {
+    () => {
+        " GROUP BY t.device_type, t.position ORDER BY t.position"
+    };
+}
+
 /// Each device `d`'s accelerators, summed: acc.gpus and acc.memory_mib (NULL for none).
 macro_rules! accelerator_sums {
     () => {
@@ -146,29 +179,20 @@ pub fn current_snapshot(shared: &Shared) -> Snapshot {
 fn sum_the_table() -> NetworkStats {
     let sums = catalog::statement(if located() {
         concat!(
-            "SELECT ROW(pg_catalog.count(*),
-                        COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
-                        COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(acc.gpus), 0)::pg_catalog.int8, ",
-            gpu_gb!("COALESCE(pg_catalog.sum(acc.memory_mib), 0)"),
-            "      )::@extschema@.network_stats
-               FROM @extschema@.compute_devices AS d",
+            "SELECT ROW(pg_catalog.count(*), ",
+            seed_sums!(),
+            ", ",
+            accelerator_totals!(),
+            ")::@extschema@.network_stats FROM @extschema@.compute_devices AS d",
             accelerator_sums!(),
             " WHERE ",
             is_live!()
         )
     } else {
         concat!(
-            "SELECT ROW(pg_catalog.count(*),
-                        COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
-                        COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric)
-                       )::@extschema@.network_stats
-               FROM @extschema@.compute_devices AS d
-              WHERE ",
+            "SELECT ROW(pg_catalog.count(*), ",
+            seed_sums!(),
+            ")::@extschema@.network_stats FROM @extschema@.compute_devices AS d WHERE ",
             is_live!()
         )
     });
@@ -186,38 +210,28 @@ fn sum_the_table_by_type() -> Vec<NetworkStatsByType> {
     let types: Vec<&str> = DeviceType::ALL.map(DeviceType::sql_name).to_vec();
     let sums = catalog::statement(if located() {
         concat!(
-            "SELECT ROW(t.device_type,
-                        pg_catalog.count(d.id),
-                        COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
-                        COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(acc.gpus), 0)::pg_catalog.int8, ",
-            gpu_gb!("COALESCE(pg_catalog.sum(acc.memory_mib), 0)"),
-            "      )::@extschema@.network_stats_by_type
-               FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
-               LEFT JOIN (@extschema@.compute_devices AS d",
+            "SELECT ROW(t.device_type, pg_catalog.count(d.id), ",
+            seed_sums!(),
+            ", ",
+            accelerator_totals!(),
+            ")::@extschema@.network_stats_by_type",
+            by_type_from!(),
+            " LEFT JOIN (@extschema@.compute_devices AS d",
             accelerator_sums!(),
             ") ON d.device_type OPERATOR(pg_catalog.=) t.device_type AND ",
             is_live!(),
-            " GROUP BY t.device_type, t.position
-              ORDER BY t.position"
+            by_type_order!()
         )
     } else {
         concat!(
-            "SELECT ROW(t.device_type,
-                        pg_catalog.count(d.id),
-                        COALESCE(pg_catalog.sum(d.ram_gb), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(d.cpu_cores), 0::pg_catalog.int8),
-                        COALESCE(pg_catalog.sum(d.storage_gb), 0::pg_catalog.numeric),
-                        COALESCE(pg_catalog.sum(d.compute_score), 0::pg_catalog.numeric)
-                       )::@extschema@.network_stats_by_type
-               FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS t(device_type, position)
-               LEFT JOIN @extschema@.compute_devices AS d
-                      ON d.device_type OPERATOR(pg_catalog.=) t.device_type AND ",
+            "SELECT ROW(t.device_type, pg_catalog.count(d.id), ",
+            seed_sums!(),
+            ")::@extschema@.network_stats_by_type",
+            by_type_from!(),
+            " LEFT JOIN @extschema@.compute_devices AS d
+                     ON d.device_type OPERATOR(pg_catalog.=) t.device_type AND ",
             is_live!(),
-            " GROUP BY t.device_type, t.position
-              ORDER BY t.position"
+            by_type_order!()
         )
     });
     Spi::connect(|client| {

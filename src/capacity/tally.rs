@@ -22,8 +22,7 @@ pub struct Matched {
 impl Matched {
     /// The groups that meet the filters (`models`: the model numbers gpu_models names).
     pub fn of(query: &Query, models: Option<&HashSet<u32>>, groups: &[Group]) -> Matched {
-        let mut matched = Matched::default();
-        for group in groups {
+        Matched::all(groups.iter().filter(|group| {
             let vendor_ok = query
                 .gpu_vendors
                 .is_none_or(|allowed| allowed[group.vendor as usize % allowed.len()]);
@@ -31,9 +30,14 @@ impl Matched {
             let memory_ok = query
                 .min_gpu_memory_mib
                 .is_none_or(|min| i64::from(group.memory_mib) >= min);
-            if !(vendor_ok && model_ok && memory_ok) {
-                continue;
-            }
+            vendor_ok && model_ok && memory_ok
+        }))
+    }
+
+    /// These groups, summed and by model.
+    pub fn all<'g>(groups: impl IntoIterator<Item = &'g Group>) -> Matched {
+        let mut matched = Matched::default();
+        for group in groups {
             let count = i64::from(group.count);
             let memory = i64::from(group.memory_mib) * count;
             matched.gpus += count;

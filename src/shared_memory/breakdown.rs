@@ -7,6 +7,7 @@
 //! model: one Sums per model number (inventories.rs), the devices holding that model with only
 //! its accelerators, and one (number 0) for devices without any.
 
+use crate::capacity::tally::Matched;
 use crate::settings;
 use crate::shared_memory::inventories::{self, Inventories};
 use crate::shared_memory::slots::{Snapshot, Spec};
@@ -100,7 +101,7 @@ pub struct Counting {
 /// Per inventory number, its accelerators by model: inventories never change, so the worker
 /// keeps this for its lifetime.
 #[derive(Default)]
-pub struct ModelsOfInventories(Vec<Option<Vec<(u32, i64, i64)>>>);
+pub struct ModelsOfInventories(Vec<Option<Matched>>);
 
 impl Counting {
     pub fn new() -> Counting {
@@ -123,30 +124,14 @@ impl Counting {
                 .inventories
                 .and_then(|all| all.get(number))
                 .map_or(&[][..], |inventory| inventory.groups);
-            let mut by_model: Vec<(u32, i64, i64)> = Vec::new();
-            for group in groups {
-                let (count, memory) = (
-                    i64::from(group.count),
-                    i64::from(group.memory_mib) * i64::from(group.count),
-                );
-                match by_model.iter_mut().find(|(m, _, _)| *m == group.model) {
-                    Some((_, gpus, mib)) => {
-                        *gpus += count;
-                        *mib += memory;
-                    }
-                    None => by_model.push((group.model, count, memory)),
-                }
-            }
-            by_model
+            Matched::all(groups)
         });
-        let (gpus, mib) = models
-            .iter()
-            .fold((0, 0), |(g, m), (_, gpus, mib)| (g + gpus, m + mib));
+        let (gpus, mib) = (models.gpus, models.gpu_memory_mib);
         self.by_country[country_index(spec.country)].add(&Sums::device(spec, gpus, mib));
-        if models.is_empty() {
+        if models.by_model.is_empty() {
             self.by_model[0].add(&Sums::device(spec, 0, 0));
         }
-        for (model, gpus, mib) in models.iter() {
+        for (model, gpus, mib) in &models.by_model {
             let model = *model as usize;
             if model >= self.by_model.len() {
                 self.by_model.resize(model + 1, Sums::default());

@@ -83,7 +83,7 @@ macro_rules! returning_device {
 /// row (0.3.0), whose view does not exist.
 pub fn device_form(forms: &[&'static str; 3]) -> &'static str {
     let extension = catalog::extension();
-    if extension.has_relation(c"device_accelerators") {
+    if extension.has_accelerators() {
         forms[0]
     } else if extension.has_type(c"compute_devices_live") {
         forms[1]

@@ -80,7 +80,7 @@ fn register(
     if !existing.has_name && existing.count >= i64::from(max) {
         DeviceError::TooManyDevices { max }.raise()
     }
-    let located = located.filter(|_| catalog::extension().has_relation(c"device_accelerators"));
+    let located = located.filter(|_| catalog::extension().has_accelerators());
     let groups = located
         .as_ref()
         .map_or(&[][..], |(groups, _)| groups.as_slice());

@@ -249,7 +249,7 @@ fn sum_the_table_by_type() -> Vec<NetworkStatsByType> {
 
 /// Whether the database is at 0.6.0 or later: the stats' types have the accelerator columns.
 fn located() -> bool {
-    catalog::extension().has_relation(c"device_accelerators")
+    catalog::extension().has_accelerators()
 }
 
 /// A network_stats row (no device type) or a network_stats_by_type row from figures.

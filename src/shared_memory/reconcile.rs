@@ -132,7 +132,7 @@ const ROWS_IN_RUNS: [&str; 2] = [rows_in_runs!(current), rows_in_runs!(before_0_
 /// Of the two forms, the one for this database's version of the table.
 fn for_this_version(forms: &[&'static str; 2]) -> std::rc::Rc<str> {
     let extension = catalog::extension();
-    let form = usize::from(!extension.has_relation(c"device_accelerators"));
+    let form = usize::from(!extension.has_accelerators());
     extension.statement(forms[form])
 }
 

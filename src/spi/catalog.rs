@@ -105,6 +105,12 @@ impl Extension {
         self.is_member(pg_sys::RelationRelationId, relation)
     }
 
+    /// Whether the database is at 0.6.0 or later: devices have accelerators and a country (the
+    /// table `device_accelerators`, the column `country_code`, and the types and view with them).
+    pub fn has_accelerators(&self) -> bool {
+        self.has_relation(c"device_accelerators")
+    }
+
     /// Whether the extension has this type (an older version may not), as `has_relation`. A
     /// relation's row type is the extension's through its relation (the type itself depends on
     /// the relation, not on the extension).

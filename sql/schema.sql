@@ -51,7 +51,9 @@ CREATE TABLE @extschema@.compute_devices (
     -- get_user_devices' lookup by owner.
     CONSTRAINT compute_devices_user_id_device_name_key UNIQUE (user_id, device_name),
     -- Where the device is (ISO 3166-1 alpha-2), as its owner registered it; NULL for unknown.
-    country_code   text        REFERENCES @extschema@.countries (country_code)
+    -- One of countries' codes: derive_device_columns checks it (a foreign key's after-row event
+    -- cost every registration more than the whole trigger).
+    country_code   text
 );
 
 -- Heartbeats rewrite last_seen and is_active many times a minute. No index contains either

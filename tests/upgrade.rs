@@ -34,6 +34,11 @@ fn updating_from_0_5_0_gives_a_new_installs_schema_and_keeps_the_rows() {
     updating_gives_a_new_installs_schema_and_keeps_the_rows("0.5.0");
 }
 
+#[test]
+fn updating_from_0_6_0_gives_a_new_installs_schema_and_keeps_the_rows() {
+    updating_gives_a_new_installs_schema_and_keeps_the_rows("0.6.0");
+}
+
 fn updating_gives_a_new_installs_schema_and_keeps_the_rows(previous: &str) {
     let _previous = PreviousVersionInstalled::new(previous);
     let suffix = previous.replace('.', "_");

@@ -719,6 +719,61 @@ fn every_bad_accelerator_or_country_names_its_field_and_changes_nothing() {
     );
 }
 
+/// A DBA writing the table directly gets what the foreign key gave until 0.7.0: a country that
+/// is not shipped is refused (23503, naming the column), on insert and on update, and a shipped
+/// one or NULL is taken, whichever role writes (the check reads countries as the table's owner).
+#[test]
+fn direct_writes_of_an_unknown_country_are_refused_like_a_foreign_key() {
+    let mut db = test_db("direct_country");
+    let mut api = db.postgrest();
+    register_with(
+        &mut api,
+        ALICE_CALLS,
+        "box",
+        "server",
+        GOOD_SPECS,
+        None,
+        Some("DE"),
+    )
+    .unwrap();
+    let before = inventory_fingerprint(&mut db);
+    let writes = [
+        "INSERT INTO compute_devices (user_id, device_name, device_type, ram_gb, cpu_cores,
+                                      storage_gb, country_code)
+         VALUES (gen_random_uuid(), 'direct', 'phone', 4, 4, 64, 'ZZ')",
+        "UPDATE compute_devices SET country_code = 'ZZ'",
+        "UPDATE compute_devices SET country_code = 'de'",
+    ];
+    for write in writes {
+        let (code, message) = sqlstate_of(db.superuser.execute(write, &[]));
+        assert_eq!(code, "23503", "{write}: {message}");
+        assert!(message.contains("country_code"), "{write}: {message}");
+    }
+    assert_eq!(inventory_fingerprint(&mut db), before, "nothing changed");
+
+    // A role that may write the table but not read countries: the check still reads them.
+    db.superuser
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE direct_writer BYPASSRLS;
+                  EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             GRANT USAGE ON SCHEMA public TO direct_writer;
+             GRANT SELECT, UPDATE ON compute_devices TO direct_writer;
+             REVOKE SELECT ON countries FROM PUBLIC;
+             SET ROLE direct_writer;
+             UPDATE compute_devices SET country_code = 'FR';
+             UPDATE compute_devices SET country_code = NULL;
+             UPDATE compute_devices SET country_code = 'JP';
+             RESET ROLE;",
+        )
+        .unwrap();
+    let country: Option<String> = db
+        .superuser
+        .query_one("SELECT country_code FROM compute_devices", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(country.as_deref(), Some("JP"));
+}
+
 #[test]
 fn device_accelerators_are_read_by_their_owner_only_and_countries_by_everyone() {
     let mut db = test_db("accelerators_rls");

@@ -6,7 +6,9 @@
 -- accelerators (row-level security,
 -- whose policy calls caller_user_id()), in the table or in the compute_devices_live view (which
 -- runs as its caller and calls current_liveness());
--- service_role (the gateway's) may also send heartbeats in batches for any owner. Supabase's default privileges grant new objects
+-- anyone may read the network's history (get_network_history, get_network_stats_at);
+-- service_role (the gateway's) may also send heartbeats in batches for any owner and record the
+-- network's history (record_network_history, which pg_cron runs as its job's owner). Supabase's default privileges grant new objects
 -- in `public` to these roles, so their grants are revoked first too.
 
 DO $grants$
@@ -24,6 +26,10 @@ BEGIN
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.published_totals FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.device_accelerators FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON TABLE @extschema@.countries FROM ' OPERATOR(pg_catalog.||) grantee;
+        EXECUTE 'REVOKE ALL ON TABLE @extschema@.online_intervals, @extschema@.unknown_periods,
+                                     @extschema@.network_history_minutes,
+                                     @extschema@.network_history_hours FROM '
+                OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON SEQUENCE @extschema@.compute_devices_slot_seq FROM ' OPERATOR(pg_catalog.||) grantee;
         EXECUTE 'REVOKE ALL ON FUNCTION
                      @extschema@.calculate_compute_score(numeric, integer, numeric),
@@ -42,14 +48,21 @@ BEGIN
                      @extschema@.get_network_stats(),
                      @extschema@.get_network_stats_by_type(),
                      @extschema@.get_capacity(text[], text[], text[], numeric, integer, numeric,
-                                              text[], text[], integer, integer, text),
-                     @extschema@.accelerator_slots()
+                                              text[], text[], integer, integer, text, numeric),
+                     @extschema@.accelerator_slots(),
+                     @extschema@.device_health(uuid, uuid, timestamptz),
+                     @extschema@.record_network_history(),
+                     @extschema@.get_network_history(timestamptz, timestamptz, text, text),
+                     @extschema@.get_network_stats_at(timestamptz)
                  FROM ' OPERATOR(pg_catalog.||) grantee;
         IF grantee OPERATOR(pg_catalog.<>) 'PUBLIC' THEN
             EXECUTE 'GRANT EXECUTE ON FUNCTION @extschema@.get_network_stats(),
                                                @extschema@.get_network_stats_by_type(),
                                                @extschema@.get_capacity(text[], text[], text[], numeric,
-                                                   integer, numeric, text[], text[], integer, integer, text)
+                                                   integer, numeric, text[], text[], integer, integer, text,
+                                                   numeric),
+                                               @extschema@.get_network_history(timestamptz, timestamptz, text, text),
+                                               @extschema@.get_network_stats_at(timestamptz)
                      TO ' OPERATOR(pg_catalog.||) grantee;
             EXECUTE 'GRANT SELECT ON TABLE @extschema@.countries TO ' OPERATOR(pg_catalog.||) grantee;
         END IF;
@@ -65,12 +78,15 @@ BEGIN
             @extschema@.deactivate_device(uuid),
             @extschema@.get_user_devices(),
             @extschema@.caller_user_id(),
-            @extschema@.current_liveness(uuid, uuid, boolean, timestamptz, timestamptz)
+            @extschema@.current_liveness(uuid, uuid, boolean, timestamptz, timestamptz),
+            @extschema@.device_health(uuid, uuid, timestamptz)
         TO authenticated;
     END IF;
 
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'service_role') THEN
-        GRANT EXECUTE ON FUNCTION @extschema@.send_heartbeats(uuid[], uuid[]) TO service_role;
+        GRANT EXECUTE ON FUNCTION @extschema@.send_heartbeats(uuid[], uuid[]),
+                                  @extschema@.record_network_history()
+            TO service_role;
     END IF;
 END
 $grants$;

@@ -125,6 +125,15 @@ CREATE TYPE @extschema@.device_liveness AS (
     last_seen timestamptz
 );
 
+-- A device's health as it is now (device_health(), for the compute_devices_live view): see
+-- src/health. NULL uptimes: no known time in the window.
+CREATE TYPE @extschema@.device_health AS (
+    uptime_1d    numeric,
+    uptime_7d    numeric,
+    flaps_24h    integer,
+    health_score numeric
+);
+
 CREATE TYPE @extschema@.network_stats AS (
     active_nodes        bigint,
     total_ram_gb        numeric,
@@ -147,7 +156,9 @@ CREATE TYPE @extschema@.network_stats_by_type AS (
     total_gpu_memory_gb numeric
 );
 
--- get_capacity: the active devices that match its filters, one row per group (or one row).
+-- get_capacity: the active devices that match its filters, one row per group (or one row);
+-- then the registered devices that are not stopped, each weighted by its reliability (the
+-- expected_ columns), and the lower bounds met with at least 95% probability (src/health).
 CREATE TYPE @extschema@.network_capacity AS (
     group_key           text,
     active_nodes        bigint,
@@ -156,7 +167,13 @@ CREATE TYPE @extschema@.network_capacity AS (
     total_storage_gb    numeric,
     total_compute_score numeric,
     total_gpus          bigint,
-    total_gpu_memory_gb numeric
+    total_gpu_memory_gb numeric,
+    expected_nodes      numeric,
+    expected_ram_gb     numeric,
+    expected_cpu_cores  numeric,
+    expected_gpus       numeric,
+    p95_floor_nodes     bigint,
+    p95_floor_gpus      bigint
 );
 
 -- The worker's network totals, published once a second so that they reach standbys through WAL

@@ -32,7 +32,10 @@ ALTER FUNCTION @extschema@.accelerator_slots() SECURITY DEFINER;
 -- derive_device_columns checks country_code against countries (read once a backend), which
 -- the roles that may write the table need not be able to read.
 ALTER FUNCTION @extschema@.derive_device_columns() SECURITY DEFINER;
--- forget_device_slots runs no SQL, but every function of the extension pins its search_path.
+-- forget_device_slots closes the removed device's spell online (online_intervals), whichever
+-- role removed it.
+ALTER FUNCTION @extschema@.forget_device_slots() SECURITY DEFINER;
+-- Every function of the extension pins its search_path.
 ALTER FUNCTION @extschema@.derive_device_columns() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION @extschema@.forget_device_slots() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION @extschema@.accelerator_slots() SET search_path = pg_catalog, pg_temp;

@@ -76,6 +76,11 @@ pub enum DeviceError {
         field: &'static str,
         value: String,
     },
+    /// A time the call cannot answer for (a future `at`): 22008.
+    TimeOutOfRange {
+        field: &'static str,
+        reason: String,
+    },
 }
 
 impl DeviceError {
@@ -100,6 +105,7 @@ impl DeviceError {
             DeviceError::SlotsFull { .. } => ERRCODE_INSUFFICIENT_RESOURCES,
             DeviceError::DeviceNotFound | DeviceError::DeviceStopped => ERRCODE_UNDEFINED_TABLE,
             DeviceError::TooManyDevices { .. } => ERRCODE_CHECK_VIOLATION,
+            DeviceError::TimeOutOfRange { .. } => ERRCODE_DATETIME_FIELD_OVERFLOW,
         }
     }
 
@@ -163,6 +169,7 @@ impl DeviceError {
             DeviceError::NegativeMinimum { field, value } => {
                 format!("{field} must not be negative (got {value})")
             }
+            DeviceError::TimeOutOfRange { field, reason } => format!("{field} {reason}"),
         }
     }
 

@@ -20,8 +20,16 @@ mod spi;
 // Accelerators (vendors, model keys, inventories as registered), the shipped countries, and
 // get_capacity's filters and sums.
 mod accelerators;
+// Health from the spells online: uptime, flaps, the health score, and the reliability
+// get_capacity weighs devices by (declared before capacity, which uses its SQL).
 mod capacity;
 mod countries;
+mod health;
+// The network's capacity history: recorded once a minute, rolled up by the hour, pruned.
+mod history;
+
+// Each device's spells online, as the table path records them (the worker's: shared_memory).
+mod intervals;
 
 mod device_type;
 mod errors;

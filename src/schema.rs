@@ -7,6 +7,12 @@ extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/countries.sql", name = "countries");
 
 extension_sql_file!(
+    "../sql/intervals.sql",
+    name = "intervals",
+    requires = ["schema"]
+);
+
+extension_sql_file!(
     "../sql/trigger.sql",
     name = "trigger",
     requires = [
@@ -25,7 +31,9 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/live.sql",
     name = "live_view",
-    requires = [current_liveness]
+    requires = [current_liveness, device_health]
 );
+
+extension_sql_file!("../sql/history.sql", name = "history");
 
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);

@@ -24,10 +24,14 @@ pub static MAX_ACCELERATORS: GucSetting<i32> = GucSetting::<i32>::new(128);
 pub static MAX_ACCELERATOR_MEMORY_MIB: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
 pub static MAX_PRODUCT_NAME_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(128);
 pub static ACCELERATOR_INVENTORIES: GucSetting<i32> = GucSetting::<i32>::new(65_536);
+pub static HISTORY_RETENTION: GucSetting<i32> = GucSetting::<i32>::new(30 * ONE_DAY_SECONDS);
+pub static HISTORY_RETENTION_HOURS: GucSetting<i32> = GucSetting::<i32>::new(400 * ONE_DAY_SECONDS);
 pub static DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
 
 const ONE_DAY_SECONDS: i32 = 86_400;
+const MIN_HISTORY_RETENTION_SECONDS: i32 = 7 * ONE_DAY_SECONDS;
+const MAX_HISTORY_RETENTION_SECONDS: i32 = 3_650 * ONE_DAY_SECONDS;
 
 pub fn register() {
     GucRegistry::define_int_guc(
@@ -130,6 +134,7 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
+    register_history_retention();
     register_accelerator_bounds();
     // Server-start settings can only be defined while the postmaster preloads the library,
     // which is also the only time the shared memory and the worker that use them exist.
@@ -137,7 +142,7 @@ pub fn register() {
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         GucRegistry::define_int_guc(
             c"compute_devices.slots",
-            c"How many devices shared memory holds heartbeats for (48 bytes each).",
+            c"How many devices shared memory holds heartbeats for (64 bytes each).",
             c"Every device ever registered in the served database takes one slot.",
             &SLOTS,
             1,
@@ -171,6 +176,32 @@ pub fn register() {
     unsafe {
         pgrx::pg_sys::MarkGUCPrefixReserved(c"compute_devices".as_ptr());
     }
+}
+
+/// How long record_network_history() keeps history: minute rows (and closed online intervals)
+/// for history_retention, hourly rows (and unknown periods) for history_retention_hours. At
+/// least 7 days, which uptime_7d reads of the intervals; at most 10 years.
+fn register_history_retention() {
+    GucRegistry::define_int_guc(
+        c"compute_devices.history_retention",
+        c"How long minute history rows and closed online intervals are kept.",
+        c"record_network_history() prunes older ones. At least 7 days: uptime_7d reads that much of the intervals.",
+        &HISTORY_RETENTION,
+        MIN_HISTORY_RETENTION_SECONDS,
+        MAX_HISTORY_RETENTION_SECONDS,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"compute_devices.history_retention_hours",
+        c"How long hourly history rows and unknown periods are kept.",
+        c"record_network_history() prunes older ones.",
+        &HISTORY_RETENTION_HOURS,
+        MIN_HISTORY_RETENTION_SECONDS,
+        MAX_HISTORY_RETENTION_SECONDS,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
 }
 
 /// What register_device accepts in `accelerators`. The groups' upper limit is what a
@@ -266,4 +297,14 @@ pub fn worker_database() -> String {
         .get()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| "postgres".to_string())
+}
+
+/// compute_devices.history_retention, in seconds.
+pub fn history_retention_seconds() -> i64 {
+    i64::from(HISTORY_RETENTION.get())
+}
+
+/// compute_devices.history_retention_hours, in seconds.
+pub fn history_retention_hours_seconds() -> i64 {
+    i64::from(HISTORY_RETENTION_HOURS.get())
 }

@@ -210,8 +210,8 @@ fn heartbeats_write_no_wal_and_the_status_says_where_they_go() {
     // the devices.
     let per_device = status.get::<_, i64>(3) / 100_000;
     assert!(
-        (108..=118).contains(&per_device),
-        "about 112 bytes a device (48 in its slot, the rest in the index): {per_device}"
+        (124..=134).contains(&per_device),
+        "about 128 bytes a device (64 in its slot, the rest in the index): {per_device}"
     );
     // A heartbeat's transaction takes no transaction id: nothing for WAL to record.
     let mut client = db.postgrest().client;

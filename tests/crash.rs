@@ -206,8 +206,8 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
         "{} devices active before the crash must count, {expected} do",
         must_stay.len()
     );
-    for id in must_stay {
-        assert!(active_after.contains(id), "{id} was active at the crash");
+    for id in &must_stay {
+        assert!(active_after.contains(*id), "{id} was active at the crash");
     }
     for id in &active_after {
         assert!(
@@ -217,6 +217,7 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
             "{id} is active after the crash, not before"
         );
     }
+    spells_survive_and_the_downtime_is_unknown(&mut superuser, &must_stay, killed_at, crashed_at);
 
     let rows = superuser
         .query("SELECT id::text, deactivated_at IS NOT NULL, extract(epoch FROM last_seen)::float8 FROM compute_devices", &[])
@@ -280,6 +281,77 @@ fn a_crash_loses_only_liveness_and_stats_recover() {
         }
     }
     assert!(crashed_at.elapsed().unwrap() < Duration::from_secs(60));
+}
+
+/// Online intervals and the server's downtime (README, Durability): a device live across the
+/// crash keeps its spell open (the crash does not end it), and the time the server was down is
+/// recorded as unknown, from the worker's last published second before the kill to its first
+/// rebuild after the restart, so uptime does not count it against anyone.
+fn spells_survive_and_the_downtime_is_unknown(
+    superuser: &mut postgres::Client,
+    live_across: &[&String],
+    killed_at: SystemTime,
+    restarted_at: SystemTime,
+) {
+    let epoch = |at: SystemTime| {
+        at.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let ids: Vec<String> = live_across.iter().map(|id| id.to_string()).collect();
+    let mut open = || -> i64 {
+        superuser
+            .query_one(
+                "SELECT count(DISTINCT device_id) FROM online_intervals
+                  WHERE device_id = ANY ($1::text[]::uuid[]) AND ended_at IS NULL",
+                &[&ids],
+            )
+            .unwrap()
+            .get(0)
+    };
+    // (A device registered in the crash's last second has its spell opened by the first tick
+    // after the rebuild.)
+    let all_open = eventually(Duration::from_secs(3), || open() == ids.len() as i64);
+    assert!(
+        all_open,
+        "live across the crash, spells still open: {} of {}",
+        open(),
+        ids.len()
+    );
+    let closed_by_the_crash: i64 = superuser
+        .query_one(
+            "SELECT count(*) FROM online_intervals
+              WHERE device_id = ANY ($1::text[]::uuid[])
+                AND ended_at BETWEEN to_timestamp($2) AND to_timestamp($3)",
+            &[&ids, &(epoch(killed_at) - 1.0), &epoch(restarted_at)],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        closed_by_the_crash, 0,
+        "no spell of theirs ends at the crash"
+    );
+    let unknown = superuser
+        .query(
+            "SELECT extract(epoch FROM started_at)::float8, extract(epoch FROM ended_at)::float8
+               FROM unknown_periods",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(unknown.len(), 1, "one unknown period: the downtime");
+    let (from, until): (f64, f64) = (unknown[0].get(0), unknown[0].get(1));
+    // The totals are published every second, committed without waiting for their WAL flush
+    // (which the WAL writer does within a fraction of a second).
+    assert!(
+        (epoch(killed_at) - 3.0..=epoch(killed_at)).contains(&from),
+        "unknown from the last second published before the kill: {from} vs {:?}",
+        epoch(killed_at)
+    );
+    assert!(
+        (epoch(restarted_at)..=epoch(restarted_at) + 10.0).contains(&until),
+        "unknown until the first rebuild after the restart: {until} vs {:?}",
+        epoch(restarted_at)
+    );
 }
 
 /// The worker's first rebuild after a restart fails (a row's slot does not fit the slots the

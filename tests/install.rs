@@ -9,7 +9,7 @@ use std::process::Command;
 /// What each API role may do after CREATE EXTENSION alone: anon reads the network totals (also
 /// by type); authenticated calls the five API functions and reads (its own) rows; nothing else
 /// (published_totals is nobody's).
-const EXPECTED_PRIVILEGES: [(&str, bool); 27] = [
+const EXPECTED_PRIVILEGES: [(&str, bool); 29] = [
     ("has_function_privilege('anon', 'get_network_stats()', 'EXECUTE')", true),
     ("has_function_privilege('anon', 'get_network_stats_by_type()', 'EXECUTE')", true),
     ("has_function_privilege('anon', 'register_device(text, text, numeric, integer, numeric, jsonb, text)', 'EXECUTE')", false),
@@ -30,8 +30,8 @@ const EXPECTED_PRIVILEGES: [(&str, bool); 27] = [
     ("has_table_privilege('service_role', 'published_totals', 'SELECT, INSERT, UPDATE, DELETE')", false),
     // get_capacity is public like the stats; the countries are reference data anyone reads;
     // accelerators are read by their owner (row-level security) and written by no caller.
-    ("has_function_privilege('anon', 'get_capacity(text[], text[], text[], numeric, integer, numeric, text[], text[], integer, integer, text)', 'EXECUTE')", true),
-    ("has_function_privilege('authenticated', 'get_capacity(text[], text[], text[], numeric, integer, numeric, text[], text[], integer, integer, text)', 'EXECUTE')", true),
+    ("has_function_privilege('anon', 'get_capacity(text[], text[], text[], numeric, integer, numeric, text[], text[], integer, integer, text, numeric)', 'EXECUTE')", true),
+    ("has_function_privilege('authenticated', 'get_capacity(text[], text[], text[], numeric, integer, numeric, text[], text[], integer, integer, text, numeric)', 'EXECUTE')", true),
     ("has_table_privilege('anon', 'countries', 'SELECT')", true),
     ("has_table_privilege('authenticated', 'countries', 'SELECT')", true),
     ("has_table_privilege('anon', 'countries', 'INSERT, UPDATE, DELETE, TRUNCATE')", false),
@@ -40,6 +40,10 @@ const EXPECTED_PRIVILEGES: [(&str, bool); 27] = [
     ("has_table_privilege('authenticated', 'device_accelerators', 'SELECT')", true),
     ("has_table_privilege('authenticated', 'device_accelerators', 'INSERT, UPDATE, DELETE, TRUNCATE')", false),
     ("has_function_privilege('authenticated', 'accelerator_slots()', 'EXECUTE')", false),
+    // The view runs as its caller and calls device_health(), which answers only for devices
+    // the caller may read.
+    ("has_function_privilege('anon', 'device_health(uuid, uuid, timestamptz)', 'EXECUTE')", false),
+    ("has_function_privilege('authenticated', 'device_health(uuid, uuid, timestamptz)', 'EXECUTE')", true),
 ];
 
 #[test]

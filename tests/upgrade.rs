@@ -128,6 +128,50 @@ fn updating_gives_a_new_installs_schema_and_keeps_the_rows(previous: &str) {
         capacity(&mut updated.superuser),
         vec![(Some("DE".to_string()), 1, 2)]
     );
+
+    // 0.7.0: the device the table marked active before the update is online since its last
+    // heartbeat the table held (one open spell), has health, and the history records.
+    let spells: Vec<(bool, bool)> = updated
+        .superuser
+        .query(
+            "SELECT i.ended_at IS NULL, i.started_at <= d.last_seen
+               FROM online_intervals AS i JOIN compute_devices AS d ON d.id = i.device_id
+              WHERE d.id = $1::text::uuid",
+            &[&id],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(
+        spells,
+        vec![(true, true)],
+        "one open spell, opened by the update"
+    );
+    let health: Option<String> = api
+        .call_one(
+            Caller::User(ALICE),
+            "SELECT health_score::text FROM get_user_devices()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(health.is_some(), "health after the update");
+    let recorded: bool = updated
+        .superuser
+        .query_one("SELECT record_network_history() IS NOT NULL", &[])
+        .unwrap()
+        .get(0);
+    assert!(recorded);
+    let history: i64 = updated
+        .superuser
+        .query_one(
+            "SELECT count(*) FROM get_network_history(now() - interval '1 hour', now())",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(history, 1, "the minute just recorded");
 }
 
 /// Everything about the extension's schema that an update could get wrong, as sorted lines.

@@ -3,12 +3,10 @@
 // attributes so a test can compare them with the database.
 
 const REFRESH_MS = 5000;
-const HISTORY_POINTS = 120; // ten minutes at one point per refresh
 const SVG = "http://www.w3.org/2000/svg";
 const TYPE_LABELS = { phone: "Phones", laptop: "Laptops", desktop: "Desktops", server: "Servers" };
 const MAP_LEVELS = 5; // colour steps of the map (network.css: .level-1 … .level-5)
 
-const history = [];
 const count = new Intl.NumberFormat("en-US");
 const decimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
 const compact = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
@@ -38,9 +36,24 @@ const PARTS = {
   total_gpu_memory_gb: gbParts,
 };
 
+// The server's clock, from each answer's Date header: the chart's "now" is the server's, so a
+// browser whose clock is off still asks for the last 24 hours the server recorded.
+let clockOffsetMs = 0;
+const serverNow = () => Date.now() + clockOffsetMs;
+
+async function get(path) {
+  const response = await fetch(path, { headers: { accept: "application/json" }, cache: "no-store" });
+  const date = Date.parse(response.headers.get("date") ?? "");
+  // The header has whole seconds: move only when off by more than that.
+  if (Number.isFinite(date) && Math.abs(date - Date.now() - clockOffsetMs) > 1500) {
+    clockOffsetMs = date - Date.now();
+  }
+  return response;
+}
+
 /** A seed route: the answer is in the seed's envelope. */
 async function read(path) {
-  const response = await fetch(path, { headers: { accept: "application/json" }, cache: "no-store" });
+  const response = await get(path);
   const body = await response.json().catch(() => null);
   if (!response.ok || !body || !body.success) {
     throw new Error(body?.error?.message ?? `HTTP ${response.status}`);
@@ -50,7 +63,7 @@ async function read(path) {
 
 /** A PostgREST route (an RPC or a table): the answer is the rows themselves. */
 async function readRows(path) {
-  const response = await fetch(path, { headers: { accept: "application/json" }, cache: "no-store" });
+  const response = await get(path);
   const body = await response.json().catch(() => null);
   if (!response.ok || !Array.isArray(body)) {
     throw new Error(body?.message ?? `HTTP ${response.status}`);
@@ -262,37 +275,208 @@ function renderByCountry(rows) {
   );
 }
 
+// The chart: the server's record from get_network_history, the last 24 hours by the minute or the
+// last 30 days by the hour. The rows are fetched when the view opens, then only the buckets since
+// the newest one held (it may have grown), once a bucket may have closed; between those the dot
+// at "now" follows the live total.
+const MINUTE = 60e3;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const RANGES = {
+  day: { title: "last 24 hours", span: DAY, bucket: "1 minute", step: MINUTE, every: MINUTE, tick: 6 * HOUR },
+  month: { title: "last 30 days", span: 30 * DAY, bucket: "1 hour", step: HOUR, every: 5 * MINUTE, tick: 7 * DAY },
+};
+const chart = {
+  range: "day",
+  /** Per range: { rows: [{ start (ms), active, min, max }], fetchedAt (ms) }. */
+  series: { day: { rows: [], fetchedAt: 0 }, month: { rows: [], fetchedAt: 0 } },
+  /** The live total: { at (ms), active }. */
+  live: null,
+  /** The rows drawn now. */
+  drawn: [],
+};
+const hourMinute = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" });
+const dayMonth = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short" });
+const when = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+
+const HISTORY_COLUMNS = "bucket_start,active_nodes,active_nodes_min,active_nodes_max";
+
+/** Brings the range's rows up to date, if a bucket may have closed since they were fetched. */
+async function updateHistory(name) {
+  const range = RANGES[name];
+  const series = chart.series[name];
+  const now = serverNow();
+  if (now - series.fetchedAt < range.every) return false;
+  const oldest = now - range.span;
+  // From the newest bucket held (it is read again: it may have grown), else the whole range.
+  const since = Math.max(oldest, series.rows.at(-1)?.start ?? oldest);
+  const query = new URLSearchParams({
+    since: new Date(since).toISOString(),
+    until: new Date(now).toISOString(),
+    bucket: range.bucket,
+    select: HISTORY_COLUMNS,
+    order: "bucket_start",
+  });
+  const rows = await readRows(`rpc/get_network_history?${query}`);
+  const fresh = rows.map((row) => ({
+    start: Date.parse(row.bucket_start),
+    active: Number(row.active_nodes),
+    min: Number(row.active_nodes_min),
+    max: Number(row.active_nodes_max),
+    raw: String(row.active_nodes),
+  }));
+  const first = fresh[0]?.start ?? Infinity;
+  series.rows = series.rows
+    .filter((row) => row.start >= oldest && row.start < Math.min(since, first))
+    .concat(fresh);
+  series.fetchedAt = now;
+  series.until = now;
+  return true;
+}
+
+/** Consecutive buckets, split where nothing was recorded for more than a bucket. */
+function runs(rows, step) {
+  const split = [];
+  for (const row of rows) {
+    const run = split.at(-1);
+    if (run && row.start - run.at(-1).start <= step * 1.5) run.push(row);
+    else split.push([row]);
+  }
+  return split;
+}
+
 function renderHistory() {
-  const chart = document.getElementById("history-chart");
+  const element = document.getElementById("history-chart");
+  const range = RANGES[chart.range];
+  const series = chart.series[chart.range];
   // Drawn in the chart's own pixels, so its labels keep their size at any width.
-  const [chartWidth, chartHeight] = [Math.max(200, chart.clientWidth), 160];
-  chart.setAttribute("viewBox", `0 0 ${chartWidth} ${chartHeight}`);
-  chart.replaceChildren();
-  const [left, top, width, height] = [56, 10, chartWidth - 66, 120];
+  const [chartWidth, chartHeight] = [Math.max(200, element.clientWidth), 180];
+  element.setAttribute("viewBox", `0 0 ${chartWidth} ${chartHeight}`);
+  element.replaceChildren();
+  const [left, top, width, height] = [56, 10, chartWidth - 70, 130];
+  const until = series.until ?? serverNow();
+  const since = until - range.span;
+  const rows = series.rows.filter((row) => row.start >= since);
+  const live = chart.live;
   // From zero, so a small change looks small.
-  const high = Math.max(1, ...history.map((point) => point.active));
-  const last = history.length - 1;
-  // The newest point at the right edge ("now"), one step per refresh to the left.
-  const x = (i) => left + width - ((last - i) / (HISTORY_POINTS - 1)) * width;
+  const high = Math.max(1, ...rows.map((row) => row.max), live?.active ?? 0);
+  const x = (t) => left + ((t - since) / range.span) * width;
   const y = (v) => top + height - (v / high) * height;
+  Object.assign(element.dataset, {
+    range: chart.range,
+    bucket: range.bucket,
+    since: new Date(since).toISOString(),
+    until: new Date(until).toISOString(),
+    left, top, width, height, high,
+    points: String(rows.length),
+    fetched: String(series.fetchedAt > 0),
+  });
   for (const v of [0, high]) {
-    chart.append(
+    element.append(
       svg("line", { class: "grid", x1: left, x2: left + width, y1: y(v), y2: y(v) }),
       svg("text", { class: "axis", x: left - 10, y: y(v) + 5, "text-anchor": "end" }, countParts(v).join("")),
     );
   }
-  if (history.length === 0) return;
-  const points = history.map((point, i) => `${x(i).toFixed(1)},${y(point.active).toFixed(1)}`);
-  chart.append(
-    svg("polygon", {
-      class: "area",
-      points: `${x(0)},${top + height} ${points.join(" ")} ${x(last)},${top + height}`,
-    }),
-    svg("polyline", { class: "line", points: points.join(" ") }),
-    svg("circle", { class: "dot", cx: x(last), cy: y(history[last].active), r: 4 }),
-    svg("text", { class: "axis", x: left, y: top + height + 24 }, "10 min ago"),
+  // Time labels on round hours (24 hours) or days (30 days) of the local clock, not too near "now".
+  const offset = new Date(until).getTimezoneOffset() * MINUTE;
+  const label = chart.range === "day" ? hourMinute : dayMonth;
+  for (let t = Math.ceil((since - offset) / range.tick) * range.tick + offset; t < until; t += range.tick) {
+    if (x(t) < left + 24 || x(t) > left + width - 64) continue;
+    element.append(
+      svg("line", { class: "tick", x1: x(t), x2: x(t), y1: top + height, y2: top + height + 5 }),
+      svg("text", { class: "axis", x: x(t), y: top + height + 24, "text-anchor": "middle" }, label.format(t)),
+    );
+  }
+  element.append(
     svg("text", { class: "axis", x: left + width, y: top + height + 24, "text-anchor": "end" }, "now"),
   );
+  const base = top + height;
+  for (const run of runs(rows, range.step)) {
+    const points = run.map((row) => `${x(row.start).toFixed(1)},${y(row.active).toFixed(1)}`);
+    if (chart.range === "month") {
+      // The hours' lows and highs, shaded behind their averages.
+      const highs = run.map((row) => `${x(row.start).toFixed(1)},${y(row.max).toFixed(1)}`);
+      const lows = run.map((row) => `${x(row.start).toFixed(1)},${y(row.min).toFixed(1)}`).reverse();
+      element.append(svg("polygon", { class: "band", points: [...highs, ...lows].join(" ") }));
+    } else {
+      element.append(
+        svg("polygon", {
+          class: "area",
+          points: `${x(run[0].start).toFixed(1)},${base} ${points.join(" ")} ${x(run.at(-1).start).toFixed(1)},${base}`,
+        }),
+      );
+    }
+    const line = svg("polyline", { class: "line", points: points.join(" ") });
+    line.dataset.starts = run.map((row) => new Date(row.start).toISOString()).join(",");
+    line.dataset.values = run.map((row) => row.raw).join(",");
+    element.append(line);
+  }
+  if (live) {
+    const dot = svg("circle", { class: "dot", cx: x(until), cy: y(live.active), r: 4 });
+    dot.dataset.value = String(live.active);
+    element.append(dot);
+  }
+  if (rows.length === 0) {
+    element.append(
+      svg("text", { class: "axis", x: left + width / 2, y: top + height / 2, "text-anchor": "middle" },
+        "Nothing recorded yet in this range"),
+    );
+  }
+  document.getElementById("history-title").textContent = `Active devices, ${range.title}`;
+  chart.drawn = rows;
+  describeRange(rows);
+}
+
+/** The caption: the range's low and high (or the bucket under the pointer, see below). */
+function describeRange(rows) {
+  const caption = document.getElementById("history-caption");
+  if (rows.length === 0) {
+    caption.textContent = "No history recorded in this range.";
+    delete caption.dataset.high;
+    delete caption.dataset.low;
+    return;
+  }
+  const peak = rows.reduce((best, row) => (row.max > best.max ? row : best));
+  const low = rows.reduce((best, row) => (row.min < best.min ? row : best));
+  caption.textContent =
+    `High ${count.format(peak.max)} (${when.format(peak.start)}), ` +
+    `low ${count.format(low.min)} (${when.format(low.start)}). Point at the chart for a ${
+      chart.range === "day" ? "minute" : "hour"
+    }.`;
+  caption.dataset.high = String(peak.max);
+  caption.dataset.low = String(low.min);
+}
+
+/** Pointing at the chart names the nearest bucket's figures. */
+function pointAt(event) {
+  const element = document.getElementById("history-chart");
+  const { left, width } = element.dataset;
+  const box = element.getBoundingClientRect();
+  const scale = element.viewBox.baseVal.width / box.width;
+  const since = Date.parse(element.dataset.since);
+  const t = since + (((event.clientX - box.left) * scale - Number(left)) / Number(width)) * RANGES[chart.range].span;
+  const rows = chart.drawn;
+  if (rows.length === 0) return;
+  const near = rows.reduce((best, row) => (Math.abs(row.start - t) < Math.abs(best.start - t) ? row : best));
+  const caption = document.getElementById("history-caption");
+  caption.textContent =
+    chart.range === "day"
+      ? `${when.format(near.start)}: ${counted(near.active, "active device")}`
+      : `${when.format(near.start)}: ${decimal.format(near.active)} active devices on average ` +
+        `(${count.format(near.min)} to ${count.format(near.max)})`;
+}
+
+async function showRange(name) {
+  chart.range = name;
+  for (const button of document.querySelectorAll(".views button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.range === name));
+  }
+  renderHistory();
+  try {
+    if (await updateHistory(name)) renderHistory();
+  } catch (error) {
+    setStatus(`Cannot read the history, retrying: ${error.message}`, true);
+  }
 }
 
 function setStatus(text, stale) {
@@ -310,9 +494,9 @@ async function refresh() {
       readRows("rpc/get_capacity?group_by=gpu_model"),
       readRows("rpc/get_capacity?group_by=country"),
     ]);
+    await updateHistory(chart.range);
     const at = new Date();
-    history.push({ at, active: stats.active_nodes });
-    if (history.length > HISTORY_POINTS) history.shift();
+    chart.live = { at: serverNow(), active: stats.active_nodes };
     renderTotals(stats);
     renderByType(byType);
     renderByModel(byModel);
@@ -328,4 +512,10 @@ async function refresh() {
 }
 
 window.addEventListener("resize", renderHistory);
+for (const button of document.querySelectorAll(".views button")) {
+  button.addEventListener("click", () => showRange(button.dataset.range));
+}
+const chartElement = document.getElementById("history-chart");
+chartElement.addEventListener("pointermove", pointAt);
+chartElement.addEventListener("pointerleave", () => describeRange(chart.drawn));
 refresh();

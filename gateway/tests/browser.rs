@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{token, Gateway};
+use common::{parse_time, token, Gateway};
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -141,6 +141,14 @@ fn browsers_share_compute_and_the_network_page_shows_the_database() {
         json!([["", 1, 0, 0.0], ["DE", 2, 7, 256.0], ["JP", 1, 1, 0.0]])
     );
 
+    // A day of minutes (ending six minutes ago) and a month of hours recorded before the page
+    // opens (the worker records the minutes since the cluster started): the chart must draw the
+    // database's history, not only what it saw since it opened.
+    common::write_history(
+        &mut database,
+        "date_trunc('minute', now(), 'UTC') - interval '1446 minutes'",
+    );
+
     let screenshots = target_dir().join("screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
     let output = node(
@@ -232,10 +240,30 @@ fn browsers_share_compute_and_the_network_page_shows_the_database() {
     }
     assert_eq!(shown["map"], Value::Object(on_map), "{shown}");
 
-    // Both widths fit: nothing wider than the window, no text under 11 px (the by-type chart's
-    // labels had shrunk to 4 px on a phone). The screenshots are in target/screenshots.
-    for width in ["1400", "420"] {
-        let layout = &shown["layout"][width];
+    // The chart: the last 24 hours by the minute at load, the last 30 days by the hour once its
+    // button is pressed, each point the database's, at both widths.
+    let live = truth.get::<_, f64>(0);
+    check_chart(&mut database, &shown["history"], "day", live);
+    check_chart(
+        &mut database,
+        &shown["layout"]["420"]["history"],
+        "day",
+        live,
+    );
+    check_chart(&mut database, &shown["month"], "month", live);
+    check_chart(
+        &mut database,
+        &shown["layout"]["420-30d"]["history"],
+        "month",
+        live,
+    );
+
+    // Both widths fit, in both views: nothing wider than the window, no text under 11 px (the
+    // by-type chart's labels had shrunk to 4 px on a phone). The screenshots are in
+    // target/screenshots.
+    for view in ["1400", "420", "1400-30d", "420-30d"] {
+        let layout = &shown["layout"][view];
+        let width = view.trim_end_matches("-30d");
         assert_eq!(layout["inner_width"].to_string(), width, "{layout}");
         assert!(
             layout["scroll_width"].as_u64() <= layout["inner_width"].as_u64(),
@@ -246,6 +274,178 @@ fn browsers_share_compute_and_the_network_page_shows_the_database() {
             "text under 11 px at {width} px: {layout}"
         );
     }
+}
+
+/// Checks the history chart as the page drew it (`shownHistory` in network-page.mjs) against
+/// `get_network_history` over the same range: every bucket's value, each point where the chart's
+/// scale puts that value, a line broken only where nothing was recorded for more than a bucket,
+/// the scale's top, and the caption's high and low.
+fn check_chart(database: &mut postgres::Client, chart: &Value, range: &str, live: f64) {
+    let (bucket, step) = match range {
+        "day" => ("1 minute", 60_000),
+        _ => ("1 hour", 3_600_000),
+    };
+    assert_eq!(
+        (chart["range"].as_str(), chart["bucket"].as_str()),
+        (Some(range), Some(bucket)),
+        "{chart}"
+    );
+    assert_eq!(chart["pressed"], json!([range]), "{chart}");
+    let title = chart["title"].as_str().unwrap();
+    assert!(
+        title.ends_with(if range == "day" {
+            "last 24 hours"
+        } else {
+            "last 30 days"
+        }),
+        "{title}"
+    );
+    let (since, until) = (
+        chart["since"].as_str().unwrap(),
+        chart["until"].as_str().unwrap(),
+    );
+    let span = parse_time(until) - parse_time(since);
+    assert_eq!(
+        span,
+        if range == "day" {
+            86_400_000
+        } else {
+            30 * 86_400_000
+        }
+    );
+    // The database's buckets of the range: (start, active_nodes, min, max).
+    let truth: Vec<(i64, f64, f64, f64)> = database
+        .query(
+            "SELECT bucket_start::text, active_nodes::float8, active_nodes_min::float8,
+                    active_nodes_max::float8
+               FROM get_network_history($1::text::timestamptz, $2::text::timestamptz, $3)",
+            &[&since, &until, &bucket],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let start: String = row.get(0);
+            (
+                parse_time(&start.replacen(' ', "T", 1)),
+                row.get(1),
+                row.get(2),
+                row.get(3),
+            )
+        })
+        .filter(|(start, ..)| *start >= parse_time(since))
+        .collect();
+    let lines = chart["lines"].as_array().unwrap();
+    let drawn: Vec<(i64, f64)> = lines
+        .iter()
+        .flat_map(|line| {
+            let starts = line["starts"].as_array().unwrap().iter();
+            let values = line["values"].as_array().unwrap().iter();
+            starts.zip(values).map(|(start, value)| {
+                (parse_time(start.as_str().unwrap()), value.as_f64().unwrap())
+            })
+        })
+        .collect();
+    assert_eq!(chart["points"], json!(drawn.len()), "{chart}");
+    // The worker goes on recording while the page is read: the buckets it may have written or
+    // grown since (the last two) need only be the database's buckets; all before, exactly its.
+    let settled = parse_time(until) - 2 * step;
+    let old = |rows: Vec<(i64, f64)>| -> Vec<(i64, f64)> {
+        rows.into_iter()
+            .filter(|(start, _)| *start < settled)
+            .collect()
+    };
+    let known: Vec<(i64, f64)> = truth.iter().map(|row| (row.0, row.1)).collect();
+    assert_eq!(
+        old(drawn.clone()),
+        old(known.clone()),
+        "{range}: the chart's buckets"
+    );
+    assert!(
+        old(known.clone()).len() > if range == "day" { 1000 } else { 200 },
+        "{range}: the history written: {}",
+        known.len()
+    );
+    for (start, _) in drawn.iter().filter(|(start, _)| *start >= settled) {
+        assert!(
+            known.iter().any(|(t, _)| t == start),
+            "{range}: {start} drawn"
+        );
+    }
+    // Where each value is drawn: the scale is the SVG's own (its data-* attributes).
+    let number = |key: &str| chart[key].as_f64().unwrap();
+    let (left, top, width, height, high) = (
+        number("left"),
+        number("top"),
+        number("width"),
+        number("height"),
+        number("high"),
+    );
+    let highest = truth
+        .iter()
+        .filter(|row| drawn.iter().any(|(start, _)| *start == row.0))
+        .map(|row| row.3)
+        .fold(live.max(1.0), f64::max);
+    assert_eq!(high, highest, "{range}: the top of the scale");
+    for line in lines {
+        let starts = line["starts"].as_array().unwrap();
+        let points = line["points"].as_array().unwrap();
+        let values = line["values"].as_array().unwrap();
+        assert_eq!(
+            (points.len(), values.len()),
+            (starts.len(), starts.len()),
+            "{line}"
+        );
+        for ((start, value), point) in starts.iter().zip(values).zip(points) {
+            let t = parse_time(start.as_str().unwrap());
+            let x = left + (t - parse_time(since)) as f64 / span as f64 * width;
+            let y = top + height - value.as_f64().unwrap() / high * height;
+            let (px, py) = (point[0].as_f64().unwrap(), point[1].as_f64().unwrap());
+            assert!(
+                (px - x).abs() <= 0.06 && (py - y).abs() <= 0.06,
+                "{range}: {start} = {value} drawn at ({px}, {py}), not ({x:.2}, {y:.2})"
+            );
+        }
+    }
+    // One line per stretch of consecutive buckets: broken where nothing was recorded.
+    for pair in drawn.windows(2) {
+        let same_line = lines.iter().any(|line| {
+            let starts: Vec<i64> = line["starts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|start| parse_time(start.as_str().unwrap()))
+                .collect();
+            starts.contains(&pair[0].0) && starts.contains(&pair[1].0)
+        });
+        let consecutive = pair[1].0 - pair[0].0 <= step * 3 / 2;
+        assert_eq!(same_line, consecutive, "{range}: {pair:?}");
+    }
+    assert!(
+        lines.len() >= 2,
+        "{range}: the gap written breaks the line: {}",
+        lines.len()
+    );
+    if range == "month" {
+        assert_eq!(
+            chart["bands"],
+            json!(lines.len()),
+            "{range}: the hours' lows and highs"
+        );
+    }
+    // The caption's high and low are the range's, and the dot at "now" is the live total.
+    let drawn_rows: Vec<&(i64, f64, f64, f64)> = truth
+        .iter()
+        .filter(|row| drawn.iter().any(|(start, _)| *start == row.0) && row.0 < settled)
+        .collect();
+    let caption_high: f64 = chart["caption"]["high"].as_str().unwrap().parse().unwrap();
+    let caption_low: f64 = chart["caption"]["low"].as_str().unwrap().parse().unwrap();
+    assert!(
+        drawn_rows
+            .iter()
+            .all(|row| row.3 <= caption_high && row.2 >= caption_low),
+        "{range}: caption {caption_low}..{caption_high}"
+    );
+    assert_eq!(chart["dot"], json!(live.to_string()), "{range}");
 }
 
 /// `get_capacity` grouped by `group_by`, as [key ("" for NULL), devices, GPUs, GPU GiB] rows in

@@ -458,7 +458,8 @@ fn the_extensions_table_and_view_are_read_under_rls(gateway: &Gateway, _: u16) {
 
 /// A function a superuser adds to the extension, with its grant, is callable at once (the
 /// unknown name reloads the cache); GET only for a STABLE one; an argument with a default may
-/// be left out. A function outside the extension is never served. A function dropped from the
+/// be left out; one RETURNS TABLE answers its rows (one with an OUT argument is not served).
+/// A function outside the extension is never served. A function dropped from the
 /// extension is gone after SIGHUP.
 fn functions_added_to_the_extension_are_served(gateway: &Gateway, port: u16) {
     let mut superuser = common::superuser(port);
@@ -473,7 +474,16 @@ fn functions_added_to_the_extension_are_served(gateway: &Gateway, port: u16) {
              ALTER EXTENSION compute_devices ADD FUNCTION public.bump(integer);
              GRANT EXECUTE ON FUNCTION public.bump(integer) TO anon;
              CREATE FUNCTION public.outsider() RETURNS integer STABLE LANGUAGE sql AS 'SELECT 1';
-             GRANT EXECUTE ON FUNCTION public.outsider() TO anon;",
+             GRANT EXECUTE ON FUNCTION public.outsider() TO anon;
+             CREATE FUNCTION public.squares(n integer) RETURNS TABLE (i integer, square bigint)
+                 STABLE LANGUAGE sql
+                 AS 'SELECT g, g::bigint * g FROM pg_catalog.generate_series(1, n) AS g';
+             ALTER EXTENSION compute_devices ADD FUNCTION public.squares(integer);
+             GRANT EXECUTE ON FUNCTION public.squares(integer) TO anon;
+             CREATE FUNCTION public.halves(n integer, OUT half integer) STABLE LANGUAGE sql
+                 AS 'SELECT n / 2';
+             ALTER EXTENSION compute_devices ADD FUNCTION public.halves(integer);
+             GRANT EXECUTE ON FUNCTION public.halves(integer) TO anon;",
         )
         .unwrap();
     // The last reload may be under a second old: a name still unknown is asked for again.
@@ -515,6 +525,28 @@ fn functions_added_to_the_extension_are_served(gateway: &Gateway, port: u16) {
         gateway.post("/rpc/bump", None, r#"{"amount": 5}"#) == (200, json!(6))
     });
     assert!(renamed, "the new argument name is served");
+    // RETURNS TABLE: its rows, with the read grammar over its columns.
+    assert_eq!(
+        gateway.get("/rpc/squares?n=3&select=square&square=gt.1", None),
+        (200, json!([{"square": 4}, {"square": 9}]))
+    );
+    assert_eq!(
+        gateway.post("/rpc/squares", None, r#"{"n": 2}"#),
+        (200, json!([{"i": 1, "square": 1}, {"i": 2, "square": 4}]))
+    );
+    let (status, answer) = gateway.get("/rpc/squares?n=1&select=cube", None);
+    assert_eq!(
+        (status, answer["code"].clone()),
+        (400, json!("42703")),
+        "{answer}"
+    );
+    // An OUT argument cannot be called by name: not served.
+    let (status, answer) = gateway.get("/rpc/halves?n=4", None);
+    assert_eq!(
+        (status, answer["code"].clone()),
+        (404, json!("PGRST202")),
+        "{answer}"
+    );
     // Outside the extension: not served, even with its grant.
     std::thread::sleep(Duration::from_millis(1100));
     let (status, answer) = gateway.get("/rpc/outsider", None);

@@ -1,7 +1,8 @@
 //! The gateway driven by the unmodified Supabase clients: `@supabase/supabase-js` and
 //! `@supabase/postgrest-js` (pinned in gateway/tests/supabase/package-lock.json) run the
 //! node:test suites in gateway/tests/supabase against the real binary, as an app would. This
-//! launcher starts the cluster and the gateway, registers the devices of seed.json, makes the
+//! launcher starts the cluster and the gateway, registers the devices of seed.json, writes a
+//! day of minutes and a month of hours into the history (`common::write_history`), makes the
 //! keys Supabase hands out (the anon key and the service key: JWTs whose `role` is the role,
 //! signed with the project's secret) and the users' tokens, and fails with node's report if any
 //! test fails. Needs `npm ci` in gateway/tests/supabase first (`./tests/run` does it).
@@ -35,6 +36,11 @@ fn the_supabase_clients_against_the_gateway() {
     let cluster = common::cluster("gateway-supabase");
     let gateway = Gateway::start(cluster.port(), &[]);
     register_the_seed(&gateway);
+    // A day of minutes and a month of hours of history (history.test.mjs reads them).
+    let history_since = common::write_history(
+        &mut common::superuser(cluster.port()),
+        common::HISTORY_DAY_AGO,
+    );
 
     let output = Command::new("node")
         // Node 20 has no global WebSocket unless asked; supabase-js's realtime client needs one
@@ -58,6 +64,7 @@ fn the_supabase_clients_against_the_gateway() {
         .env("EXPIRED_TOKEN", expired_token(ALICE))
         .env("ALICE_ID", ALICE)
         .env("CAROL_ID", CAROL)
+        .env("HISTORY_SINCE", &history_since)
         .output()
         .expect("node runs (Node.js 20 or later)");
     let report = format!(

@@ -8,6 +8,7 @@
 use crate::api::auth;
 use crate::api::validate::required;
 use crate::errors::{internal_error, internal_failure, require_writable, DeviceError, OrRaise};
+use crate::intervals;
 use crate::shared_memory::device_index;
 use crate::shared_memory::slots;
 use crate::spi::catalog;
@@ -22,10 +23,44 @@ type LiveDeviceRow = pgrx::composite_type!('static, "compute_devices_live");
 /// A device row of the table `d` as callers receive a device, in the form this database's
 /// functions are declared to return: a `compute_devices_live` row (the view's columns in its
 /// order, without the internal slot; is_active and last_seen are the table's), with the
-/// accelerators and location since 0.6.0 (`current`), without them in 0.4.0 and 0.5.0
-/// (`without_location`); before that, the table's row (`table`). See `device_form`.
+/// accelerators and location and the health columns since 0.7.0 (`current`), without the
+/// health in 0.6.0 (`without_health`), without the accelerators and location either in 0.4.0
+/// and 0.5.0 (`without_location`); before that, the table's row (`table`). See `device_form`.
 macro_rules! live_device {
     (current) => {
+        concat!(
+            live_device!(@located),
+            ",",
+            live_device!(@health),
+            ")::@extschema@.compute_devices_live"
+        )
+    };
+    (without_health) => {
+        concat!(live_device!(@located), ")::@extschema@.compute_devices_live")
+    };
+    // As register_device returns it: its accelerators ($8) and region and sub-region ($9, $10)
+    // are what it just wrote, given as arguments.
+    (registered) => {
+        concat!(
+            live_device!(@registered),
+            ",",
+            live_device!(@health),
+            ")::@extschema@.compute_devices_live"
+        )
+    };
+    (registered_without_health) => {
+        concat!(live_device!(@registered), ")::@extschema@.compute_devices_live")
+    };
+    (without_location) => {
+        "ROW(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.storage_gb,
+             d.compute_score, d.is_active, d.last_seen, d.created_at, d.updated_at,
+             d.deactivated_at)::@extschema@.compute_devices_live"
+    };
+    (table) => {
+        "d"
+    };
+    // The columns up to the sub-region, the row left open.
+    (@located) => {
         "ROW(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.storage_gb,
              d.compute_score, d.is_active, d.last_seen, d.created_at, d.updated_at,
              d.deactivated_at,
@@ -41,24 +76,20 @@ macro_rules! live_device {
              (SELECT c.region FROM @extschema@.countries AS c
                WHERE c.country_code OPERATOR(pg_catalog.=) d.country_code),
              (SELECT c.subregion FROM @extschema@.countries AS c
-               WHERE c.country_code OPERATOR(pg_catalog.=) d.country_code)
-            )::@extschema@.compute_devices_live"
+               WHERE c.country_code OPERATOR(pg_catalog.=) d.country_code)"
     };
-    // As register_device returns it: its accelerators ($8) and region and sub-region ($9, $10)
-    // are what it just wrote, given as arguments.
-    (registered) => {
+    (@registered) => {
         "ROW(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.storage_gb,
              d.compute_score, d.is_active, d.last_seen, d.created_at, d.updated_at,
-             d.deactivated_at, $8::pg_catalog.jsonb, d.country_code, $9, $10
-            )::@extschema@.compute_devices_live"
+             d.deactivated_at, $8::pg_catalog.jsonb, d.country_code, $9, $10"
     };
-    (without_location) => {
-        "ROW(d.id, d.user_id, d.device_name, d.device_type, d.ram_gb, d.cpu_cores, d.storage_gb,
-             d.compute_score, d.is_active, d.last_seen, d.created_at, d.updated_at,
-             d.deactivated_at)::@extschema@.compute_devices_live"
-    };
-    (table) => {
-        "d"
+    // The health columns, as the view computes them (one computation: device_health keeps its
+    // answer for the statement).
+    (@health) => {
+        "(@extschema@.device_health(d.id, d.user_id, d.created_at)).uptime_1d,
+         (@extschema@.device_health(d.id, d.user_id, d.created_at)).uptime_7d,
+         (@extschema@.device_health(d.id, d.user_id, d.created_at)).flaps_24h,
+         (@extschema@.device_health(d.id, d.user_id, d.created_at)).health_score"
     };
 }
 
@@ -70,25 +101,28 @@ macro_rules! returning_device {
     ($write:literal) => {
         [
             concat!($write, " RETURNING ", live_device!(current)),
+            concat!($write, " RETURNING ", live_device!(without_health)),
             concat!($write, " RETURNING ", live_device!(without_location)),
             concat!($write, " RETURNING ", live_device!(table)),
         ]
     };
 }
 
-/// Of a statement's three forms (`returning_device!`, register's writes), the one returning the
+/// Of a statement's four forms (`returning_device!`, register's writes), the one returning the
 /// row this database's functions are declared to return. Until `ALTER EXTENSION compute_devices
 /// UPDATE` has run after this library was installed, they return the row of the version the
-/// database is at: the view without accelerators and location (0.4.0, 0.5.0), or the table's
-/// row (0.3.0), whose view does not exist.
-pub fn device_form(forms: &[&'static str; 3]) -> &'static str {
+/// database is at: the view without health (0.6.0), without accelerators and location either
+/// (0.4.0, 0.5.0), or the table's row (0.3.0), whose view does not exist.
+pub fn device_form(forms: &[&'static str; 4]) -> &'static str {
     let extension = catalog::extension();
-    if extension.has_accelerators() {
+    if extension.has_intervals() {
         forms[0]
-    } else if extension.has_type(c"compute_devices_live") {
+    } else if extension.has_accelerators() {
         forms[1]
-    } else {
+    } else if extension.has_type(c"compute_devices_live") {
         forms[2]
+    } else {
+        forms[3]
     }
 }
 
@@ -109,9 +143,14 @@ fn deactivate_device(
           WHERE d.id OPERATOR(pg_catalog.=) $1 AND d.user_id OPERATOR(pg_catalog.=) $2"
     )));
     Spi::connect_mut(|client| {
-        client
+        let stopped = client
             .update(&*deactivate, None, &[device_id.into(), owner.into()])
-            .and_then(only_row::<LiveDeviceRow>)
+            .and_then(only_row::<LiveDeviceRow>)?;
+        // Its spell online ends (on the shared-memory path the worker sees the stop).
+        if stopped.is_some() && slots::shared().is_none() {
+            intervals::settle(client, &[device_id])?;
+        }
+        Ok(stopped)
     })
     .unwrap_or_else(internal_error)
     .ok_or(DeviceError::DeviceNotFound)

@@ -9,6 +9,7 @@
 use crate::api::auth;
 use crate::api::validate::required;
 use crate::errors::{internal_error, internal_failure, require_writable, DeviceError, OrRaise};
+use crate::intervals;
 use crate::settings;
 use crate::shared_memory::device_index;
 use crate::shared_memory::slots;
@@ -42,9 +43,16 @@ const LOOKUP_ONE: &str = "
       FROM @extschema@.compute_devices AS d
      WHERE d.id OPERATOR(pg_catalog.=) $1 AND d.user_id OPERATOR(pg_catalog.=) $2";
 
+/// The table path's beat. It returns the devices it revived (not live before it, by the row as
+/// it was: `before`), with their previous heartbeat, for their spells online (intervals.rs).
 const TABLE_PATH_BEAT: &str = "
     UPDATE @extschema@.compute_devices AS d SET last_seen = pg_catalog.now(), is_active = true
-     WHERE d.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.uuid[]) AND d.deactivated_at IS NULL";
+      FROM @extschema@.compute_devices AS before
+     WHERE d.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.uuid[]) AND d.deactivated_at IS NULL
+       AND before.id OPERATOR(pg_catalog.=) d.id
+ RETURNING d.id, before.last_seen,
+           NOT (before.is_active AND before.last_seen OPERATOR(pg_catalog.>)
+                (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $2)))";
 
 /// Records that the caller's device is alive. A stale device comes back; a stopped one does not.
 #[pg_extern(volatile, security_definer)]
@@ -222,7 +230,15 @@ fn record(
         }
         None => {
             let ids: Vec<Option<pgrx::Uuid>> = accepted.iter().map(|(_, id)| *id).collect();
-            plans::execute(client, TABLE_PATH_BEAT, &[ids.into()])?;
+            let window = settings::active_window_seconds();
+            let beaten = plans::execute(client, TABLE_PATH_BEAT, &[ids.into(), window.into()])?;
+            let mut revived = Vec::new();
+            for row in beaten {
+                if let (Some(id), Some(true)) = (row.get::<pgrx::Uuid>(1)?, row.get::<bool>(3)?) {
+                    revived.push((id, row.get::<TimestampWithTimeZone>(2)?));
+                }
+            }
+            intervals::revived(client, &revived)?;
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ mod capacity;
 mod device_ids;
 mod devices;
 pub mod heartbeats;
+mod history;
 pub mod jsonb_text;
 mod owner_devices;
 mod register;

@@ -12,7 +12,9 @@ use crate::api::owner_devices;
 use crate::api::validate::DeviceSpec;
 use crate::countries;
 use crate::errors::{internal_error, require_writable, DeviceError, OrRaise};
+use crate::intervals;
 use crate::settings;
+use crate::shared_memory::slots;
 use crate::spi::catalog;
 use crate::spi::plans;
 use crate::spi::rows::only_row;
@@ -116,7 +118,7 @@ fn register(
     // every re-registration. A row removed by hand since it was found is inserted again. An
     // insert of a name taken meanwhile (possible only under REPEATABLE READ, whose snapshot is
     // older than the lock) fails on the unique key.
-    Spi::connect_mut(|client| {
+    let write = |client: &mut SpiClient<'_>| -> pgrx::spi::Result<Option<LiveDeviceRow>> {
         if existing.has_name {
             if located.is_some() {
                 let device = [owner.into(), spec.device_name.as_str().into()];
@@ -134,10 +136,33 @@ fn register(
         let inserted = plans::execute(client, insert, &arguments(new_id)).and_then(only_row)?;
         insert_accelerators(client, owner, &spec.device_name, groups)?;
         Ok(inserted)
+    };
+    // On the table path the registration records the device's spell online (intervals.rs): one
+    // that ended (stale, stopped) closes where it did, and the device is live from now. On the
+    // shared-memory path the worker sees it in the slot.
+    let table_path = slots::shared().is_none() && intervals::recorded();
+    Spi::connect_mut(|client| {
+        if existing.has_name && table_path {
+            let named = [owner.into(), spec.device_name.as_str().into()];
+            let found = plans::query(client, DEVICE_NAMED, &named).and_then(only_row)?;
+            intervals::settle(client, &Vec::from_iter(found))?;
+        }
+        let written = write(client)?;
+        if table_path {
+            let id = written
+                .as_ref()
+                .and_then(|row| row.get_by_name::<pgrx::Uuid>("id").ok());
+            intervals::open_now(client, &Vec::from_iter(id.flatten()))?;
+        }
+        Ok(written)
     })
     .unwrap_or_else(internal_error)
     .expect("the device just written is found")
 }
+
+/// The owner's ($1) device named $2.
+const DEVICE_NAMED: &str = "SELECT d.id FROM @extschema@.compute_devices AS d
+      WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2";
 
 /// The owner's device of this name gets these accelerators (it has none now).
 fn insert_accelerators(
@@ -170,7 +195,7 @@ fn insert_accelerators(
 /// Re-registration: the owner's device of this name, with new specs (and place), active and not
 /// stopped; with the country (0.6.0 on) and without, each returning the row in every form of
 /// `live_device!` (`device_form` picks one; the first is `registered`).
-const UPDATE_DEVICE: [[&str; 3]; 2] = [
+const UPDATE_DEVICE: [[&str; 4]; 2] = [
     writes_device!(
         "UPDATE @extschema@.compute_devices AS d
             SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6, country_code = $7,
@@ -186,7 +211,7 @@ const UPDATE_DEVICE: [[&str; 3]; 2] = [
 ];
 
 /// A new device, with the country (0.6.0 on; the id is $11) and without (the id is $7).
-const INSERT_DEVICE: [[&str; 3]; 2] = [
+const INSERT_DEVICE: [[&str; 4]; 2] = [
     writes_device!(
         "INSERT INTO @extschema@.compute_devices AS d
                 (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, country_code, id,
@@ -207,6 +232,11 @@ macro_rules! writes_device {
     ($write:literal) => {
         [
             concat!($write, " RETURNING ", live_device!(registered)),
+            concat!(
+                $write,
+                " RETURNING ",
+                live_device!(registered_without_health)
+            ),
             concat!($write, " RETURNING ", live_device!(without_location)),
             concat!($write, " RETURNING ", live_device!(table)),
         ]

@@ -1,5 +1,6 @@
 //! get_capacity's arguments, checked: every filter is a typed argument, and each bad one is an
-//! error naming it (22023 for a value it may not take, 22003 for a negative minimum).
+//! error naming it (22023 for a value it may not take, 22003 for a negative minimum; a
+//! min_uptime_7d outside 0..1 is a value it may not take: 22023).
 
 use crate::accelerators::model::filter_key;
 use crate::accelerators::vendor::Vendor;
@@ -48,6 +49,7 @@ pub struct Arguments<'a> {
     pub min_gpus: Option<i32>,
     pub min_gpu_memory_mib: Option<i32>,
     pub group_by: Option<&'a str>,
+    pub min_uptime_7d: Option<AnyNumeric>,
 }
 
 /// The checked filters. Countries are slot numbers (`slots::country_number`).
@@ -64,6 +66,9 @@ pub struct Query {
     pub min_gpus: Option<i64>,
     pub min_gpu_memory_mib: Option<i64>,
     pub group_by: Option<GroupBy>,
+    /// The least uptime_7d a device needs, in ten-thousandths (rounded up: uptimes have four
+    /// decimals); a device without one fails it.
+    pub min_uptime_7d: Option<u16>,
 }
 
 impl Query {
@@ -154,6 +159,7 @@ impl Query {
             min_gpus: minimum("min_gpus", args.min_gpus)?,
             min_gpu_memory_mib: minimum("min_gpu_memory_mib", args.min_gpu_memory_mib)?,
             group_by,
+            min_uptime_7d: uptime_minimum(args.min_uptime_7d)?,
         })
     }
 
@@ -178,6 +184,7 @@ impl Query {
             && self.min_ram_nano_gb.is_none()
             && self.min_cpu_cores.is_none()
             && self.min_storage_nano_gb.is_none()
+            && self.min_uptime_7d.is_none()
             && !self.filters_accelerators()
     }
 }
@@ -284,4 +291,60 @@ fn gb_minimum(field: &'static str, value: Option<AnyNumeric>) -> Result<Option<i
             .saturating_mul(1_000_000_000)
             .saturating_add(nano + i128::from(finer)),
     ))
+}
+
+/// min_uptime_7d as ten-thousandths, rounded up: a fraction from 0 to 1 (22023 otherwise: below
+/// 0, above 1, NaN or Infinity).
+fn uptime_minimum(value: Option<AnyNumeric>) -> Result<Option<u16>, DeviceError> {
+    const FIELD: &str = "min_uptime_7d";
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let text = value.to_string();
+    let out_of_range = || DeviceError::InvalidValue {
+        field: FIELD.to_string(),
+        reason: format!(
+            "must be a fraction between 0 and 1 (got {})",
+            crate::api::validate::shortened(&text)
+        ),
+    };
+    if text.starts_with('-') || text == "NaN" || text.ends_with("Infinity") {
+        return Err(out_of_range());
+    }
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let exact_fraction = fraction.bytes().all(|b| b == b'0');
+    match whole {
+        "1" if exact_fraction => return Ok(Some(10_000)),
+        "0" => {}
+        _ => return Err(out_of_range()),
+    }
+    Ok(Some(ten_thousandths_up(fraction)))
+}
+
+/// The decimal digits after a point as ten-thousandths, rounded up.
+fn ten_thousandths_up(fraction: &str) -> u16 {
+    let digits: String = fraction
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(4)
+        .collect();
+    let scaled: u16 = digits.parse().unwrap_or(0);
+    let finer = fraction.len() > 4 && fraction[4..].bytes().any(|b| b != b'0');
+    scaled + u16::from(finer)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::ten_thousandths_up;
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn test_uptime_minimums_round_up_to_four_decimals() {
+        assert_eq!(ten_thousandths_up(""), 0);
+        assert_eq!(ten_thousandths_up("5"), 5000);
+        assert_eq!(ten_thousandths_up("99995"), 10_000);
+        assert_eq!(ten_thousandths_up("12340000"), 1234);
+        assert_eq!(ten_thousandths_up("123401"), 1235);
+    }
 }

@@ -1,35 +1,68 @@
 //! get_capacity on the shared-memory path: one pass over the slots, no table read. Each
 //! inventory's accelerators are matched against the filters once a call, not once a device.
-//! With no filter, the worker's totals snapshot and its breakdown by country and model answer,
-//! whatever the size of the network.
+//! Each device's health is the one the worker last stored in its slot (src/health). With no
+//! filter, the worker's totals snapshot and its breakdown by country and model give the live
+//! sums, and the pass adds only the expected ones.
 
 use crate::capacity::query::{GroupBy, Query};
-use crate::capacity::tally::{Groups, Matched, Tally};
+use crate::capacity::tally::{Expected, Groups, Matched, Tally};
 use crate::countries::Countries;
 use crate::device_type::DeviceType;
+use crate::health::Health;
 use crate::shared_memory::breakdown;
 use crate::shared_memory::inventories;
 use crate::shared_memory::slots::{Shared, SlotState, Snapshot, Sums};
 use crate::table::liveness::live_after;
 use std::collections::HashSet;
 
+/// The live sums by group (what the history records).
 pub fn capacity(
     shared: &Shared,
     query: &Query,
     countries: &Countries,
     snapshot: impl FnOnce() -> Snapshot,
 ) -> Vec<(Option<String>, Sums)> {
+    tally(shared, query, countries, snapshot, false)
+        .into_iter()
+        .map(|(key, sums, _)| (key, sums))
+        .collect()
+}
+
+/// The live sums and the expected ones by group (get_capacity's answer).
+pub fn reliable_capacity(
+    shared: &Shared,
+    query: &Query,
+    countries: &Countries,
+    snapshot: impl FnOnce() -> Snapshot,
+) -> Vec<(Option<String>, Sums, Expected)> {
+    tally(shared, query, countries, snapshot, true)
+}
+
+fn tally(
+    shared: &Shared,
+    query: &Query,
+    countries: &Countries,
+    snapshot: impl FnOnce() -> Snapshot,
+    expected: bool,
+) -> Vec<(Option<String>, Sums, Expected)> {
     let table = inventories::attached();
     let model_name = |number: u32| {
         table
             .map(|t| t.model_name(number).to_string())
             .unwrap_or_default()
     };
-    if query.is_unfiltered() {
-        if let Some(groups) = from_snapshot(query, &snapshot()) {
-            return Tally::of_groups(query, groups).finish(countries, model_name);
+    let from_worker = query
+        .is_unfiltered()
+        .then(|| from_snapshot(query, &snapshot()))
+        .flatten();
+    let mut tally = match from_worker {
+        // Nothing is left to count without the expected sums.
+        Some(groups) if !expected => {
+            return Tally::of_groups(query, groups, false).finish(countries, model_name)
         }
-    }
+        Some(groups) => Tally::of_groups(query, groups, true),
+        None => Tally::new(query, expected),
+    };
     let wanted: Option<HashSet<u32>> = query.gpu_models.as_ref().map(|names| {
         names
             .iter()
@@ -38,14 +71,15 @@ pub fn capacity(
     });
     // By inventory number: each inventory is matched once a call.
     let mut matched: Vec<Option<Matched>> = Vec::new();
-    let mut tally = Tally::new(query);
     // SAFETY: reads the clock.
     let live_after = live_after(unsafe { pgrx::pg_sys::GetCurrentTimestamp() });
     for slot in 0..shared.high_water() {
         let Some(view) = shared.read(slot) else { break };
+        let health = Health::decode(view.health);
+        let live = view.last_beat > live_after;
         if view.state != SlotState::Registered
-            || view.last_beat <= live_after
-            || !tally.passes(&view.spec)
+            || !(live || expected)
+            || !tally.passes(&view.spec, &health)
         {
             continue;
         }
@@ -59,7 +93,7 @@ pub fn capacity(
                 .map_or(&[][..], |inventory| inventory.groups);
             Matched::of(query, wanted.as_ref(), groups)
         });
-        tally.add(&view.spec, device);
+        tally.add(&view.spec, device, live, health);
     }
     tally.finish(countries, model_name)
 }

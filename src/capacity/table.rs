@@ -1,13 +1,16 @@
-//! get_capacity where shared memory does not serve this database: the live devices are read
-//! from the table (only reads: no transaction id, so it works on a standby), with the filters
-//! on type and country applied there, and summed by the same tally as the slots are.
+//! get_capacity where shared memory does not serve this database: the registered devices that
+//! are not stopped are read from the table with their health (only reads: no transaction id,
+//! so it works on a standby), with the filters on type and country applied there, and summed by
+//! the same tally as the slots are: the live ones (by the table's liveness rule) as they are,
+//! all of them weighted by their reliability.
 
 use crate::accelerators::{accelerator_arrays, given_at};
 use crate::capacity::query::Query;
-use crate::capacity::tally::{Matched, Tally};
+use crate::capacity::tally::{Expected, Matched, Tally};
 use crate::countries::Countries;
 use crate::device_type::DeviceType;
 use crate::errors::internal_error;
+use crate::health::{health_of, Health};
 use crate::settings;
 use crate::shared_memory::inventories::Group;
 use crate::shared_memory::reconcile::nano_gb;
@@ -17,20 +20,58 @@ use crate::table::liveness::is_live;
 use pgrx::prelude::*;
 use std::collections::{HashMap, HashSet};
 
-/// The live devices, of the types $2 and in the countries $3 (NULL: any), with their
-/// accelerators.
+/// The devices registered and not stopped, of the types $2 and in the countries $3 (NULL: any),
+/// with their accelerators, whether they are live, and (`$health`) their uptime_7d and
+/// reliability in ten-thousandths.
+macro_rules! devices {
+    (@filters $alias:literal) => {
+        concat!(
+            " AND ($2::pg_catalog.text[] IS NULL OR ", $alias, ".device_type OPERATOR(pg_catalog.=) ANY ($2))
+              AND ($3::pg_catalog.text[] IS NULL OR ", $alias, ".country_code OPERATOR(pg_catalog.=) ANY ($3))"
+        )
+    };
+    ($health_columns:literal, $($health_join:tt)+) => {
+        concat!(
+            "SELECT d.device_type, ",
+            nano_gb!("d.ram_gb"),
+            ", d.cpu_cores, ",
+            nano_gb!("d.storage_gb"),
+            ", d.country_code, acc.vendors, acc.models, acc.memory, acc.counts, ",
+            is_live!(),
+            ", ",
+            $health_columns,
+            " FROM @extschema@.compute_devices AS d",
+            accelerator_arrays!(),
+            $($health_join)+,
+            " WHERE d.deactivated_at IS NULL",
+            devices!(@filters "d"),
+        )
+    };
+}
+
+/// With the health of 0.7.0 on.
+const DEVICES: &str = devices!(
+    "(h.uptime_7d OPERATOR(pg_catalog.*) 10000::pg_catalog.numeric)::pg_catalog.int4,
+     (h.reliability OPERATOR(pg_catalog.*) 10000::pg_catalog.numeric)::pg_catalog.int4",
+    concat!(
+        " LEFT JOIN ",
+        health_of!(
+            "SELECT x.id, x.created_at FROM @extschema@.compute_devices AS x
+              WHERE x.deactivated_at IS NULL",
+            devices!(@filters "x")
+        ),
+        " AS h ON h.id OPERATOR(pg_catalog.=) d.id"
+    )
+);
+
+/// Before 0.7.0 (no spells recorded): every device at the prior.
+const DEVICES_WITHOUT_HEALTH: &str = devices!("NULL::pg_catalog.int4, NULL::pg_catalog.int4", "");
+
+/// The live devices alone, without health.
 const LIVE_DEVICES: &str = concat!(
-    "SELECT d.device_type, ",
-    nano_gb!("d.ram_gb"),
-    ", d.cpu_cores, ",
-    nano_gb!("d.storage_gb"),
-    ", d.country_code, acc.vendors, acc.models, acc.memory, acc.counts
-       FROM @extschema@.compute_devices AS d",
-    accelerator_arrays!(),
-    " WHERE ",
-    is_live!(),
-    " AND ($2::pg_catalog.text[] IS NULL OR d.device_type OPERATOR(pg_catalog.=) ANY ($2))
-      AND ($3::pg_catalog.text[] IS NULL OR d.country_code OPERATOR(pg_catalog.=) ANY ($3))"
+    devices!("NULL::pg_catalog.int4, NULL::pg_catalog.int4", ""),
+    " AND ",
+    is_live!()
 );
 
 /// Model names numbered for one call, as shared memory numbers them for its lifetime.
@@ -52,7 +93,27 @@ impl Models {
     }
 }
 
+/// The live sums by group (what the history records).
 pub fn capacity(query: &Query, countries: &Countries) -> Vec<(Option<String>, Sums)> {
+    tally(query, countries, false)
+        .into_iter()
+        .map(|(key, sums, _)| (key, sums))
+        .collect()
+}
+
+/// The live sums and the expected ones by group (get_capacity's answer).
+pub fn reliable_capacity(
+    query: &Query,
+    countries: &Countries,
+) -> Vec<(Option<String>, Sums, Expected)> {
+    tally(query, countries, true)
+}
+
+fn tally(
+    query: &Query,
+    countries: &Countries,
+    expected: bool,
+) -> Vec<(Option<String>, Sums, Expected)> {
     let types: Option<Vec<&str>> = query.device_types.map(|allowed| {
         DeviceType::ALL
             .into_iter()
@@ -71,10 +132,17 @@ pub fn capacity(query: &Query, countries: &Countries) -> Vec<(Option<String>, Su
             .map(|name| models.number(name.clone()))
             .collect()
     });
-    let mut tally = Tally::new(query);
+    let mut tally = Tally::new(query, expected);
     Spi::connect(|client| {
+        let statement = if !expected {
+            LIVE_DEVICES
+        } else if catalog::extension().has_intervals() {
+            DEVICES
+        } else {
+            DEVICES_WITHOUT_HEALTH
+        };
         let rows = client.select(
-            &*catalog::statement(LIVE_DEVICES),
+            &*catalog::statement(statement),
             None,
             &[
                 settings::active_window_seconds().into(),
@@ -92,7 +160,9 @@ pub fn capacity(query: &Query, countries: &Countries) -> Vec<(Option<String>, Su
                 inventory: None,
             }
             .stored();
-            if !tally.passes(&spec) {
+            let live = row.get::<bool>(10)?.unwrap_or(false);
+            let health = Health::of_scaled(row.get::<i32>(11)?, row.get::<i32>(12)?);
+            if !tally.passes(&spec, &health) {
                 continue;
             }
             let groups: Vec<Group> = given_at(&row, 6)?
@@ -104,7 +174,12 @@ pub fn capacity(query: &Query, countries: &Countries) -> Vec<(Option<String>, Su
                     vendor: given.vendor as u32,
                 })
                 .collect();
-            tally.add(&spec, &Matched::of(query, wanted.as_ref(), &groups));
+            tally.add(
+                &spec,
+                &Matched::of(query, wanted.as_ref(), &groups),
+                live,
+                health,
+            );
         }
         Ok::<_, pgrx::spi::Error>(())
     })

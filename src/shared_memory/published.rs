@@ -31,6 +31,10 @@ const PUBLISH: &str = "
 
 const WITHDRAW: &str = "DELETE FROM @extschema@.published_totals";
 
+/// When the totals were last published (before a restart: the old server's last second).
+pub const LAST_PUBLISHED: &str =
+    "SELECT pg_catalog.max(p.taken_at) FROM @extschema@.published_totals AS p";
+
 /// The row's time, and whether it may be served: younger than the active window it was counted
 /// with. The primary's window, not this session's: a standby's own setting may differ (ALTER
 /// SYSTEM is not replicated), and the answer must be the primary's. Read on every call, with a

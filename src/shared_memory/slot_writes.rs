@@ -8,6 +8,8 @@
 
 use crate::device_type::DeviceType;
 use crate::errors::{DeviceError, OrRaise};
+use crate::intervals;
+use crate::settings;
 use crate::shared_memory::device_index;
 use crate::shared_memory::inventories::{self, Given};
 use crate::shared_memory::slots::{self, SlotState, Spec};
@@ -128,13 +130,17 @@ pub fn nano_gb(gb: AnyNumeric) -> i64 {
 fn forget_device_slots<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::datum::TryFromDatumError> {
-    if slots::attached().is_none() {
-        return Ok(None);
-    }
     match trigger.old() {
         Some(old) => {
             let slot = old.get_by_name::<i32>("slot")?;
             let device_id = old.get_by_name::<pgrx::Uuid>("id")?;
+            if let Some(device_id) = device_id {
+                let last_seen = old.get_by_name::<TimestampWithTimeZone>("last_seen")?;
+                intervals::deleted(device_id, stale_at(slot, last_seen));
+            }
+            if slots::attached().is_none() {
+                return Ok(None);
+            }
             if let (Some(slot), Some(device_id)) = (slot, device_id) {
                 queue(SlotWrite::Forget {
                     slot: u32::try_from(slot).unwrap_or(u32::MAX),
@@ -142,9 +148,30 @@ fn forget_device_slots<'a>(
                 });
             }
         }
-        None => queue(SlotWrite::ForgetAll),
+        None => {
+            intervals::all_deleted();
+            if slots::attached().is_some() {
+                queue(SlotWrite::ForgetAll);
+            }
+        }
     }
     Ok(None)
+}
+
+/// When a removed device would have gone stale: its latest heartbeat (its slot's, on the
+/// shared-memory path, unless that is the beat presumed at a rebuild; else its row's) plus the
+/// active window.
+fn stale_at(slot: Option<i32>, last_seen: Option<TimestampWithTimeZone>) -> TimestampWithTimeZone {
+    let heard = slots::shared().and_then(|shared| {
+        let view = shared.read(u32::try_from(slot?).ok()?)?;
+        shared.was_heard(view.last_beat).then_some(view.last_beat)
+    });
+    let row = last_seen.map(TimestampWithTimeZone::into_inner);
+    match heard.max(row) {
+        Some(beat) => TimestampWithTimeZone::try_from(beat + settings::active_window_micros())
+            .unwrap_or_else(|_| TimestampWithTimeZone::positive_infinity()),
+        None => TimestampWithTimeZone::negative_infinity(),
+    }
 }
 
 /// Queues a device's new accelerators for its slot, at commit.

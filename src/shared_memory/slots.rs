@@ -115,9 +115,15 @@ pub struct SlotView {
     pub version: u32,
     /// Microseconds since 2000-01-01 (PostgreSQL's timestamptz); 0 for never.
     pub last_beat: i64,
+    /// When the device's latest spell online began, and when the spell before it ended (0 if
+    /// not known): what the worker records as online intervals (spells.rs).
+    pub spell_start: i64,
+    pub spell_end: i64,
+    /// The device's health as the worker last computed it (src/health), 0 before it has.
+    pub health: u32,
 }
 
-/// 48 bytes per device. cpu_cores fits 32 bits (register_device allows at most 8192, the
+/// 64 bytes per device. cpu_cores fits 32 bits (register_device allows at most 8192, the
 /// column is an integer), which leaves the device type room without growing the slot; the
 /// type and the country share a word (`kind`: type in the low byte, country above).
 #[repr(C)]
@@ -130,6 +136,12 @@ struct Slot {
     ram_nano_gb: AtomicI64,
     storage_nano_gb: AtomicI64,
     inventory: AtomicU32,
+    health: AtomicU32,
+    /// Written by the beat or commit that makes the device live when it was not (a new spell
+    /// online), and by a commit that stops or removes a live one (`spell_end` only). Outside
+    /// the sequence lock: beats take no lock, and the worker reads them again every tick.
+    spell_start: AtomicI64,
+    spell_end: AtomicI64,
 }
 
 const BYTES_PER_DEVICE: usize = std::mem::size_of::<Slot>();
@@ -410,7 +422,14 @@ impl Shared {
     /// `live_after` counts as a change.
     pub fn beat(&self, slot: u32, at: i64, live_after: i64) {
         if let Some(slot) = self.slot(slot) {
-            if slot.last_beat.fetch_max(at, Ordering::Relaxed) <= live_after {
+            let previous = slot.last_beat.fetch_max(at, Ordering::Relaxed);
+            if previous <= live_after {
+                // A new spell: the silence began a window after the previous beat.
+                if previous > 0 {
+                    let window = at - live_after;
+                    slot.spell_end.store(previous + window, Ordering::Relaxed);
+                }
+                slot.spell_start.store(at, Ordering::Release);
                 self.header.changes.fetch_add(1, Ordering::AcqRel);
             }
         }
@@ -465,6 +484,7 @@ impl Shared {
             return None;
         }
         let spec = spec.stored();
+        let spell = SpellWatch::before(entry);
         entry.state.store(state as u32, Ordering::Relaxed);
         let kind = spec.device_type as u32 | u32::from(spec.country) << 8;
         entry.kind.store(kind, Ordering::Relaxed);
@@ -483,6 +503,7 @@ impl Shared {
         if let Some(at) = beat {
             entry.last_beat.fetch_max(at, Ordering::Relaxed);
         }
+        spell.after(entry, beat);
         self.header.high_water.fetch_max(slot + 1, Ordering::AcqRel);
         self.header.changes.fetch_add(1, Ordering::AcqRel);
         Some(version)
@@ -500,6 +521,14 @@ impl Shared {
             .version
             .store(locked.wrapping_add(1), Ordering::Release);
         self.header.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The device's health, as src/health encodes it: the worker's, once a minute. Not a change
+    /// of the slot (its version stays): no commit wrote it.
+    pub fn set_health(&self, slot: u32, health: u32) {
+        if let Some(entry) = self.slot(slot) {
+            entry.health.store(health, Ordering::Relaxed);
+        }
     }
 
     /// The slot's version now: odd while a writer holds it.
@@ -528,6 +557,9 @@ impl Shared {
                 .state
                 .store(SlotState::Empty as u32, Ordering::Relaxed);
             entry.last_beat.store(0, Ordering::Relaxed);
+            entry.spell_start.store(0, Ordering::Relaxed);
+            entry.spell_end.store(0, Ordering::Relaxed);
+            entry.health.store(0, Ordering::Relaxed);
             entry
                 .version
                 .store(version.wrapping_add(1), Ordering::Release);
@@ -562,6 +594,9 @@ impl Shared {
                     spec,
                     version: before,
                     last_beat,
+                    spell_start: entry.spell_start.load(Ordering::Acquire),
+                    spell_end: entry.spell_end.load(Ordering::Relaxed),
+                    health: entry.health.load(Ordering::Relaxed),
                 });
             }
         }
@@ -704,6 +739,54 @@ impl Shared {
             .fetch_max(requested, Ordering::AcqRel);
         // SAFETY: initialised with the header.
         unsafe { pg_sys::ConditionVariableBroadcast(self.header.resync_finished.get()) };
+    }
+}
+
+/// Whether a commit's write (under the slot's lock) starts or ends a spell online: the device
+/// was not live and now is (a registration, a correction by the worker), or was and now is not
+/// (stopped, removed).
+struct SpellWatch {
+    was_live: bool,
+    was_registered: bool,
+    previous_beat: i64,
+    now: i64,
+    window: i64,
+}
+
+impl SpellWatch {
+    fn before(entry: &Slot) -> SpellWatch {
+        // SAFETY: reads the clock.
+        let now = unsafe { pg_sys::GetCurrentTimestamp() };
+        let window = settings::active_window_micros();
+        let was_registered =
+            SlotState::from_u32(entry.state.load(Ordering::Relaxed)) == SlotState::Registered;
+        let previous_beat = entry.last_beat.load(Ordering::Relaxed);
+        SpellWatch {
+            was_live: was_registered && previous_beat > now - window,
+            was_registered,
+            previous_beat,
+            now,
+            window,
+        }
+    }
+
+    fn after(self, entry: &Slot, beat: Option<i64>) {
+        let last_beat = entry.last_beat.load(Ordering::Relaxed);
+        let registered =
+            SlotState::from_u32(entry.state.load(Ordering::Relaxed)) == SlotState::Registered;
+        let live = registered && last_beat > self.now - self.window;
+        if live && !self.was_live {
+            if self.was_registered && self.previous_beat > 0 {
+                entry
+                    .spell_end
+                    .store(self.previous_beat + self.window, Ordering::Relaxed);
+            }
+            entry
+                .spell_start
+                .store(beat.unwrap_or(last_beat), Ordering::Release);
+        } else if self.was_live && !live {
+            entry.spell_end.store(self.now, Ordering::Relaxed);
+        }
     }
 }
 

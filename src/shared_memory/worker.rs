@@ -21,8 +21,9 @@
 //! never written to the table as last_seen (`Shared::was_heard`).
 //!
 //! Each tick (`Worker::tick`) runs these as named steps: find_the_table, then rebuild (a new or
-//! recreated table) or take_in_new_rows, compare_when_due, count_and_write_back and
-//! publish_totals. Each step is one short transaction; a tick in which nothing changed is one
+//! recreated table) or take_in_new_rows, compare_when_due, count_and_write_back (which also
+//! records the devices' spells online, spells.rs), publish_totals, and each_minute (the minute's
+//! network history, and every device's health into its slot). Each step is one short transaction; a tick in which nothing changed is one
 //! read-only transaction that takes no transaction id, and the publication (one row updated,
 //! committed without waiting for its WAL flush). In a database without the extension it idles.
 //! The worker runs only once recovery has finished, so never on a standby. SIGHUP reloads the
@@ -34,8 +35,8 @@ use crate::shared_memory::inventories;
 use crate::shared_memory::published;
 use crate::shared_memory::reconcile::{self, Compared, NewRows, Seen};
 use crate::shared_memory::slots::{self, Shared, SlotState, SlotView, Snapshot};
+use crate::shared_memory::spells::Spells;
 use crate::spi::catalog;
-use crate::table::liveness;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -122,6 +123,10 @@ struct Worker {
     /// After a failed rebuild (the table outgrew compute_devices.slots, say), wait a while rather
     /// than scan the table every tick.
     retry_rebuild_at: Instant,
+    /// The devices' spells online the worker has recorded (spells.rs).
+    spells: Spells,
+    /// The minute (of the clock, since 2000-01-01) whose history and health were last done.
+    minute_done: Option<i64>,
     /// Until a first rebuild has succeeded: it presumes the devices the table marks active beat
     /// when it began serving (see the module comment). Later rebuilds follow a recreated table,
     /// or a spell on the table path whose heartbeats are in the table.
@@ -156,6 +161,8 @@ impl Worker {
             reported_missing_extension: false,
             retry_rebuild_at: Instant::now(),
             first_rebuild: FirstRebuild::NotTried,
+            spells: Spells::default(),
+            minute_done: None,
         }
     }
 
@@ -173,7 +180,29 @@ impl Worker {
         self.rebuild_if_inventories_overflowed()?;
         let snapshot = self.count_and_write_back();
         self.publish_totals(&snapshot);
+        self.each_minute();
         ControlFlow::Continue(())
+    }
+
+    /// Once a minute, in the minute's first tick: the network's totals into its history
+    /// (record_network_history(), which also rolls hours up and prunes), then the health of one
+    /// part of the devices into their slots (each device's every HEALTH_PARTS minutes), for
+    /// get_capacity's expected capacity. Each in its own transaction.
+    fn each_minute(&mut self) {
+        // SAFETY: reads the clock.
+        let minute = unsafe { pg_sys::GetCurrentTimestamp() }.div_euclid(60_000_000);
+        if self.minute_done == Some(minute) {
+            return;
+        }
+        self.minute_done = Some(minute);
+        let _ = in_transaction(|client, _| {
+            if catalog::extension().has_intervals() {
+                client.update(&*catalog::statement(RECORD_HISTORY), None, &[])?;
+            }
+            Ok(())
+        });
+        let parts = crate::health::HEALTH_PARTS;
+        refresh_health(&self.shared, ((minute % i64::from(parts)) as i32, parts));
     }
 
     /// The extension's table, and how far its slots are numbered. Where the extension is gone,
@@ -221,6 +250,7 @@ impl Worker {
             inventories.reset();
         }
         self.models_of_inventories = ModelsOfInventories::default();
+        self.spells.reset();
         let presumed_beat = match self.first_rebuild {
             // SAFETY: reads the clock.
             FirstRebuild::NotTried => Some(unsafe { pg_sys::GetCurrentTimestamp() }),
@@ -233,7 +263,11 @@ impl Worker {
             }
             return self.back_to_the_table_path();
         }
+        if let Some(presumed_beat) = presumed_beat {
+            record_downtime(presumed_beat);
+        }
         self.first_rebuild = FirstRebuild::Done;
+        self.spells.load(&self.shared);
         self.served_table = Some(table);
         self.new_rows = NewRows::default();
         self.compared_at = Instant::now();
@@ -309,10 +343,13 @@ impl Worker {
         let (shared, table_views) = (&self.shared, &mut self.table_views);
         let mut breakdown = Counting::new();
         let kept = &mut self.models_of_inventories;
-        let totals = shared.count(liveness::live_after(now), |slot, view, live| {
+        let spells = &mut self.spells;
+        let window = settings::active_window_micros();
+        let totals = shared.count(now - window, |slot, view, live| {
             if live {
                 breakdown.add(&view.spec, kept);
             }
+            spells.observe(slot, view, live, window);
             let heard = shared.was_heard(view.last_beat).then_some(view.last_beat);
             let belief = view_of(table_views, slot, view, heard);
             if write_back_due {
@@ -328,6 +365,7 @@ impl Worker {
         };
         self.shared.publish(Some(snapshot));
         breakdown.publish(&snapshot);
+        self.spells.record(&self.shared);
         if write_back_due {
             self.last_write_back = Instant::now();
             write_back(&mut changes, &mut self.table_views);
@@ -345,6 +383,8 @@ impl Worker {
     /// rebuild is tried again after REBUILD_RETRY. Ends the tick.
     fn back_to_the_table_path(&mut self) -> ControlFlow<()> {
         self.shared.serve_database(pg_sys::Oid::INVALID);
+        // The writes record spells from now on; a rebuild reads them back.
+        self.spells.reset();
         self.served_table = None;
         let _ = in_transaction(|client, _| published::withdraw(client));
         self.retry_rebuild_at = Instant::now() + REBUILD_RETRY;
@@ -378,6 +418,40 @@ fn start_serving(shared: &Shared, views: &mut Vec<TableView>, presumed_beat: Opt
     }
 }
 
+const RECORD_HISTORY: &str = "SELECT @extschema@.record_network_history()";
+
+/// The health of one part of the devices (`part` of `parts`, src/health) into their slots, in
+/// a transaction of its own.
+fn refresh_health(shared: &Shared, part: (i32, i32)) {
+    let _ = in_transaction(|client, _| crate::health::refresh_health(client, shared, part));
+}
+
+/// The first rebuild after a start: the server (or this worker) recorded nothing between the
+/// totals it last published before it stopped and now (`presumed_beat`, when the rebuild began),
+/// so that time is unknown to uptime (intervals.rs), not held against the devices.
+fn record_downtime(presumed_beat: i64) {
+    let _ = in_transaction(|client, _| {
+        if !catalog::extension().has_intervals() {
+            return Ok(());
+        }
+        let last = client
+            .select(&*catalog::statement(published::LAST_PUBLISHED), None, &[])?
+            .first()
+            .get_one::<TimestampWithTimeZone>()?;
+        let Ok(restarted) = TimestampWithTimeZone::try_from(presumed_beat) else {
+            return Ok(());
+        };
+        if let Some(last) = last.filter(|last| last.into_inner() < presumed_beat) {
+            client.update(
+                &*catalog::statement(crate::intervals::UNKNOWN_PERIOD),
+                None,
+                &[last.into(), restarted.into()],
+            )?;
+        }
+        Ok(())
+    });
+}
+
 /// A full comparison of the table with the slots, which also answers the resync_liveness()
 /// calls made before it began. When a row's slot does not fit (Done(None)), the database is no
 /// longer served from shared memory, before the callers are answered.
@@ -397,6 +471,8 @@ fn compare(
         _ => slots::RESYNC_FAILED,
     };
     if let Some(requested) = waiting {
+        // A caller of resync_liveness() reads every device's health as of its call too.
+        refresh_health(shared, (0, 1));
         shared.finish_resyncs(requested, corrections);
     }
     compared
@@ -437,13 +513,30 @@ where
     R: 'static,
 {
     let work = std::panic::AssertUnwindSafe(work);
-    let result = BackgroundWorker::transaction(move || {
-        let work = work; // the whole wrapper, not its field, crosses the unwind boundary
-        Spi::connect_mut(|client| match extension_table(client)? {
-            Some(table) => (work.0)(client, table).map(Outcome::Done),
-            None => Ok(Outcome::ExtensionMissing),
+    // An ERROR inside (a statement that fails, a lock timeout) aborts the transaction, as
+    // PostgreSQL's own workers do, and the tick goes on: the worker does not exit over it.
+    let result = PgTryBuilder::new(move || {
+        BackgroundWorker::transaction(move || {
+            let work = work; // the whole wrapper, not its field, crosses the unwind boundary
+            Spi::connect_mut(|client| match extension_table(client)? {
+                Some(table) => (work.0)(client, table).map(Outcome::Done),
+                None => Ok(Outcome::ExtensionMissing),
+            })
         })
-    });
+        .map_err(|error| error.to_string())
+    })
+    .catch_others(|caught| {
+        // SAFETY: out of the failed transaction, as PostgreSQL's workers do in their PG_CATCH.
+        unsafe { pg_sys::AbortOutOfAnyTransaction() };
+        Err(match caught {
+            pgrx::pg_sys::panic::CaughtError::PostgresError(report)
+            | pgrx::pg_sys::panic::CaughtError::ErrorReport(report)
+            | pgrx::pg_sys::panic::CaughtError::RustPanic {
+                ereport: report, ..
+            } => report.message().to_string(),
+        })
+    })
+    .execute();
     result.unwrap_or_else(|error| {
         warning!("compute_devices sweeper: {error}");
         Outcome::Failed

@@ -111,6 +111,12 @@ impl Extension {
         self.has_relation(c"device_accelerators")
     }
 
+    /// Whether the database is at 0.7.0 or later: devices' spells online are recorded (the
+    /// tables `online_intervals` and `unknown_periods`).
+    pub fn has_intervals(&self) -> bool {
+        self.has_relation(c"online_intervals")
+    }
+
     /// Whether the extension has this type (an older version may not), as `has_relation`. A
     /// relation's row type is the extension's through its relation (the type itself depends on
     /// the relation, not on the extension).

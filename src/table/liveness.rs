@@ -7,6 +7,7 @@
 //! and a heartbeat within the window.
 
 use crate::errors::{internal_error, require_writable};
+use crate::intervals;
 use crate::settings;
 use crate::shared_memory::slots;
 use crate::spi::catalog;
@@ -36,14 +37,37 @@ pub fn live_after(now: i64) -> i64 {
 /// Marks active devices that have been silent past the window inactive, returning how many.
 /// Their `deactivated_at` stays NULL: they are stale, not stopped, so a heartbeat revives them.
 /// Only `is_active` is written, so each row update is HOT and the trigger does not fire.
+/// From 0.7.0 on, the swept devices' spells online end where they went stale (intervals.rs).
 fn sweep(client: &mut SpiClient<'_>) -> spi::Result<i64> {
-    let sweep = catalog::statement(concat!(
-        "UPDATE @extschema@.compute_devices AS d SET is_active = false WHERE d.is_active AND NOT ",
-        is_live!()
-    ));
+    let statement = if intervals::recorded() {
+        SWEEP_AND_CLOSE_SPELLS
+    } else {
+        SWEEP
+    };
+    let sweep = catalog::statement(statement);
     let swept = client.update(&*sweep, None, &[settings::active_window_seconds().into()])?;
     Ok(i64::try_from(swept.len()).unwrap_or(i64::MAX))
 }
+
+const SWEEP: &str = concat!(
+    "UPDATE @extschema@.compute_devices AS d SET is_active = false WHERE d.is_active AND NOT ",
+    is_live!(),
+    " RETURNING d.id, d.last_seen"
+);
+
+const SWEEP_AND_CLOSE_SPELLS: &str = concat!(
+    "WITH swept AS (UPDATE @extschema@.compute_devices AS d SET is_active = false
+                     WHERE d.is_active AND NOT ",
+    is_live!(),
+    " RETURNING d.id, d.last_seen),
+          closed AS (UPDATE @extschema@.online_intervals AS i
+                        SET ended_at = GREATEST(i.started_at, s.last_seen OPERATOR(pg_catalog.+)
+                                                              pg_catalog.make_interval(secs => $1)),
+                            end_reason = 'stale'
+                       FROM swept AS s
+                      WHERE i.device_id OPERATOR(pg_catalog.=) s.id AND i.ended_at IS NULL)
+     SELECT s.id FROM swept AS s"
+);
 
 /// The sweep as a function, for databases without the background worker (for example from
 /// pg_cron). Answers never depend on it; see the module comment. Where shared memory holds the

@@ -177,14 +177,23 @@ fn accelerators_and_country_are_stored_and_shown_to_the_owner() {
         user_devices(&mut api, ALICE_CALLS),
         vec![none("empty"), none("nulls"), none("plain"), in_germany]
     );
-    // The new columns come after the seed's, in this order.
+    // The new columns come after the seed's, in this order, then 0.7.0's health.
     let rows = api
         .call(ALICE_CALLS, "SELECT * FROM get_user_devices()", &[])
         .unwrap();
     let columns: Vec<&str> = rows[0].columns().iter().map(|c| c.name()).collect();
     assert_eq!(
-        columns[columns.len() - 4..],
-        ["accelerators", "country_code", "region", "subregion"]
+        columns[columns.len() - 8..],
+        [
+            "accelerators",
+            "country_code",
+            "region",
+            "subregion",
+            "uptime_1d",
+            "uptime_7d",
+            "flaps_24h",
+            "health_score"
+        ]
     );
     assert_eq!(
         columns[..4],

@@ -1,7 +1,9 @@
 //! get_capacity against the truth (issue 15): after registrations, re-registrations that change
 //! accelerators or country, deactivations, expiries and revivals, every combination of a set of
 //! filters with every group_by equals a plain SQL query over compute_devices,
-//! device_accelerators and countries under the table's liveness rule. On the shared-memory path
+//! device_accelerators and countries under the table's liveness rule. A group is returned when
+//! a registered device that is not stopped is in it, live or not (issue 16: its expected
+//! capacity, tests/api/expected_capacity.rs). On the shared-memory path
 //! the table is first let settle (the worker writes liveness back to it) and a device expires
 //! by silence past a short server window; on the table path its last_seen is moved back.
 //! Included by one test binary per liveness path, each with its own `test_db`.
@@ -32,12 +34,13 @@ WITH filters AS (
            $8::text[] AS gpu_models, $9::int4 AS min_gpus, $10::int4 AS min_gpu_memory_mib,
            $11::text AS group_by
 ), live AS (
+    -- Every registered device not stopped, and whether it is live.
     SELECT d.id, d.device_type, d.ram_gb, d.cpu_cores, d.storage_gb, d.compute_score,
-           d.country_code, c.region, c.subregion
-      FROM compute_devices AS d LEFT JOIN countries AS c USING (country_code), filters AS f
-     WHERE "#,
+           d.country_code, c.region, c.subregion, "#,
     is_live!(),
-    r#"
+    r#" AS live
+      FROM compute_devices AS d LEFT JOIN countries AS c USING (country_code), filters AS f
+     WHERE d.deactivated_at IS NULL
        AND (f.device_types IS NULL OR d.device_type = ANY (f.device_types))
        AND (f.countries IS NULL
             OR d.country_code IN (SELECT upper(x) FROM unnest(f.countries) AS x))
@@ -62,7 +65,7 @@ WITH filters AS (
            >= coalesce(f.min_gpus, 1)
 ), keyed AS (
     -- One row per device and key: per model it holds when grouping by model.
-    SELECT k.key, m.ram_gb, m.cpu_cores, m.storage_gb, m.compute_score, k.gpus, k.gpu_mib
+    SELECT k.key, m.live, m.ram_gb, m.cpu_cores, m.storage_gb, m.compute_score, k.gpus, k.gpu_mib
       FROM matched AS m, filters AS f, LATERAL (
                SELECT CASE f.group_by WHEN 'device_type' THEN m.device_type
                                       WHEN 'country' THEN m.country_code
@@ -81,10 +84,13 @@ WITH filters AS (
                   AND NOT EXISTS (SELECT FROM matching AS a WHERE a.device_id = m.id)
            ) AS k
 )
-SELECT key, count(*), trim_scale(coalesce(sum(ram_gb), 0))::text,
-       coalesce(sum(cpu_cores), 0)::int8, trim_scale(coalesce(sum(storage_gb), 0))::text,
-       trim_scale(coalesce(sum(compute_score), 0))::text, coalesce(sum(gpus), 0)::int8,
-       trim_scale(coalesce(sum(gpu_mib), 0) / 1024)::text
+SELECT key, count(*) FILTER (WHERE live),
+       trim_scale(coalesce(sum(ram_gb) FILTER (WHERE live), 0))::text,
+       coalesce(sum(cpu_cores) FILTER (WHERE live), 0)::int8,
+       trim_scale(coalesce(sum(storage_gb) FILTER (WHERE live), 0))::text,
+       trim_scale(coalesce(sum(compute_score) FILTER (WHERE live), 0))::text,
+       coalesce(sum(gpus) FILTER (WHERE live), 0)::int8,
+       trim_scale(coalesce(sum(gpu_mib) FILTER (WHERE live), 0) / 1024)::text
   FROM keyed GROUP BY key
 UNION ALL
 SELECT NULL, 0, '0', 0, '0', '0', 0, '0'
@@ -329,7 +335,7 @@ fn check(db: &mut TestDb, api: &mut PostgRest, devices: &[Device], live: &[usize
 /// On the shared-memory path the worker counts with the server's window: a short one for
 /// everyone while this lives (tests there take turns), the default again after, even when the
 /// test fails.
-struct ShortServerWindow {
+pub(super) struct ShortServerWindow {
     port: u16,
     database: String,
 }
@@ -337,7 +343,7 @@ struct ShortServerWindow {
 const WINDOW_SECONDS: u64 = 3;
 
 impl ShortServerWindow {
-    fn set(db: &mut TestDb) -> ShortServerWindow {
+    pub(super) fn set(db: &mut TestDb) -> ShortServerWindow {
         set_server_window(&mut db.superuser, &format!("'{WINDOW_SECONDS}s'"));
         std::thread::sleep(Duration::from_millis(1500));
         ShortServerWindow {

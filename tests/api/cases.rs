@@ -600,8 +600,8 @@ fn batched_heartbeats_check_each_owner_and_answer_each_entry() {
 }
 
 /// The columns callers receive for a device: the seed's, without the internal slot, then its
-/// accelerators and place (0.6.0).
-const DEVICE_COLUMNS: [&str; 17] = [
+/// accelerators and place (0.6.0), then its health (0.7.0).
+const DEVICE_COLUMNS: [&str; 21] = [
     "id",
     "user_id",
     "device_name",
@@ -619,6 +619,10 @@ const DEVICE_COLUMNS: [&str; 17] = [
     "country_code",
     "region",
     "subregion",
+    "uptime_1d",
+    "uptime_7d",
+    "flaps_24h",
+    "health_score",
 ];
 
 fn column_names(rows: &[postgres::Row]) -> Vec<String> {

@@ -5,4 +5,8 @@ mod accelerators;
 mod capacity;
 mod capacity_truth;
 mod cases;
+mod expected_capacity;
+mod health;
+mod history;
+mod intervals;
 mod trust;

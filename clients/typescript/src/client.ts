@@ -8,9 +8,15 @@ import type {
   CapacityRow,
   Device,
   Heartbeat,
+  Instant,
+  NetworkHistoryQuery,
+  NetworkHistoryRequest,
+  NetworkHistoryRow,
   NetworkStats,
+  NetworkStatsAtRequest,
   NetworkStatsByType,
   RegisterDeviceRequest,
+  UnrecordedStats,
 } from './types.js';
 
 export type TokenValue = string | null | undefined;
@@ -206,6 +212,30 @@ export class ComputeDevicesClient {
   }
 
   /**
+   * `get_network_history(since, until, bucket, group_by)`: the network's recorded totals from the
+   * bucket holding `since` to the bucket holding `until`, one row per bucket recorded in (and per
+   * group) in time order, for charts. Public: no token needed. A range longer than the server keeps
+   * rows of that bucket for, `since` after `until`, or an unknown bucket or group is a 400 (`22023`)
+   * naming the argument.
+   */
+  async getNetworkHistory(query: NetworkHistoryQuery, opts?: CallOptions): Promise<NetworkHistoryRow[]> {
+    const args: NetworkHistoryRequest = { since: instant(query.since, 'since'), until: instant(query.until, 'until') };
+    if (query.bucket !== undefined) args.bucket = query.bucket;
+    if (query.groupBy !== undefined) args.group_by = query.groupBy;
+    return this.rpc<NetworkHistoryRow[]>('get_network_history', { ...args }, 'array', opts);
+  }
+
+  /**
+   * `get_network_stats_at(at)`: the network's totals as recorded for the minute that holds `at`;
+   * every column null for a minute nothing was recorded in. A future `at` is a 400 (`22008`), one
+   * older than the server keeps minutes for a 400 (`22023`). Public: no token needed.
+   */
+  async getNetworkStatsAt(at: Instant, opts?: CallOptions): Promise<NetworkStats | UnrecordedStats> {
+    const args: NetworkStatsAtRequest = { at: instant(at, 'at') };
+    return this.rpc<NetworkStats | UnrecordedStats>('get_network_stats_at', { ...args }, 'object', opts);
+  }
+
+  /**
    * `register_device(...)`: creates or updates the caller's device of that name, and marks it active.
    * `accelerators` and `country_code` are sent only when given, so the seed's five-field call (and a
    * server without them) is unchanged; a registration states the whole inventory, so leaving
@@ -258,7 +288,17 @@ const CAPACITY_FILTERS = [
   'min_gpus',
   'min_gpu_memory_mib',
   'group_by',
+  'min_uptime_7d',
 ] as const satisfies readonly (keyof CapacityFilters)[];
+
+/** A time as the server reads it: a Date as ISO 8601 in UTC, a string as given. */
+function instant(value: Instant, name: string): string {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new TypeError(`${name} is an invalid Date`);
+    return value.toISOString();
+  }
+  return value;
+}
 
 /** The named keys of `from` that are not undefined. */
 function pick<T extends object>(from: T, keys: readonly (keyof T)[]): Record<string, unknown> {

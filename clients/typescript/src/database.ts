@@ -53,12 +53,69 @@ export type Database = {
         Update: { [_ in never]: never };
         Relationships: [];
       };
+      network_history_hours: {
+        Row: {
+          hour: string;
+          kind: number;
+          group_key: string;
+          samples: number;
+          active_nodes_sum: number;
+          active_nodes_min: number;
+          active_nodes_max: number;
+          total_ram_gb_sum: number;
+          total_cpu_cores_sum: number;
+          total_storage_gb_sum: number;
+          total_compute_score_sum: number;
+          total_gpus_sum: number;
+          total_gpu_memory_gb_sum: number;
+        };
+        Insert: { [_ in never]: never };
+        Update: { [_ in never]: never };
+        Relationships: [];
+      };
+      network_history_minutes: {
+        Row: {
+          minute: string;
+          kind: number;
+          group_key: string;
+          active_nodes: number;
+          total_ram_gb: number;
+          total_cpu_cores: number;
+          total_storage_gb: number;
+          total_compute_score: number;
+          total_gpus: number;
+          total_gpu_memory_gb: number;
+        };
+        Insert: { [_ in never]: never };
+        Update: { [_ in never]: never };
+        Relationships: [];
+      };
+      online_intervals: {
+        Row: {
+          device_id: string;
+          started_at: string;
+          ended_at: string | null;
+          end_reason: string | null;
+        };
+        Insert: { [_ in never]: never };
+        Update: { [_ in never]: never };
+        Relationships: [];
+      };
       published_totals: {
         Row: {
           singleton: boolean;
           taken_at: string;
           active_window_seconds: number;
           by_type: Json;
+        };
+        Insert: { [_ in never]: never };
+        Update: { [_ in never]: never };
+        Relationships: [];
+      };
+      unknown_periods: {
+        Row: {
+          started_at: string;
+          ended_at: string;
         };
         Insert: { [_ in never]: never };
         Update: { [_ in never]: never };
@@ -85,6 +142,10 @@ export type Database = {
           country_code: string | null;
           region: string | null;
           subregion: string | null;
+          uptime_1d: number | null;
+          uptime_7d: number | null;
+          flaps_24h: number | null;
+          health_score: number | null;
         };
         Relationships: [];
       };
@@ -137,6 +198,23 @@ export type Database = {
           country_code: string | null;
           region: string | null;
           subregion: string | null;
+          uptime_1d: number | null;
+          uptime_7d: number | null;
+          flaps_24h: number | null;
+          health_score: number | null;
+        };
+      };
+      device_health: {
+        Args: {
+          device_id: string;
+          user_id: string;
+          created_at: string;
+        };
+        Returns: {
+          uptime_1d: number | null;
+          uptime_7d: number | null;
+          flaps_24h: number | null;
+          health_score: number | null;
         };
       };
       get_capacity: {
@@ -152,6 +230,7 @@ export type Database = {
           min_gpus?: number;
           min_gpu_memory_mib?: number;
           group_by?: string;
+          min_uptime_7d?: number;
         };
         Returns: ({
           group_key: string | null;
@@ -162,10 +241,51 @@ export type Database = {
           total_compute_score: number | null;
           total_gpus: number | null;
           total_gpu_memory_gb: number | null;
+          expected_nodes: number | null;
+          expected_ram_gb: number | null;
+          expected_cpu_cores: number | null;
+          expected_gpus: number | null;
+          p95_floor_nodes: number | null;
+          p95_floor_gpus: number | null;
+        })[];
+      };
+      get_network_history: {
+        Args: {
+          since: string;
+          until: string;
+          bucket?: string;
+          group_by?: string;
+        };
+        Returns: ({
+          bucket_start: string | null;
+          group_key: string | null;
+          active_nodes: number | null;
+          active_nodes_min: number | null;
+          active_nodes_max: number | null;
+          total_ram_gb: number | null;
+          total_cpu_cores: number | null;
+          total_storage_gb: number | null;
+          total_compute_score: number | null;
+          total_gpus: number | null;
+          total_gpu_memory_gb: number | null;
         })[];
       };
       get_network_stats: {
         Args: Record<PropertyKey, never>;
+        Returns: {
+          active_nodes: number | null;
+          total_ram_gb: number | null;
+          total_cpu_cores: number | null;
+          total_storage_gb: number | null;
+          total_compute_score: number | null;
+          total_gpus: number | null;
+          total_gpu_memory_gb: number | null;
+        };
+      };
+      get_network_stats_at: {
+        Args: {
+          at: string;
+        };
         Returns: {
           active_nodes: number | null;
           total_ram_gb: number | null;
@@ -209,7 +329,27 @@ export type Database = {
           country_code: string | null;
           region: string | null;
           subregion: string | null;
+          uptime_1d: number | null;
+          uptime_7d: number | null;
+          flaps_24h: number | null;
+          health_score: number | null;
         })[];
+      };
+      liveness_status: {
+        Args: Record<PropertyKey, never>;
+        Returns: ({
+          path: string | null;
+          slots: number | null;
+          slots_used: number | null;
+          shared_memory_bytes: number | null;
+          snapshot_taken_at: string | null;
+          in_recovery: boolean | null;
+          snapshot_age_seconds: number | null;
+        })[];
+      };
+      record_network_history: {
+        Args: Record<PropertyKey, never>;
+        Returns: string;
       };
       register_device: {
         Args: {
@@ -239,6 +379,10 @@ export type Database = {
           country_code: string | null;
           region: string | null;
           subregion: string | null;
+          uptime_1d: number | null;
+          uptime_7d: number | null;
+          flaps_24h: number | null;
+          health_score: number | null;
         };
       };
       resync_liveness: {

@@ -27,10 +27,18 @@ export type {
   DeviceIdRequest,
   DeviceType,
   Heartbeat,
+  HistoryBucket,
+  HistoryGroupBy,
+  Instant,
+  NetworkHistoryQuery,
+  NetworkHistoryRequest,
+  NetworkHistoryRow,
   NetworkStats,
+  NetworkStatsAtRequest,
   NetworkStatsByType,
   PostgrestErrorBody,
   RegisterDeviceRequest,
+  UnrecordedStats,
 } from './types.js';
 
 export {

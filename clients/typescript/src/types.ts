@@ -95,6 +95,15 @@ export interface Device {
   /** The UN M49 region ("Europe") and sub-region ("Western Europe") of the country. */
   region: string | null;
   subregion: string | null;
+  /** The fraction (0..1) of the last day, and of the last 7 days, that the device was active, of the
+   * time it existed and the server was recording; null when there is no such time yet. */
+  uptime_1d: number | null;
+  uptime_7d: number | null;
+  /** Times in the last 24 hours the device went stale (silent past the active window) without being stopped. */
+  flaps_24h: number;
+  /** 0..100: the 7-day uptime weighted against a prior of 50% worth 24 hours, times 0.9 per flap in
+   * the last 24 hours. A new device starts at 50. */
+  health_score: number;
 }
 
 /** What `get_capacity` can group by. */
@@ -123,6 +132,8 @@ export interface CapacityFilters {
   min_gpu_memory_mib?: number;
   /** One row per group; left out, one row for the whole match. */
   group_by?: CapacityGroupBy;
+  /** 0..1: only devices whose `uptime_7d` is at least this (a device without one does not match). */
+  min_uptime_7d?: number;
 }
 
 /** One row of `get_capacity`: totals of the active devices that match, for one group. */
@@ -130,6 +141,75 @@ export interface CapacityRow extends NetworkStats {
   /** The group (a type, an alpha-2 code, a region, a sub-region or a model key); null for the
    * ungrouped row, and for devices without a country or a matching accelerator. */
   group_key: string | null;
+  /** Over the devices registered and not stopped that match (active now or not), each weighted by
+   * its probability of being online (its reliability): the expected devices, memory, cores, GPUs. */
+  expected_nodes: number;
+  expected_ram_gb: number;
+  expected_cpu_cores: number;
+  expected_gpus: number;
+  /** Devices and GPUs online with at least 95% probability (Cantelli's bound, devices independent). */
+  p95_floor_nodes: number;
+  p95_floor_gpus: number;
+}
+
+/** The bucket widths `get_network_history` answers in. */
+export type HistoryBucket = '1 minute' | '1 hour' | '1 day';
+
+/** What `get_network_history` can group by. */
+export type HistoryGroupBy = 'device_type' | 'region';
+
+/** A time: a `Date`, or a string PostgreSQL reads as a `timestamptz` (ISO 8601 with a zone). */
+export type Instant = Date | string;
+
+/** {@link ComputeDevicesClient.getNetworkHistory}'s question. */
+export interface NetworkHistoryQuery {
+  /** From the bucket holding this time … */
+  since: Instant;
+  /** … to the bucket holding this one (UTC buckets); at most `compute_devices.history_retention`
+   * (30 days) after `since` for minutes, `history_retention_hours` (400 days) for hours and days. */
+  until: Instant;
+  /** Default `'1 minute'`. */
+  bucket?: HistoryBucket;
+  /** Left out: one row per bucket for the whole network. */
+  groupBy?: HistoryGroupBy;
+}
+
+/** `get_network_history(...)`'s arguments as sent. */
+export interface NetworkHistoryRequest {
+  since: string;
+  until: string;
+  bucket?: HistoryBucket;
+  group_by?: HistoryGroupBy;
+}
+
+/**
+ * One row of `get_network_history`: the network's totals in one bucket (and group), averaged over the
+ * minutes recorded in it, with the fewest and most active devices of any minute in it. Rows come in
+ * time order; a bucket nothing was recorded in has no row.
+ */
+export interface NetworkHistoryRow {
+  /** ISO 8601. */
+  bucket_start: string;
+  /** The device type or region with `group_by` (null for devices without a region); null without. */
+  group_key: string | null;
+  active_nodes: number;
+  active_nodes_min: number;
+  active_nodes_max: number;
+  total_ram_gb: number;
+  total_cpu_cores: number;
+  total_storage_gb: number;
+  total_compute_score: number;
+  total_gpus: number;
+  total_gpu_memory_gb: number;
+}
+
+/** `get_network_stats_at(at)` for a minute nothing was recorded in (the server was down, or it
+ * had not started recording): every column null. */
+export type UnrecordedStats = { [K in keyof NetworkStats]: null };
+
+/** `get_network_stats_at(at)`'s argument as sent. */
+export interface NetworkStatsAtRequest {
+  at: string;
 }
 
 /** `send_heartbeat(device_id)`: the device's liveness after the heartbeat, and when to send the next one. */

@@ -15,7 +15,10 @@ import type {
   DeviceAccelerator,
   DeviceIdRequest,
   Heartbeat,
+  NetworkHistoryRequest,
+  NetworkHistoryRow,
   NetworkStats,
+  NetworkStatsAtRequest,
   NetworkStatsByType,
   RegisterDeviceRequest,
 } from '../src/types.js';
@@ -41,6 +44,8 @@ describe('the client types follow the catalog', () => {
     expectTypeOf<Accelerator[]>().toExtend<Json>();
     expectTypeOf<Loose<DeviceIdRequest>>().toEqualTypeOf<Args<'send_heartbeat'>>();
     expectTypeOf<Loose<DeviceIdRequest>>().toEqualTypeOf<Args<'deactivate_device'>>();
+    expectTypeOf<Loose<NetworkHistoryRequest>>().toEqualTypeOf<Args<'get_network_history'>>();
+    expectTypeOf<Loose<NetworkStatsAtRequest>>().toEqualTypeOf<Args<'get_network_stats_at'>>();
   });
 
   it('results', () => {
@@ -48,6 +53,8 @@ describe('the client types follow the catalog', () => {
     expectTypeOf<Loose<NetworkStatsByType>>().toEqualTypeOf<Row<'get_network_stats_by_type'>>();
     expectTypeOf<Loose<Heartbeat>>().toEqualTypeOf<Row<'send_heartbeat'>>();
     expectTypeOf<Loose<CapacityRow>>().toEqualTypeOf<Row<'get_capacity'>>();
+    expectTypeOf<Loose<NetworkHistoryRow>>().toEqualTypeOf<Row<'get_network_history'>>();
+    expectTypeOf<Loose<NetworkStats>>().toEqualTypeOf<Row<'get_network_stats_at'>>();
     expectTypeOf<Typed<Device>>().toEqualTypeOf<Omit<Row<'register_device'>, 'accelerators'>>();
     expectTypeOf<Typed<Device>>().toEqualTypeOf<Omit<Row<'deactivate_device'>, 'accelerators'>>();
     expectTypeOf<Typed<Device>>().toEqualTypeOf<Omit<Row<'get_user_devices'>, 'accelerators'>>();

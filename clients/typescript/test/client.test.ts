@@ -8,6 +8,8 @@ import {
   isDeviceGoneError,
   isTransientError,
   type CapacityRow,
+  type NetworkHistoryRow,
+  type NetworkStats,
   type NetworkStatsByType,
 } from '../src/index.js';
 import { DEVICE_ID, deviceRow, fakeServer, json, pgError } from './helpers.js';
@@ -17,6 +19,18 @@ const BASE = 'http://127.0.0.1:3000';
 afterEach(() => {
   vi.useRealTimers();
 });
+
+/** get_capacity's reliability-weighted columns for `nodes` expected devices with `gpus` GPUs. */
+function expected(nodes: number, gpus: number) {
+  return {
+    expected_nodes: nodes,
+    expected_ram_gb: nodes * 16,
+    expected_cpu_cores: nodes * 8,
+    expected_gpus: gpus,
+    p95_floor_nodes: Math.floor(nodes / 2),
+    p95_floor_gpus: Math.floor(gpus / 2),
+  };
+}
 
 /** Runs `call` and returns what it threw (fails the test if it did not throw). */
 async function caught(call: () => Promise<unknown>): Promise<ComputeDevicesError> {
@@ -95,12 +109,12 @@ describe('requests', () => {
   it('getCapacity sends the filters given (lists as JSON arrays), publicly, and returns the rows', async () => {
     const server = fakeServer();
     const rows: CapacityRow[] = [
-      { group_key: 'DE', active_nodes: 2, total_ram_gb: 96, total_cpu_cores: 48, total_storage_gb: 5000, total_compute_score: 600, total_gpus: 3, total_gpu_memory_gb: 72 },
-      { group_key: null, active_nodes: 1, total_ram_gb: 16, total_cpu_cores: 8, total_storage_gb: 512, total_compute_score: 97.6, total_gpus: 0, total_gpu_memory_gb: 0 },
+      { group_key: 'DE', active_nodes: 2, total_ram_gb: 96, total_cpu_cores: 48, total_storage_gb: 5000, total_compute_score: 600, total_gpus: 3, total_gpu_memory_gb: 72, ...expected(1.5, 3) },
+      { group_key: null, active_nodes: 1, total_ram_gb: 16, total_cpu_cores: 8, total_storage_gb: 512, total_compute_score: 97.6, total_gpus: 0, total_gpu_memory_gb: 0, ...expected(0.5, 0) },
     ];
     server.handlers.get_capacity = () => json(rows);
     const api = createClient({ baseUrl: BASE, fetch: server.fetch });
-    const filters = { countries: ['DE', 'FR'], gpu_vendors: ['nvidia'], min_gpu_memory_mib: 16384, group_by: 'country' } as const;
+    const filters = { countries: ['DE', 'FR'], gpu_vendors: ['nvidia'], min_gpu_memory_mib: 16384, group_by: 'country', min_uptime_7d: 0.9 } as const;
     expect(await api.getCapacity({ ...filters, countries: [...filters.countries], gpu_vendors: [...filters.gpu_vendors], min_gpus: undefined })).toEqual(rows);
     await api.getCapacity();
     await api.getCapacity({ colour: 'red' } as never);
@@ -110,6 +124,42 @@ describe('requests', () => {
       [`${BASE}/rpc/get_capacity`, {}],
     ]);
     expect(server.calls[0].headers.Authorization).toBeUndefined();
+  });
+
+  it('getNetworkHistory sends since and until (Dates as UTC ISO 8601), bucket and group_by only when given', async () => {
+    const server = fakeServer();
+    const rows: NetworkHistoryRow[] = [
+      { bucket_start: '2026-12-01T10:00:00+00:00', group_key: null, active_nodes: 2.5, active_nodes_min: 2, active_nodes_max: 3, total_ram_gb: 40, total_cpu_cores: 20, total_storage_gb: 1000, total_compute_score: 230, total_gpus: 1, total_gpu_memory_gb: 24 },
+    ];
+    server.handlers.get_network_history = () => json(rows);
+    const api = createClient({ baseUrl: BASE, fetch: server.fetch });
+    const since = new Date(Date.UTC(2026, 11, 1, 10, 0, 0));
+    expect(await api.getNetworkHistory({ since, until: '2026-12-01 12:00+01' })).toEqual(rows);
+    await api.getNetworkHistory({ since, until: since, bucket: '1 hour', groupBy: 'region' });
+    await api.getNetworkHistory({ since, until: since, bucket: undefined, groupBy: undefined, colour: 'red' } as never);
+    expect(server.calls.map((c) => [c.url, c.body])).toEqual([
+      [`${BASE}/rpc/get_network_history`, { since: '2026-12-01T10:00:00.000Z', until: '2026-12-01 12:00+01' }],
+      [
+        `${BASE}/rpc/get_network_history`,
+        { since: '2026-12-01T10:00:00.000Z', until: '2026-12-01T10:00:00.000Z', bucket: '1 hour', group_by: 'region' },
+      ],
+      [`${BASE}/rpc/get_network_history`, { since: '2026-12-01T10:00:00.000Z', until: '2026-12-01T10:00:00.000Z' }],
+    ]);
+    expect(server.calls[0].headers.Authorization).toBeUndefined();
+    // An invalid Date is refused before any request, as a rejection.
+    await expect(api.getNetworkHistory({ since: new Date(NaN), until: since })).rejects.toThrow(/since is an invalid Date/);
+    expect(server.calls).toHaveLength(3);
+  });
+
+  it('getNetworkStatsAt sends at and returns the one row; the server refuses a future at', async () => {
+    const server = fakeServer();
+    const stats: NetworkStats = { active_nodes: 3, total_ram_gb: 24.5, total_cpu_cores: 12, total_storage_gb: 600, total_compute_score: 139, total_gpus: 1, total_gpu_memory_gb: 24 };
+    server.handlers.get_network_stats_at = (c) =>
+      c.body.at === '2999-01-01T00:00:00.000Z' ? pgError(400, '22008', 'at is in the future') : json(stats);
+    const api = createClient({ baseUrl: BASE, fetch: server.fetch });
+    expect(await api.getNetworkStatsAt('2026-12-01T10:00:30Z')).toEqual(stats);
+    expect(server.calls[0]).toMatchObject({ url: `${BASE}/rpc/get_network_stats_at`, body: { at: '2026-12-01T10:00:30Z' } });
+    expect(await caught(() => api.getNetworkStatsAt(new Date(Date.UTC(2999, 0, 1))))).toMatchObject({ status: 400, code: '22008' });
   });
 
   it('sends keepalive requests synchronously with the last token', async () => {

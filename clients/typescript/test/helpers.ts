@@ -49,6 +49,10 @@ export function deviceRow(req: Partial<RegisterDeviceRequest> = {}, over: Partia
     country_code: null,
     region: null,
     subregion: null,
+    uptime_1d: null,
+    uptime_7d: null,
+    flaps_24h: 0,
+    health_score: 50,
     ...over,
   };
 }

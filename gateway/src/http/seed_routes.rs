@@ -45,7 +45,7 @@ pub struct SeedRoute {
     pub signed_in: bool,
 }
 
-pub static SEED_ROUTES: [SeedRoute; 7] = [
+pub static SEED_ROUTES: [SeedRoute; 9] = [
     SeedRoute {
         get: true,
         path: "/network/stats",
@@ -64,6 +64,20 @@ pub static SEED_ROUTES: [SeedRoute; 7] = [
         get: true,
         path: "/network/capacity",
         function: "get_capacity",
+        arguments: Arguments::Query,
+        signed_in: false,
+    },
+    SeedRoute {
+        get: true,
+        path: "/network/history",
+        function: "get_network_history",
+        arguments: Arguments::Query,
+        signed_in: false,
+    },
+    SeedRoute {
+        get: true,
+        path: "/network/stats/at",
+        function: "get_network_stats_at",
         arguments: Arguments::Query,
         signed_in: false,
     },

@@ -2,7 +2,9 @@
 -- Only the compute_devices extension's own members (pg_depend deptype 'e'), in the extension's
 -- schema. Functions with an argument that is unnamed, OUT, INOUT or VARIADIC, trigger functions
 -- and functions returning a pseudo-type other than void are left out: none can be called by
--- named arguments. Every type is written as SQL text safe to splice: quoted schema and name.
+-- named arguments. A function RETURNS TABLE (its columns are arguments of mode 't') returns the
+-- rows of those columns, as PostgREST serves it. Every type is written as SQL text safe to
+-- splice: quoted schema and name.
 WITH extension AS (
     SELECT e.oid, e.extnamespace
       FROM pg_catalog.pg_extension AS e
@@ -33,8 +35,10 @@ columns AS (
 ),
 functions AS (
     SELECT p.proname, p.proretset, p.provolatile, p.pronargs, p.pronargdefaults, p.proargnames,
-           p.proargtypes, p.proacl, p.proowner, ret.sql_type AS return_type,
-           ret.typtype AS return_kind, ret.typrelid AS return_relation
+           p.proargtypes, p.proallargtypes, p.proargmodes, p.proacl, p.proowner,
+           ret.sql_type AS return_type, ret.typtype AS return_kind,
+           ret.typrelid AS return_relation,
+           COALESCE('t' OPERATOR(pg_catalog.=) ANY (p.proargmodes), false) AS returns_table
       FROM members
       JOIN pg_catalog.pg_proc AS p
         ON members.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
@@ -42,10 +46,12 @@ functions AS (
       JOIN extension ON p.pronamespace OPERATOR(pg_catalog.=) extension.extnamespace
       JOIN types AS ret ON ret.oid OPERATOR(pg_catalog.=) p.prorettype
      WHERE p.prokind OPERATOR(pg_catalog.=) 'f'
-       AND p.proargmodes IS NULL
+       AND (p.proargmodes IS NULL
+            OR NOT p.proargmodes OPERATOR(pg_catalog.&&) ARRAY['o', 'b', 'v']::pg_catalog."char"[])
        AND p.provariadic OPERATOR(pg_catalog.=) 0
        AND (ret.typtype OPERATOR(pg_catalog.<>) 'p'
-            OR p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.void'::pg_catalog.regtype)
+            OR p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.void'::pg_catalog.regtype
+            OR 't' OPERATOR(pg_catalog.=) ANY (p.proargmodes))
        AND (p.pronargs OPERATOR(pg_catalog.=) 0
             OR (p.proargnames IS NOT NULL
                 AND NOT '' OPERATOR(pg_catalog.=) ANY (p.proargnames)))
@@ -69,13 +75,26 @@ SELECT pg_catalog.json_build_object(
                        WITH ORDINALITY AS arg(type, name, n)
                   JOIN types AS ty ON ty.oid OPERATOR(pg_catalog.=) arg.type
                   LEFT JOIN types AS element ON element.oid OPERATOR(pg_catalog.=) ty.typelem
-                                            AND ty.typelem OPERATOR(pg_catalog.<>) 0), '[]'),
+                                            AND ty.typelem OPERATOR(pg_catalog.<>) 0
+                 -- The input arguments, which come first (a RETURNS TABLE's columns follow).
+                 WHERE arg.n OPERATOR(pg_catalog.<=) f.pronargs), '[]'),
             'returns_set', f.proretset,
             'volatility', f.provolatile,
             'return_type', f.return_type,
             'return_columns', CASE WHEN f.return_kind OPERATOR(pg_catalog.=) 'c'
                                    THEN (SELECT c.columns FROM columns AS c
-                                          WHERE c.attrelid OPERATOR(pg_catalog.=) f.return_relation) END,
+                                          WHERE c.attrelid OPERATOR(pg_catalog.=) f.return_relation)
+                                   WHEN f.returns_table
+                                   THEN (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
+                                                    'name', col.name, 'sql_type', ty.sql_type,
+                                                    'not_null', false)
+                                                ORDER BY col.n)
+                                           FROM ROWS FROM (pg_catalog.unnest(f.proallargtypes),
+                                                           pg_catalog.unnest(f.proargmodes),
+                                                           pg_catalog.unnest(f.proargnames))
+                                                WITH ORDINALITY AS col(type, mode, name, n)
+                                           JOIN types AS ty ON ty.oid OPERATOR(pg_catalog.=) col.type
+                                          WHERE col.mode OPERATOR(pg_catalog.=) 't') END,
             'executors', COALESCE((
                 SELECT pg_catalog.json_agg(CASE WHEN acl.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                                                 ELSE pg_catalog.pg_get_userbyid(acl.grantee)::pg_catalog.text END)

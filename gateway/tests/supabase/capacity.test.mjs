@@ -5,7 +5,7 @@
 // 80 GB) and bob-desktop (US, an RTX 4090 24 GB); alice-phone (FR, an Adreno) is stopped.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertError, assertOk, gpuTotals, postgrest, seed, supabase, tokens } from './clients.mjs';
+import { assertError, assertOk, gpuTotals, postgrest, seed, supabase, tokens, withoutClock } from './clients.mjs';
 
 const anon = supabase();
 const carol = supabase({ token: tokens.carol });
@@ -28,10 +28,20 @@ describe('get_capacity', () => {
   it('without filters: one row of every active device, as get_network_stats counts them', async () => {
     const rows = await capacity({});
     assert.equal(rows.length, 1);
-    const { group_key, ...totals } = rows[0];
+    const { group_key, ...columns } = rows[0];
     assert.equal(group_key, null);
     const stats = (await anon.rpc('get_network_stats')).data;
+    // The totals first, in get_network_stats' order; then the reliability-weighted columns (0.7.0).
+    const totals = Object.fromEntries(Object.entries(columns).slice(0, Object.keys(stats).length));
     assert.deepEqual(totals, stats);
+    assert.deepEqual(Object.keys(columns).slice(Object.keys(stats).length), [
+      'expected_nodes',
+      'expected_ram_gb',
+      'expected_cpu_cores',
+      'expected_gpus',
+      'p95_floor_nodes',
+      'p95_floor_gpus',
+    ]);
     assert.deepEqual(
       { total_gpus: totals.total_gpus, total_gpu_memory_gb: totals.total_gpu_memory_gb },
       gpuTotals(active),
@@ -84,6 +94,16 @@ describe('get_capacity', () => {
     assert.deepEqual([one.data.active_nodes, one.data.total_gpus], [1, 0]);
   });
 
+  it('min_uptime_7d (0.7.0): a subset of the devices, each column a number', async () => {
+    const [all] = await capacity({});
+    for (const min_uptime_7d of [0, 0.5, 1]) {
+      const [row] = await capacity({ min_uptime_7d });
+      assert.ok(row.active_nodes <= all.active_nodes, JSON.stringify(row));
+      assert.ok(row.expected_nodes <= all.expected_nodes, JSON.stringify(row));
+      for (const value of Object.values(row).slice(1)) assert.equal(typeof value, 'number', JSON.stringify(row));
+    }
+  });
+
   it('postgrest-js at the root, no token', async () => {
     const result = await postgrest().rpc('get_capacity', { countries: ['US'] });
     assertOk(result);
@@ -98,6 +118,7 @@ describe('get_capacity', () => {
       [{ group_by: 'colour' }, '22023', 'group_by'],
       [{ min_gpus: -1 }, '22003', 'min_gpus'],
       [{ countries: Array(101).fill('DE') }, '22023', 'countries'],
+      [{ min_uptime_7d: 1.5 }, '22023', 'min_uptime_7d'],
     ]) {
       for (const options of [{}, { get: true }]) {
         const result = await anon.rpc('get_capacity', filters, options);
@@ -131,7 +152,7 @@ describe('register_device with accelerators and a country', () => {
   });
 
   it('refuses bad ones by their path, and changes nothing', async () => {
-    const before = (await carol.rpc('get_user_devices')).data;
+    const before = withoutClock((await carol.rpc('get_user_devices')).data);
     const bad = { vendor: 'nvidia', product_name: 'NVIDIA H100', memory_mib: 81920, count: 1 };
     for (const [args, code, starts] of [
       [{ accelerators: [bad, { ...bad, vendor: 'cyrix' }] }, '22023', 'accelerators[1].vendor'],
@@ -143,6 +164,6 @@ describe('register_device with accelerators and a country', () => {
       assertError(result, 400, { code });
       assert.ok(result.error.message.startsWith(starts), result.error.message);
     }
-    assert.deepEqual((await carol.rpc('get_user_devices')).data, before);
+    assert.deepEqual(withoutClock((await carol.rpc('get_user_devices')).data), before);
   });
 });

@@ -32,6 +32,26 @@ export const ids = { alice: required('ALICE_ID'), carol: required('CAROL_ID') };
 /** The devices the launcher registered, per user (seed.json). */
 export const seed = JSON.parse(readFileSync(new URL('./seed.json', import.meta.url), 'utf8'));
 
+/** The day of minutes the launcher wrote into the history (write_history in
+ * gateway/tests/common/mod.rs): from HISTORY_SINCE, 1440 minutes but for minutes 600 to 719
+ * (the server was down); minute i has `10 + i % 7` active devices. */
+export const history = {
+  since: required('HISTORY_SINCE'),
+  get until() {
+    return new Date(Date.parse(this.since) + 1440 * 60e3).toISOString();
+  },
+  /** The minutes written: { i, at (ms), active }. */
+  minutes() {
+    const start = Date.parse(this.since);
+    const minutes = [];
+    for (let i = 0; i < 1440; i++) {
+      if (i >= 600 && i < 720) continue;
+      minutes.push({ i, at: start + i * 60e3, active: 10 + (i % 7) });
+    }
+    return minutes;
+  },
+};
+
 /** What devices' accelerators add up to, as the totals count them: how many, and their memory
  * in GB (`memory_mib × count` / 1024). */
 export function gpuTotals(devices) {
@@ -84,6 +104,12 @@ export function postgrest({ token, schema, record } = {}) {
     schema,
     fetch: record?.fetch,
   });
+}
+
+/** Device rows without the health figures that move with the clock alone (a stopped device's
+ * uptime falls as time passes): what a failed call must leave as it was. */
+export function withoutClock(devices) {
+  return devices.map(({ uptime_1d, uptime_7d, health_score, ...device }) => device);
 }
 
 /** Device names of rows, sorted: for answers whose order the request leaves open. */

@@ -18,10 +18,10 @@ CREATE TABLE @extschema@.online_intervals (
     started_at timestamptz NOT NULL,
     -- NULL while the spell is open (online now, as far as recorded).
     ended_at   timestamptz,
-    end_reason text        CHECK (end_reason IN ('stopped', 'stale', 'deleted')),
+    end_reason text        CHECK (end_reason OPERATOR(pg_catalog.=) ANY (ARRAY['stopped', 'stale', 'deleted'])),
     PRIMARY KEY (device_id, started_at),
-    CHECK ((ended_at IS NULL) = (end_reason IS NULL)),
-    CHECK (ended_at >= started_at)
+    CHECK ((ended_at IS NULL) OPERATOR(pg_catalog.=) (end_reason IS NULL)),
+    CHECK (ended_at OPERATOR(pg_catalog.>=) started_at)
 );
 -- At most one open spell a device; the writers' ON CONFLICT relies on it.
 CREATE UNIQUE INDEX online_intervals_open_key
@@ -37,7 +37,7 @@ COMMENT ON TABLE @extschema@.online_intervals IS
 -- offline, so a restart is not held against any device.
 CREATE TABLE @extschema@.unknown_periods (
     started_at timestamptz PRIMARY KEY,
-    ended_at   timestamptz NOT NULL CHECK (ended_at > started_at)
+    ended_at   timestamptz NOT NULL CHECK (ended_at OPERATOR(pg_catalog.>) started_at)
 );
 
 COMMENT ON TABLE @extschema@.unknown_periods IS

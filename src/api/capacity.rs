@@ -67,20 +67,20 @@ fn get_capacity(
     min_gpu_memory_mib: Option<i32>,
     group_by: Option<&str>,
 ) -> SetOfIterator<'static, pgrx::composite_type!('static, "network_capacity")> {
-    capacity(Arguments {
-        device_types: listed("device_types", device_types),
-        countries: listed("countries", countries),
-        regions: listed("regions", regions),
+    get_reliable_capacity(
+        device_types,
+        countries,
+        regions,
         min_ram_gb,
         min_cpu_cores,
         min_storage_gb,
-        gpu_vendors: listed("gpu_vendors", gpu_vendors),
-        gpu_models: listed("gpu_models", gpu_models),
+        gpu_vendors,
+        gpu_models,
         min_gpus,
         min_gpu_memory_mib,
         group_by,
-        min_uptime_7d: None,
-    })
+        None,
+    )
 }
 
 fn capacity(

@@ -48,6 +48,15 @@ macro_rules! live_device {
             ")::@extschema@.compute_devices_live"
         )
     };
+    // As register_device returns a device it inserts, which has no health yet to look up.
+    (inserted) => {
+        concat!(
+            live_device!(@registered),
+            ",",
+            $crate::health::new_device_health!(),
+            ")::@extschema@.compute_devices_live"
+        )
+    };
     (registered_without_health) => {
         concat!(live_device!(@registered), ")::@extschema@.compute_devices_live")
     };

@@ -197,12 +197,14 @@ fn insert_accelerators(
 /// `live_device!` (`device_form` picks one; the first is `registered`).
 const UPDATE_DEVICE: [[&str; 4]; 2] = [
     writes_device!(
+        registered,
         "UPDATE @extschema@.compute_devices AS d
             SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6, country_code = $7,
                 is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
           WHERE d.user_id OPERATOR(pg_catalog.=) $1 AND d.device_name OPERATOR(pg_catalog.=) $2"
     ),
     writes_device!(
+        registered,
         "UPDATE @extschema@.compute_devices AS d
             SET device_type = $3, ram_gb = $4, cpu_cores = $5, storage_gb = $6,
                 is_active = true, last_seen = pg_catalog.now(), deactivated_at = NULL
@@ -213,12 +215,14 @@ const UPDATE_DEVICE: [[&str; 4]; 2] = [
 /// A new device, with the country (0.6.0 on; the id is $11) and without (the id is $7).
 const INSERT_DEVICE: [[&str; 4]; 2] = [
     writes_device!(
+        inserted,
         "INSERT INTO @extschema@.compute_devices AS d
                 (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, country_code, id,
                  is_active, last_seen)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $11, true, pg_catalog.now())"
     ),
     writes_device!(
+        inserted,
         "INSERT INTO @extschema@.compute_devices AS d
                 (user_id, device_name, device_type, ram_gb, cpu_cores, storage_gb, id, is_active,
                  last_seen)
@@ -227,11 +231,12 @@ const INSERT_DEVICE: [[&str; 4]; 2] = [
 ];
 
 /// A write of register_device's, returning the row in each form of `live_device!`: the current
-/// one from the arguments $8-$10 (register_device knows the accelerators and the place).
+/// one (`registered` or `inserted`) from the arguments $8-$10 (register_device knows the
+/// accelerators and the place).
 macro_rules! writes_device {
-    ($write:literal) => {
+    ($current:ident, $write:literal) => {
         [
-            concat!($write, " RETURNING ", live_device!(registered)),
+            concat!($write, " RETURNING ", live_device!($current)),
             concat!(
                 $write,
                 " RETURNING ",

@@ -176,9 +176,14 @@ fn table_owner(table: pg_sys::Oid) -> pg_sys::Oid {
             return owner;
         }
     }
-    let owner = Spi::get_one_with_args::<pg_sys::Oid>(OWNER, &[table.into()])
-        .unwrap_or_else(internal_error)
-        .unwrap_or_else(|| internal_failure("device_health", "the table has no owner"));
+    // A read (Spi::get_one_with_args would take a transaction id, as any write does): the view
+    // is read on standbys and in read-only transactions.
+    let owner = Spi::connect(|client| {
+        let rows = client.select(OWNER, Some(1), &[table.into()])?;
+        crate::spi::rows::only_row::<pg_sys::Oid>(rows)
+    })
+    .unwrap_or_else(internal_error)
+    .unwrap_or_else(|| internal_failure("device_health", "the table has no owner"));
     TABLE_OWNER.with_borrow_mut(|cached| *cached = Some((table, owner)));
     owner
 }

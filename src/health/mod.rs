@@ -142,6 +142,19 @@ macro_rules! health_of {
 }
 pub(crate) use health_of;
 
+/// `health_of!`'s columns `uptime_1d, uptime_7d, flaps_24h, health_score` for a device the
+/// statement itself creates (created_at = now()): no known time in either window, so no uptime;
+/// no spell, so no flap; r = (0·0 + 0.5·24) / (0 + 24), the prior, so a score of 50.0. Written
+/// out so that a registration returns a new device without running the query (a tenth of its
+/// cost); tests/api/health.rs checks it against the query's answer.
+macro_rules! new_device_health {
+    () => {
+        "NULL::pg_catalog.numeric, NULL::pg_catalog.numeric, 0::pg_catalog.int4,
+         50.0::pg_catalog.numeric"
+    };
+}
+pub(crate) use new_device_health;
+
 /// The registered devices that are not stopped, as `health_of!`'s source.
 macro_rules! not_stopped {
     () => {

@@ -10,7 +10,7 @@
 //! so the windows sliding forward add and drop as much online time as they add and drop time.
 
 use super::accelerators::register_with;
-use crate::common::{eventually, Caller, PostgRest, TestDb, ALICE, BOB};
+use crate::common::{eventually, request, Caller, PostgRest, TestDb, ALICE, BOB};
 use crate::test_db;
 use std::time::Duration;
 
@@ -343,6 +343,33 @@ fn a_new_device_starts_from_the_prior() {
         columns[columns.len() - 4..],
         ["uptime_1d", "uptime_7d", "flaps_24h", "health_score"]
     );
+}
+
+/// register_device writes a new device's health out instead of asking the query (the query
+/// would find nothing to read): both say the same, read in one transaction (one now()).
+#[test]
+fn a_registration_returns_the_health_the_query_gives_a_new_device() {
+    let db = test_db("health_inserted");
+    let mut api = db.postgrest();
+    let health = "row(uptime_1d, uptime_7d, flaps_24h, health_score)::text";
+    let mut transaction = request(api.client.build_transaction(), Caller::User(ALICE)).unwrap();
+    let returned: String = transaction
+        .query_one(
+            &format!("SELECT {health} FROM register_device('fresh', 'server', 64, 32, 2048)"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let queried: String = transaction
+        .query_one(
+            &format!("SELECT {health} FROM get_user_devices() WHERE device_name = 'fresh'"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    transaction.commit().unwrap();
+    assert_eq!(returned, queried);
+    assert_eq!(returned, "(,,0,50.0)");
 }
 
 fn db_columns(db: &TestDb) -> Vec<String> {

@@ -27,6 +27,7 @@ load_capacity_database() {
     until [ "$(value -d bench_ext -c "SELECT path = 'shared memory' AND slots_used = $devices FROM liveness_status()")" = t ]; do
         sleep 1
     done
+    wait_for_spells
     # Then compares the whole table with them once more, as it would every reconcile_interval.
     value -d bench_ext -c "SELECT resync_liveness()" >/dev/null
 }

@@ -55,6 +55,7 @@ load_churn_database() {
     until [ "$(value -d bench_ext -c "SELECT path = 'shared memory' AND slots_used = $devices FROM liveness_status()")" = t ]; do
         sleep 1
     done
+    wait_for_spells
     sql -d bench_ext <<'SQL'
 -- The heartbeats: each second of the run, slice (second mod cadence) of the devices, those meant
 -- to be live then: device i (bench/load.sql's numbering) is in slice i mod cadence. Of the 90%

@@ -197,7 +197,7 @@ fn heartbeats_write_no_wal_and_the_status_says_where_they_go() {
         .superuser
         .query_one(
             "SELECT path, slots, slots_used > 0,
-                    shared_memory_bytes - current_setting('compute_devices.accelerator_inventories')::int8 * 232
+                    shared_memory_bytes - current_setting('compute_devices.accelerator_inventories')::int8 * 328
                FROM liveness_status()",
             &[],
         )
@@ -205,9 +205,9 @@ fn heartbeats_write_no_wal_and_the_status_says_where_they_go() {
     assert_eq!(status.get::<_, String>(0), "shared memory");
     assert_eq!(status.get::<_, i64>(1), 100_000, "compute_devices.slots");
     assert!(status.get::<_, bool>(2));
-    // Less the accelerator inventories' part, about 232 bytes each (their entries, groups,
-    // model names and hash indexes, and the breakdown's sums by model), which does not grow with
-    // the devices.
+    // Less the accelerator inventories' part, about 328 bytes each (their entries, groups,
+    // model names and hash indexes, and the breakdown's live and expected sums by model), which
+    // does not grow with the devices.
     let per_device = status.get::<_, i64>(3) / 100_000;
     assert!(
         (124..=134).contains(&per_device),

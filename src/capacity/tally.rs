@@ -102,6 +102,9 @@ pub struct Expected {
     pub gpus_variance: i128,
 }
 
+/// An Expected's words: two per i128.
+pub const EXPECTED_WORDS: usize = 12;
+
 /// P's unit: ten-thousandths.
 const SCALE: i128 = 10_000;
 
@@ -119,6 +122,39 @@ impl Expected {
             nodes_variance: variance,
             gpus_variance: variance * gpus * gpus,
         }
+    }
+
+    /// The i128s as two words each, as the worker publishes them (breakdown.rs).
+    pub fn to_words(self) -> [u64; EXPECTED_WORDS] {
+        let mut words = [0; EXPECTED_WORDS];
+        for (pair, value) in words.chunks_exact_mut(2).zip(self.values()) {
+            pair.copy_from_slice(&[value as u64, (value >> 64) as u64]);
+        }
+        words
+    }
+
+    pub fn from_words(words: &[u64]) -> Expected {
+        let wide =
+            |i: usize| (i128::from(words[2 * i + 1] as i64) << 64) | i128::from(words[2 * i]);
+        Expected {
+            nodes: wide(0),
+            ram_nano_gb: wide(1),
+            cpu_cores: wide(2),
+            gpus: wide(3),
+            nodes_variance: wide(4),
+            gpus_variance: wide(5),
+        }
+    }
+
+    fn values(self) -> [i128; EXPECTED_WORDS / 2] {
+        [
+            self.nodes,
+            self.ram_nano_gb,
+            self.cpu_cores,
+            self.gpus,
+            self.nodes_variance,
+            self.gpus_variance,
+        ]
     }
 
     pub fn add(&mut self, other: &Expected) {
@@ -283,6 +319,20 @@ impl<'q> Tally<'q> {
         }
     }
 
+    /// A tally whose live and expected sums are both already summed by key (the worker's
+    /// snapshot and breakdown): nothing is left to count.
+    pub fn of_both(
+        query: &'q Query,
+        live: Groups,
+        expected: impl IntoIterator<Item = (u32, Expected)>,
+    ) -> Tally<'q> {
+        let mut tally = Tally::of_groups(query, live, false);
+        for (key, sums) in expected {
+            tally.groups.entry(key).or_default().1 = sums;
+        }
+        tally
+    }
+
     /// The groups by their labels, ordered by label with the NULL label last: one row (NULL,
     /// zeros included) when not grouped. A group is returned if it has a device live or
     /// expected (registered, not stopped).
@@ -325,7 +375,7 @@ impl<'q> Tally<'q> {
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
-    use super::{p95_floor, rounded};
+    use super::{p95_floor, rounded, Expected};
     use pgrx::prelude::*;
 
     #[pg_test]
@@ -335,6 +385,19 @@ mod tests {
         assert_eq!(rounded(12_344, 4), "1.234");
         // 0.5 × 24.5 GB: 12.25 GB.
         assert_eq!(rounded(5_000 * 24_500_000_000, 13), "12.250");
+    }
+
+    #[pg_test]
+    fn test_expected_sums_round_trip_through_words() {
+        let sums = Expected {
+            nodes: 12_345,
+            ram_nano_gb: -(1 << 90),
+            cpu_cores: i128::MAX,
+            gpus: i128::MIN,
+            nodes_variance: 1 << 64,
+            gpus_variance: (1 << 64) - 1,
+        };
+        assert_eq!(Expected::from_words(&sums.to_words()), sums);
     }
 
     #[pg_test]

@@ -257,6 +257,10 @@ pub fn refresh_health(
     if !catalog::find().is_some_and(|extension| extension.has_intervals()) {
         return Ok(());
     }
+    // Before any word changes (an error may stop the refresh halfway): the expected sums the
+    // worker published before it no longer hold. The worker alone refreshes, and counts only
+    // between refreshes.
+    shared.health_refreshed();
     let statement = catalog::statement(REFRESH);
     let mut cursor = client.try_open_cursor(&*statement, &[parts.into(), part.into()])?;
     loop {

@@ -6,11 +6,19 @@
 //! By country: one Sums per possible code (26 × 26), and one for devices without a country. By
 //! model: one Sums per model number (inventories.rs), the devices holding that model with only
 //! its accelerators, and one (number 0) for devices without any.
+//!
+//! Beside them, the expected sums (src/health: every registered device that is not stopped,
+//! live or not, weighted by its probability of being online) by device type, by country and by
+//! model, so that get_capacity's unfiltered questions need no pass over the slots for those
+//! either. They are counted with the slots' health words as they stood (`health_refreshes`):
+//! once the worker refreshes health, they are not used until it counts again.
 
-use crate::capacity::tally::Matched;
+use crate::capacity::tally::{Expected, Matched, EXPECTED_WORDS};
+use crate::device_type::DeviceType;
+use crate::health::Health;
 use crate::settings;
 use crate::shared_memory::inventories::{self, Inventories};
-use crate::shared_memory::slots::{Snapshot, Spec};
+use crate::shared_memory::slots::{SlotState, SlotView, Snapshot};
 use crate::shared_memory::slots::{Sums, SUMS_WORDS};
 use pgrx::pg_sys;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
@@ -24,6 +32,8 @@ struct Header {
     taken_at: AtomicU64,
     window: AtomicU64,
     changes: AtomicU64,
+    /// The slots' health_refreshes when the expected sums were counted.
+    health_refreshes: AtomicU64,
     /// Model numbers below this are written.
     models: AtomicU32,
 }
@@ -34,8 +44,14 @@ fn model_capacity() -> usize {
     settings::ACCELERATOR_INVENTORIES.get().unsigned_abs() as usize + 1
 }
 
-fn words() -> usize {
+/// The live sums' words: by country, then by model.
+fn sums_words() -> usize {
     (COUNTRIES + model_capacity()) * SUMS_WORDS
+}
+
+/// Then the expected sums' words: by device type, by country, by model.
+fn words() -> usize {
+    sums_words() + (DeviceType::COUNT + COUNTRIES + model_capacity()) * EXPECTED_WORDS
 }
 
 pub fn bytes() -> usize {
@@ -95,6 +111,11 @@ fn country_of_index(index: usize) -> u16 {
 pub struct Counting {
     by_country: Vec<Sums>,
     by_model: Vec<Sums>,
+    expected_by_type: [Expected; DeviceType::COUNT],
+    expected_by_country: Vec<Expected>,
+    expected_by_model: Vec<Expected>,
+    /// The slots' health_refreshes as the count began.
+    health_refreshes: u64,
     inventories: Option<Inventories>,
 }
 
@@ -104,16 +125,27 @@ pub struct Counting {
 pub struct ModelsOfInventories(Vec<Option<Matched>>);
 
 impl Counting {
-    pub fn new() -> Counting {
+    /// A count of slots whose health words stand as `health_refreshes` says.
+    pub fn new(health_refreshes: u64) -> Counting {
         Counting {
             by_country: vec![Sums::default(); COUNTRIES],
             by_model: vec![Sums::default(); 1],
+            expected_by_type: [Expected::default(); DeviceType::COUNT],
+            expected_by_country: vec![Expected::default(); COUNTRIES],
+            expected_by_model: vec![Expected::default(); 1],
+            health_refreshes,
             inventories: inventories::attached(),
         }
     }
 
-    /// Adds a live device.
-    pub fn add(&mut self, spec: &Spec, kept: &mut ModelsOfInventories) {
+    /// Adds a slot: to the expected sums if its device is registered and not stopped, to the
+    /// live ones too if it is `live`.
+    pub fn add(&mut self, view: &SlotView, live: bool, kept: &mut ModelsOfInventories) {
+        if view.state != SlotState::Registered {
+            return;
+        }
+        let spec = &view.spec;
+        let health = Health::decode(view.health);
         let number = spec.inventory.unwrap_or(0);
         let index = number as usize;
         if index >= kept.0.len() {
@@ -126,17 +158,31 @@ impl Counting {
                 .map_or(&[][..], |inventory| inventory.groups);
             Matched::all(groups)
         });
-        let (gpus, mib) = (models.gpus, models.gpu_memory_mib);
-        self.by_country[country_index(spec.country)].add(&Sums::device(spec, gpus, mib));
+        let country = country_index(spec.country);
+        let expected = Expected::device(spec, models.gpus, health);
+        self.expected_by_type[spec.device_type.index()].add(&expected);
+        self.expected_by_country[country].add(&expected);
+        if live {
+            let (gpus, mib) = (models.gpus, models.gpu_memory_mib);
+            self.by_country[country].add(&Sums::device(spec, gpus, mib));
+        }
         if models.by_model.is_empty() {
-            self.by_model[0].add(&Sums::device(spec, 0, 0));
+            self.expected_by_model[0].add(&Expected::device(spec, 0, health));
+            if live {
+                self.by_model[0].add(&Sums::device(spec, 0, 0));
+            }
         }
         for (model, gpus, mib) in &models.by_model {
             let model = *model as usize;
             if model >= self.by_model.len() {
                 self.by_model.resize(model + 1, Sums::default());
+                self.expected_by_model
+                    .resize(model + 1, Expected::default());
             }
-            self.by_model[model].add(&Sums::device(spec, *gpus, *mib));
+            self.expected_by_model[model].add(&Expected::device(spec, *gpus, health));
+            if live {
+                self.by_model[model].add(&Sums::device(spec, *gpus, *mib));
+            }
         }
     }
 
@@ -155,6 +201,20 @@ impl Counting {
                 word.store(value, Ordering::Relaxed);
             }
         }
+        let expected = self
+            .expected_by_type
+            .iter()
+            .chain(&self.expected_by_country)
+            .chain(&self.expected_by_model[..models]);
+        let expected_words = words[sums_words()..].chunks_exact(EXPECTED_WORDS);
+        for (chunk, sums) in expected_words.zip(expected) {
+            for (word, value) in chunk.iter().zip(sums.to_words()) {
+                word.store(value, Ordering::Relaxed);
+            }
+        }
+        header
+            .health_refreshes
+            .store(self.health_refreshes, Ordering::Relaxed);
         header
             .taken_at
             .store(snapshot.taken_at as u64, Ordering::Relaxed);
@@ -171,10 +231,21 @@ impl Counting {
 pub struct Breakdown {
     pub by_country: Vec<(u16, Sums)>,
     pub by_model: Vec<(u32, Sums)>,
+    /// When asked for and still true.
+    pub expected: Option<ExpectedBreakdown>,
 }
 
-/// The breakdown counted with exactly this totals snapshot, if it is the one published.
-pub fn read(snapshot: &Snapshot) -> Option<Breakdown> {
+/// The expected sums by device type index, country number and model number.
+pub struct ExpectedBreakdown {
+    pub by_type: Vec<(u32, Expected)>,
+    pub by_country: Vec<(u16, Expected)>,
+    pub by_model: Vec<(u32, Expected)>,
+}
+
+/// The breakdown counted with exactly this totals snapshot, if it is the one published; with
+/// the expected sums if `health_refreshes` is given and they were counted with it (the slots'
+/// count now).
+pub fn read(snapshot: &Snapshot, health_refreshes: Option<u64>) -> Option<Breakdown> {
     let (header, words) = region()?;
     loop {
         let before = header.seq.load(Ordering::Acquire);
@@ -199,6 +270,32 @@ pub fn read(snapshot: &Snapshot) -> Option<Breakdown> {
             .map(|model| (model as u32, sums(COUNTRIES + model)))
             .filter(|(_, sums)| sums.active_nodes > 0)
             .collect();
+        let expected = health_refreshes
+            .filter(|refreshes| header.health_refreshes.load(Ordering::Relaxed) == *refreshes)
+            .map(|_| {
+                let sums = |index: usize| {
+                    let at = sums_words() + index * EXPECTED_WORDS;
+                    let chunk = &words[at..at + EXPECTED_WORDS];
+                    let values: Vec<u64> =
+                        chunk.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+                    Expected::from_words(&values)
+                };
+                // p is never 0: a group with a registered device has nodes > 0.
+                ExpectedBreakdown {
+                    by_type: (0..DeviceType::COUNT)
+                        .map(|t| (t as u32, sums(t)))
+                        .filter(|(_, sums)| sums.nodes > 0)
+                        .collect(),
+                    by_country: (0..COUNTRIES)
+                        .map(|c| (country_of_index(c), sums(DeviceType::COUNT + c)))
+                        .filter(|(_, sums)| sums.nodes > 0)
+                        .collect(),
+                    by_model: (0..models)
+                        .map(|m| (m as u32, sums(DeviceType::COUNT + COUNTRIES + m)))
+                        .filter(|(_, sums)| sums.nodes > 0)
+                        .collect(),
+                }
+            });
         fence(Ordering::Acquire);
         if header.seq.load(Ordering::Relaxed) != before {
             continue;
@@ -206,6 +303,7 @@ pub fn read(snapshot: &Snapshot) -> Option<Breakdown> {
         return same.then_some(Breakdown {
             by_country,
             by_model,
+            expected,
         });
     }
 }

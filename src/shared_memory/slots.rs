@@ -261,6 +261,9 @@ struct Header {
     /// Counts committed registrations, deactivations, deletions and revivals: a snapshot
     /// taken before the latest one is out of date at once, whatever its age.
     changes: AtomicU64,
+    /// Counts the worker's health refreshes (and clears): the expected sums it published
+    /// (breakdown.rs) hold only while this has not moved since they were counted.
+    health_refreshes: AtomicU64,
     snapshot_seq: AtomicU64,
     snapshot_words: [AtomicU64; SNAPSHOT_WORDS],
     /// The worker's PGPROC number, so resync_liveness() can wake it; -1 before it starts.
@@ -439,6 +442,15 @@ impl Shared {
         self.header.changes.load(Ordering::Acquire)
     }
 
+    pub fn health_refreshes(&self) -> u64 {
+        self.header.health_refreshes.load(Ordering::Acquire)
+    }
+
+    /// The worker stored new health words (`set_health`) in some slots.
+    pub fn health_refreshed(&self) {
+        self.header.health_refreshes.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Writes state and spec (and a beat, if any), whatever the slot held: what a commit does.
     pub fn write(&self, slot: u32, state: SlotState, spec: Spec, beat: Option<i64>) {
         self.store(slot, None, state, spec, beat);
@@ -566,6 +578,7 @@ impl Shared {
         }
         self.header.high_water.store(0, Ordering::Release);
         self.header.changes.fetch_add(1, Ordering::AcqRel);
+        self.health_refreshed();
     }
 
     pub fn read(&self, slot: u32) -> Option<SlotView> {

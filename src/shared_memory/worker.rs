@@ -341,14 +341,12 @@ impl Worker {
         let changes_counted = self.shared.changes();
         let mut changes = Vec::new();
         let (shared, table_views) = (&self.shared, &mut self.table_views);
-        let mut breakdown = Counting::new();
+        let mut breakdown = Counting::new(shared.health_refreshes());
         let kept = &mut self.models_of_inventories;
         let spells = &mut self.spells;
         let window = settings::active_window_micros();
         let totals = shared.count(now - window, |slot, view, live| {
-            if live {
-                breakdown.add(&view.spec, kept);
-            }
+            breakdown.add(view, live, kept);
             spells.observe(slot, view, live, window);
             let heard = shared.was_heard(view.last_beat).then_some(view.last_beat);
             let belief = view_of(table_views, slot, view, heard);

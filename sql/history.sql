@@ -60,3 +60,28 @@ COMMENT ON TABLE @extschema@.network_history_hours IS
 -- History is data: pg_dump keeps it.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.network_history_minutes', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.network_history_hours', '');
+
+-- Declared here rather than by pgrx: its rows are returned in materialize mode, all in one call
+-- (src/spi/result_set.rs), which pgrx's declarations do not offer.
+CREATE FUNCTION @extschema@.get_network_history(
+    since pg_catalog.timestamptz,
+    until pg_catalog.timestamptz,
+    bucket pg_catalog.text DEFAULT '1 minute',
+    group_by pg_catalog.text DEFAULT NULL
+) RETURNS TABLE (
+    bucket_start pg_catalog.timestamptz,
+    group_key pg_catalog.text,
+    active_nodes pg_catalog.numeric,
+    active_nodes_min pg_catalog.int8,
+    active_nodes_max pg_catalog.int8,
+    total_ram_gb pg_catalog.numeric,
+    total_cpu_cores pg_catalog.numeric,
+    total_storage_gb pg_catalog.numeric,
+    total_compute_score pg_catalog.numeric,
+    total_gpus pg_catalog.numeric,
+    total_gpu_memory_gb pg_catalog.numeric
+)
+    STABLE SECURITY DEFINER
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'get_network_history_wrapper';

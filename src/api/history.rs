@@ -5,9 +5,10 @@
 //! directly), STABLE, reading only history rows.
 
 use crate::errors::{internal_error, require_writable, DeviceError, OrRaise};
-use crate::history::read::{self, Bucket, HistoryRow};
+use crate::history::read::{self, Bucket};
 use crate::history::{keep, record, Kind};
 use crate::settings;
+use crate::spi::result_set::ResultSet;
 use crate::table::liveness::transaction_start;
 use pgrx::prelude::*;
 
@@ -41,33 +42,19 @@ fn record_network_history() -> Option<TimestampWithTimeZone> {
 /// The recorded totals from the bucket holding `since` to the bucket holding `until`: one row
 /// per bucket the network has a record in (and per group, zeros where a group had none), each
 /// an average over the bucket's recorded minutes, with active_nodes' minimum and maximum.
-#[allow(clippy::type_complexity)]
-#[pg_extern(stable, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
+/// Its SQL declaration is sql/history.sql's (materialize mode: see spi/result_set.rs).
+#[pg_extern(sql = false)]
 fn get_network_history(
     since: Option<TimestampWithTimeZone>,
     until: Option<TimestampWithTimeZone>,
-    bucket: default!(Option<&str>, "'1 minute'"),
-    group_by: default!(Option<&str>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(bucket_start, TimestampWithTimeZone),
-        name!(group_key, Option<String>),
-        name!(active_nodes, AnyNumeric),
-        name!(active_nodes_min, i64),
-        name!(active_nodes_max, i64),
-        name!(total_ram_gb, AnyNumeric),
-        name!(total_cpu_cores, AnyNumeric),
-        name!(total_storage_gb, AnyNumeric),
-        name!(total_compute_score, AnyNumeric),
-        name!(total_gpus, AnyNumeric),
-        name!(total_gpu_memory_gb, AnyNumeric),
-    ),
-> {
+    bucket: Option<&str>,
+    group_by: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) {
     let (since, until, bucket, kind) = history_arguments(since, until, bucket, group_by).or_raise();
-    let rows: Vec<HistoryRow> = read::history(since, until, bucket, kind);
-    TableIterator::new(rows)
+    // SAFETY: this call's fcinfo; the function is declared RETURNS TABLE.
+    let rows = unsafe { ResultSet::of_call(fcinfo) };
+    read::history(since, until, bucket, kind, &rows);
 }
 
 /// The network's totals (get_network_stats()'s columns) as recorded for the minute holding

@@ -4,7 +4,9 @@
 use crate::errors::internal_error;
 use crate::history::Kind;
 use crate::spi::catalog;
+use crate::spi::result_set::ResultSet;
 use pgrx::prelude::*;
+use pgrx::{pg_sys, FromDatum, IntoDatum};
 
 /// A bucket's average of a group's column `$x`, over the bucket's `total` samples (the minutes
 /// recorded for the network; a group missing from some counts 0 there): the value itself over
@@ -167,31 +169,23 @@ impl Bucket {
     }
 }
 
-/// One row of get_network_history.
-pub type HistoryRow = (
-    TimestampWithTimeZone,
-    Option<String>,
-    AnyNumeric,
-    i64,
-    i64,
-    AnyNumeric,
-    AnyNumeric,
-    AnyNumeric,
-    AnyNumeric,
-    AnyNumeric,
-    AnyNumeric,
-);
+/// The statements' columns: bucket, kind, group key, then the rest of get_network_history's.
+const KIND: usize = 1;
+const GROUP_KEY: usize = 2;
+const COLUMNS: usize = 12;
 
-/// The buckets from the one holding `since` to the one holding `until`, for these groups: every
-/// group seen in the range has a row in every bucket, zeros where it had none.
+/// Puts into `rows` the buckets from the one holding `since` to the one holding `until`, for
+/// these groups: every group seen in the range has a row in every bucket, zeros where it had
+/// none. The statement's values are copied across as they are.
 pub fn history(
     since: TimestampWithTimeZone,
     until: TimestampWithTimeZone,
     bucket: Bucket,
     kind: Kind,
-) -> Vec<HistoryRow> {
-    let read = Spi::connect(|client| {
-        let rows = if bucket == Bucket::Minute {
+    rows: &ResultSet,
+) {
+    Spi::connect(|client| {
+        let read = if bucket == Bucket::Minute {
             client.select(
                 &*catalog::statement(MINUTES),
                 None,
@@ -210,49 +204,83 @@ pub fn history(
                 ],
             )?
         };
-        rows.map(|row| {
-            let number = |column: usize| {
-                row.get::<AnyNumeric>(column)
-                    .map(|value| value.unwrap_or_default())
-            };
-            let start = row
-                .get::<TimestampWithTimeZone>(1)?
-                .expect("a bucket has a start");
-            let row_kind = row.get::<i16>(2)?.unwrap_or(0);
-            Ok((
-                row_kind,
-                (
-                    start,
-                    row.get::<String>(3)?,
-                    number(4)?,
-                    row.get::<i64>(5)?.unwrap_or(0),
-                    row.get::<i64>(6)?.unwrap_or(0),
-                    number(7)?,
-                    number(8)?,
-                    number(9)?,
-                    number(10)?,
-                    number(11)?,
-                    number(12)?,
-                ),
-            ))
-        })
-        .collect::<pgrx::spi::Result<Vec<_>>>()
+        // SAFETY: the result the select just left in SPI_tuptable, read before anything else
+        // runs through SPI; its descriptor checked against the function's.
+        unsafe {
+            let table = pg_sys::SPI_tuptable;
+            if table.is_null() || read.is_empty() {
+                return Ok(());
+            }
+            rows.check_source((*table).tupdesc, &[KIND]);
+            let read: Vec<Read> = (0..read.len())
+                .map(|i| Read::of(*(*table).vals.add(i), (*table).tupdesc))
+                .collect();
+            fill(read, kind as i16, rows);
+        }
+        Ok::<_, pgrx::spi::Error>(())
     })
-    .unwrap_or_else(internal_error);
-    fill(read, kind as i16)
+    .unwrap_or_else(internal_error)
+}
+
+/// One row the statement read, deformed.
+struct Read {
+    values: [pg_sys::Datum; COLUMNS],
+    nulls: [bool; COLUMNS],
+}
+
+impl Read {
+    /// # Safety
+    /// `tuple` is a valid tuple of `desc`, a descriptor of COLUMNS columns.
+    unsafe fn of(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Read {
+        let mut read = Read {
+            values: [pg_sys::Datum::from(0); COLUMNS],
+            nulls: [true; COLUMNS],
+        };
+        // SAFETY: as the caller vouches; the values point into the tuple, which SPI keeps
+        // until it disconnects.
+        unsafe {
+            pg_sys::heap_deform_tuple(
+                tuple,
+                desc,
+                read.values.as_mut_ptr(),
+                read.nulls.as_mut_ptr(),
+            )
+        };
+        read
+    }
+
+    fn kind(&self) -> i16 {
+        // SAFETY: the kind column is a smallint, never null.
+        unsafe { i16::from_datum(self.values[KIND], self.nulls[KIND]).unwrap_or(0) }
+    }
+
+    fn group_key(&self) -> Option<String> {
+        // SAFETY: the group key column is text.
+        unsafe { String::from_datum(self.values[GROUP_KEY], self.nulls[GROUP_KEY]) }
+    }
+
+    /// The row as get_network_history returns it: every column but the kind.
+    fn put(&self, rows: &ResultSet) {
+        let keep = |i: &usize| *i != KIND;
+        let mut values: Vec<pg_sys::Datum> =
+            (0..COLUMNS).filter(keep).map(|i| self.values[i]).collect();
+        let mut nulls: Vec<bool> = (0..COLUMNS).filter(keep).map(|i| self.nulls[i]).collect();
+        rows.put(&mut values, &mut nulls);
+    }
 }
 
 /// The rows of `kind` with a zero row for every group seen in the range but missing from a
 /// bucket; `read` is in bucket order, each bucket's network row (kind 0) first, then its groups
 /// in key order (NULL last).
-fn fill(read: Vec<(i16, HistoryRow)>, kind: i16) -> Vec<HistoryRow> {
+fn fill(read: Vec<Read>, kind: i16, rows: &ResultSet) {
     if kind == 0 {
-        return read.into_iter().map(|(_, row)| row).collect();
+        read.iter().for_each(|row| row.put(rows));
+        return;
     }
     let mut keys: Vec<Option<String>> = read
         .iter()
-        .filter(|(row_kind, _)| *row_kind == kind)
-        .map(|(_, row)| row.1.clone())
+        .filter(|row| row.kind() == kind)
+        .map(Read::group_key)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -260,43 +288,38 @@ fn fill(read: Vec<(i16, HistoryRow)>, kind: i16) -> Vec<HistoryRow> {
     if keys.first() == Some(&None) {
         keys.rotate_left(1);
     }
-    let mut filled = Vec::with_capacity(read.len());
-    let mut rows = read.into_iter().peekable();
-    while let Some((_, network)) = rows.next() {
-        let start = network.0;
+    let key_datums: Vec<Option<pg_sys::Datum>> =
+        keys.iter().map(|key| key.clone().into_datum()).collect();
+    let zero = AnyNumeric::from(0).into_datum();
+    let mut rows_read = read.iter().peekable();
+    while let Some(network) = rows_read.next() {
         let mut present = Vec::new();
-        while let Some((row_kind, row)) = rows.next_if(|(row_kind, _)| *row_kind != 0) {
-            if row_kind == kind {
-                present.push(row);
+        while let Some(row) = rows_read.next_if(|row| row.kind() != 0) {
+            if row.kind() == kind {
+                present.push((row.group_key(), row));
             }
         }
         let mut present = present.into_iter().peekable();
-        for key in &keys {
-            match present.next_if(|row| &row.1 == key) {
-                Some(row) => filled.push(row),
-                None => filled.push(zero(start, key.clone())),
+        for (key, key_datum) in keys.iter().zip(&key_datums) {
+            match present.next_if(|(row_key, _)| row_key == key) {
+                Some((_, row)) => row.put(rows),
+                None => {
+                    // A group's row in a bucket it had no sample in: zeros.
+                    let mut missing = Read {
+                        values: [zero.unwrap_or(pg_sys::Datum::from(0)); COLUMNS],
+                        nulls: [false; COLUMNS],
+                    };
+                    missing.values[0] = network.values[0];
+                    missing.values[GROUP_KEY] = key_datum.unwrap_or(pg_sys::Datum::from(0));
+                    missing.nulls[GROUP_KEY] = key_datum.is_none();
+                    // active_nodes_min and active_nodes_max are bigints.
+                    missing.values[4] = pg_sys::Datum::from(0_i64);
+                    missing.values[5] = pg_sys::Datum::from(0_i64);
+                    missing.put(rows);
+                }
             }
         }
     }
-    filled
-}
-
-/// A group's row in a bucket it had no sample in.
-fn zero(start: TimestampWithTimeZone, key: Option<String>) -> HistoryRow {
-    let zero = AnyNumeric::from(0);
-    (
-        start,
-        key,
-        zero.clone(),
-        0,
-        0,
-        zero.clone(),
-        zero.clone(),
-        zero.clone(),
-        zero.clone(),
-        zero.clone(),
-        zero,
-    )
 }
 
 /// The network's totals recorded for the minute holding `at`, if any.

@@ -2,8 +2,8 @@
 //! inventory's accelerators are matched against the filters once a call, not once a device.
 //! Each device's health is the one the worker last stored in its slot (src/health). With no
 //! filter, the worker's totals snapshot and its breakdown by country and model give the live
-//! sums, and its expected sums too while they hold (no health refresh since): then there is no
-//! pass; otherwise the pass adds only the expected ones.
+//! sums, and its expected sums too while they hold (nothing they weigh changed since): then no
+//! pass at all; otherwise the pass adds only the expected ones.
 
 use crate::capacity::query::{GroupBy, Query};
 use crate::capacity::tally::{Expected, Groups, Matched, Tally};
@@ -52,10 +52,10 @@ fn tally(
             .map(|t| t.model_name(number).to_string())
             .unwrap_or_default()
     };
-    let health_refreshes = expected.then(|| shared.health_refreshes());
+    let weighed = expected.then(|| shared.weighed_changes());
     let from_worker = query
         .is_unfiltered()
-        .then(|| from_snapshot(query, &snapshot(), health_refreshes))
+        .then(|| from_snapshot(query, &snapshot(), weighed))
         .flatten();
     let mut tally = match from_worker {
         // Nothing is left to count without the expected sums, or with the worker's.
@@ -107,21 +107,15 @@ fn tally(
 type ExpectedGroups = Vec<(u32, Expected)>;
 
 /// The groups of an unfiltered question from the worker's totals snapshot and the breakdown
-/// counted with it, and its expected sums if `health_refreshes` is given and they still hold;
-/// None when that breakdown is not the one published (a backend counted the snapshot itself):
-/// then the slots are counted.
+/// counted with it, and its expected sums if `weighed` (the slots' weighed_changes now) is given
+/// and they were counted with it; None when that breakdown is not the one published (a backend
+/// counted the snapshot itself): then the slots are counted.
 fn from_snapshot(
     query: &Query,
     snapshot: &Snapshot,
-    health_refreshes: Option<u64>,
+    weighed: Option<u64>,
 ) -> Option<(Groups, Option<ExpectedGroups>)> {
     let totals = snapshot.totals;
-    let by_type_only = matches!(query.group_by, None | Some(GroupBy::DeviceType));
-    let breakdown = if by_type_only && health_refreshes.is_none() {
-        None
-    } else {
-        breakdown::read(snapshot, health_refreshes)
-    };
     let live = match query.group_by {
         None => Groups::from_iter([(0, totals.all())]),
         Some(GroupBy::DeviceType) => DeviceType::ALL
@@ -129,29 +123,29 @@ fn from_snapshot(
             .map(|t| (t.index() as u32, totals.by_type[t.index()]))
             .filter(|(_, sums)| sums.active_nodes > 0)
             .collect(),
-        Some(GroupBy::Country | GroupBy::Region | GroupBy::Subregion) => breakdown
-            .as_ref()?
+        Some(GroupBy::Country | GroupBy::Region | GroupBy::Subregion) => breakdown::read(snapshot)?
             .by_country
-            .iter()
-            .map(|(country, sums)| (u32::from(*country), *sums))
+            .into_iter()
+            .map(|(country, sums)| (u32::from(country), sums))
             .collect(),
-        Some(GroupBy::GpuModel) => breakdown.as_ref()?.by_model.iter().copied().collect(),
+        Some(GroupBy::GpuModel) => breakdown::read(snapshot)?.by_model.into_iter().collect(),
     };
-    let expected = breakdown
-        .and_then(|breakdown| breakdown.expected)
-        .map(|expected| match query.group_by {
-            None => {
-                let mut all = Expected::default();
-                expected.by_type.iter().for_each(|(_, sums)| all.add(sums));
-                vec![(0, all)]
-            }
-            Some(GroupBy::DeviceType) => expected.by_type,
-            Some(GroupBy::Country | GroupBy::Region | GroupBy::Subregion) => expected
-                .by_country
-                .into_iter()
-                .map(|(country, sums)| (u32::from(country), sums))
-                .collect(),
-            Some(GroupBy::GpuModel) => expected.by_model,
-        });
+    let expected =
+        weighed
+            .and_then(breakdown::read_expected)
+            .map(|expected| match query.group_by {
+                None => {
+                    let mut all = Expected::default();
+                    expected.by_type.iter().for_each(|(_, sums)| all.add(sums));
+                    vec![(0, all)]
+                }
+                Some(GroupBy::DeviceType) => expected.by_type,
+                Some(GroupBy::Country | GroupBy::Region | GroupBy::Subregion) => expected
+                    .by_country
+                    .into_iter()
+                    .map(|(country, sums)| (u32::from(country), sums))
+                    .collect(),
+                Some(GroupBy::GpuModel) => expected.by_model,
+            });
     Some((live, expected))
 }

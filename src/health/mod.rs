@@ -21,6 +21,7 @@
 
 use crate::shared_memory::slots::Shared;
 use crate::spi::catalog;
+use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
 
 /// The health of the devices a source query gives (columns `id uuid, created_at timestamptz`),
@@ -261,6 +262,23 @@ pub fn refresh_health(
     // worker published before it no longer hold. The worker alone refreshes, and counts only
     // between refreshes.
     shared.health_refreshed();
+    // Its source's estimate (a slot modulo filter) is a fraction of the real part, and with it
+    // the planner joined the statement's CTEs in nested loops: at a million devices a refresh
+    // rescanned a spilled CTE per device and did not finish in fifteen minutes. Hash joins
+    // whatever the estimate, for this transaction only (the worker's own).
+    // SAFETY: a planner setting, set as SET LOCAL would, undone when the transaction ends.
+    unsafe {
+        pg_sys::set_config_option(
+            c"enable_nestloop".as_ptr(),
+            c"off".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            pgrx::PgLogLevel::ERROR as i32,
+            false,
+        );
+    }
     let statement = catalog::statement(REFRESH);
     let mut cursor = client.try_open_cursor(&*statement, &[parts.into(), part.into()])?;
     loop {

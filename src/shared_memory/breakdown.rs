@@ -10,15 +10,17 @@
 //! Beside them, the expected sums (src/health: every registered device that is not stopped,
 //! live or not, weighted by its probability of being online) by device type, by country and by
 //! model, so that get_capacity's unfiltered questions need no pass over the slots for those
-//! either. They are counted with the slots' health words as they stood (`health_refreshes`):
-//! once the worker refreshes health, they are not used until it counts again.
+//! either. They do not depend on liveness, so the worker counts them again only when what they
+//! weigh changed (the slots' `weighed_changes`: a registration, stop or deletion, new
+//! accelerators, a health refresh), not every tick; a reader uses them only while that counter
+//! stands where it was when they were counted.
 
 use crate::capacity::tally::{Expected, Matched, EXPECTED_WORDS};
 use crate::device_type::DeviceType;
 use crate::health::Health;
 use crate::settings;
 use crate::shared_memory::inventories::{self, Inventories};
-use crate::shared_memory::slots::{SlotState, SlotView, Snapshot};
+use crate::shared_memory::slots::{SlotState, SlotView, Snapshot, Spec};
 use crate::shared_memory::slots::{Sums, SUMS_WORDS};
 use pgrx::pg_sys;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
@@ -32,10 +34,12 @@ struct Header {
     taken_at: AtomicU64,
     window: AtomicU64,
     changes: AtomicU64,
-    /// The slots' health_refreshes when the expected sums were counted.
-    health_refreshes: AtomicU64,
+    /// The slots' weighed_changes when the expected sums were counted, plus one (0: never).
+    expected_counted_with: AtomicU64,
     /// Model numbers below this are written.
     models: AtomicU32,
+    /// Model numbers below this have expected sums written.
+    expected_models: AtomicU32,
 }
 
 static mut REGION: *mut Header = std::ptr::null_mut();
@@ -111,12 +115,18 @@ fn country_of_index(index: usize) -> u16 {
 pub struct Counting {
     by_country: Vec<Sums>,
     by_model: Vec<Sums>,
-    expected_by_type: [Expected; DeviceType::COUNT],
-    expected_by_country: Vec<Expected>,
-    expected_by_model: Vec<Expected>,
-    /// The slots' health_refreshes as the count began.
-    health_refreshes: u64,
+    /// Counted only when asked for.
+    expected: Option<ExpectedCounting>,
     inventories: Option<Inventories>,
+}
+
+/// The expected sums in progress.
+struct ExpectedCounting {
+    by_type: [Expected; DeviceType::COUNT],
+    by_country: Vec<Expected>,
+    by_model: Vec<Expected>,
+    /// The slots' weighed_changes as the count began.
+    weighed_changes: u64,
 }
 
 /// Per inventory number, its accelerators by model: inventories never change, so the worker
@@ -125,23 +135,26 @@ pub struct Counting {
 pub struct ModelsOfInventories(Vec<Option<Matched>>);
 
 impl Counting {
-    /// A count of slots whose health words stand as `health_refreshes` says.
-    pub fn new(health_refreshes: u64) -> Counting {
+    /// A count of the live sums, and of the expected ones too if given the slots'
+    /// weighed_changes as the count begins.
+    pub fn new(expected_with: Option<u64>) -> Counting {
         Counting {
             by_country: vec![Sums::default(); COUNTRIES],
             by_model: vec![Sums::default(); 1],
-            expected_by_type: [Expected::default(); DeviceType::COUNT],
-            expected_by_country: vec![Expected::default(); COUNTRIES],
-            expected_by_model: vec![Expected::default(); 1],
-            health_refreshes,
+            expected: expected_with.map(|weighed_changes| ExpectedCounting {
+                by_type: [Expected::default(); DeviceType::COUNT],
+                by_country: vec![Expected::default(); COUNTRIES],
+                by_model: vec![Expected::default(); 1],
+                weighed_changes,
+            }),
             inventories: inventories::attached(),
         }
     }
 
-    /// Adds a slot: to the expected sums if its device is registered and not stopped, to the
-    /// live ones too if it is `live`.
+    /// Adds a slot: to the expected sums (if counted) if its device is registered and not
+    /// stopped, to the live ones if it is `live`.
     pub fn add(&mut self, view: &SlotView, live: bool, kept: &mut ModelsOfInventories) {
-        if view.state != SlotState::Registered {
+        if view.state != SlotState::Registered || !(live || self.expected.is_some()) {
             return;
         }
         let spec = &view.spec;
@@ -159,30 +172,22 @@ impl Counting {
             Matched::all(groups)
         });
         let country = country_index(spec.country);
-        let expected = Expected::device(spec, models.gpus, health);
-        self.expected_by_type[spec.device_type.index()].add(&expected);
-        self.expected_by_country[country].add(&expected);
         if live {
             let (gpus, mib) = (models.gpus, models.gpu_memory_mib);
             self.by_country[country].add(&Sums::device(spec, gpus, mib));
-        }
-        if models.by_model.is_empty() {
-            self.expected_by_model[0].add(&Expected::device(spec, 0, health));
-            if live {
+            if models.by_model.is_empty() {
                 self.by_model[0].add(&Sums::device(spec, 0, 0));
             }
-        }
-        for (model, gpus, mib) in &models.by_model {
-            let model = *model as usize;
-            if model >= self.by_model.len() {
-                self.by_model.resize(model + 1, Sums::default());
-                self.expected_by_model
-                    .resize(model + 1, Expected::default());
-            }
-            self.expected_by_model[model].add(&Expected::device(spec, *gpus, health));
-            if live {
+            for (model, gpus, mib) in &models.by_model {
+                let model = *model as usize;
+                if model >= self.by_model.len() {
+                    self.by_model.resize(model + 1, Sums::default());
+                }
                 self.by_model[model].add(&Sums::device(spec, *gpus, *mib));
             }
+        }
+        if let Some(expected) = &mut self.expected {
+            expected.add(spec, country, models, health);
         }
     }
 
@@ -201,20 +206,26 @@ impl Counting {
                 word.store(value, Ordering::Relaxed);
             }
         }
-        let expected = self
-            .expected_by_type
-            .iter()
-            .chain(&self.expected_by_country)
-            .chain(&self.expected_by_model[..models]);
-        let expected_words = words[sums_words()..].chunks_exact(EXPECTED_WORDS);
-        for (chunk, sums) in expected_words.zip(expected) {
-            for (word, value) in chunk.iter().zip(sums.to_words()) {
-                word.store(value, Ordering::Relaxed);
+        if let Some(expected) = &self.expected {
+            let models = expected.by_model.len().min(model_capacity());
+            let all = expected
+                .by_type
+                .iter()
+                .chain(&expected.by_country)
+                .chain(&expected.by_model[..models]);
+            let expected_words = words[sums_words()..].chunks_exact(EXPECTED_WORDS);
+            for (chunk, sums) in expected_words.zip(all) {
+                for (word, value) in chunk.iter().zip(sums.to_words()) {
+                    word.store(value, Ordering::Relaxed);
+                }
             }
+            header
+                .expected_counted_with
+                .store(expected.weighed_changes + 1, Ordering::Relaxed);
+            header
+                .expected_models
+                .store(models as u32, Ordering::Relaxed);
         }
-        header
-            .health_refreshes
-            .store(self.health_refreshes, Ordering::Relaxed);
         header
             .taken_at
             .store(snapshot.taken_at as u64, Ordering::Relaxed);
@@ -227,12 +238,29 @@ impl Counting {
     }
 }
 
+impl ExpectedCounting {
+    /// A registered device that is not stopped, in `country` (its index), holding `models`.
+    fn add(&mut self, spec: &Spec, country: usize, models: &Matched, health: Health) {
+        let expected = Expected::device(spec, models.gpus, health);
+        self.by_type[spec.device_type.index()].add(&expected);
+        self.by_country[country].add(&expected);
+        if models.by_model.is_empty() {
+            self.by_model[0].add(&Expected::device(spec, 0, health));
+        }
+        for (model, gpus, _) in &models.by_model {
+            let model = *model as usize;
+            if model >= self.by_model.len() {
+                self.by_model.resize(model + 1, Expected::default());
+            }
+            self.by_model[model].add(&Expected::device(spec, *gpus, health));
+        }
+    }
+}
+
 /// A published breakdown: by country number (0 for none) and by model number (0 for none).
 pub struct Breakdown {
     pub by_country: Vec<(u16, Sums)>,
     pub by_model: Vec<(u32, Sums)>,
-    /// When asked for and still true.
-    pub expected: Option<ExpectedBreakdown>,
 }
 
 /// The expected sums by device type index, country number and model number.
@@ -242,10 +270,8 @@ pub struct ExpectedBreakdown {
     pub by_model: Vec<(u32, Expected)>,
 }
 
-/// The breakdown counted with exactly this totals snapshot, if it is the one published; with
-/// the expected sums if `health_refreshes` is given and they were counted with it (the slots'
-/// count now).
-pub fn read(snapshot: &Snapshot, health_refreshes: Option<u64>) -> Option<Breakdown> {
+/// The breakdown counted with exactly this totals snapshot, if it is the one published.
+pub fn read(snapshot: &Snapshot) -> Option<Breakdown> {
     let (header, words) = region()?;
     loop {
         let before = header.seq.load(Ordering::Acquire);
@@ -270,32 +296,6 @@ pub fn read(snapshot: &Snapshot, health_refreshes: Option<u64>) -> Option<Breakd
             .map(|model| (model as u32, sums(COUNTRIES + model)))
             .filter(|(_, sums)| sums.active_nodes > 0)
             .collect();
-        let expected = health_refreshes
-            .filter(|refreshes| header.health_refreshes.load(Ordering::Relaxed) == *refreshes)
-            .map(|_| {
-                let sums = |index: usize| {
-                    let at = sums_words() + index * EXPECTED_WORDS;
-                    let chunk = &words[at..at + EXPECTED_WORDS];
-                    let values: Vec<u64> =
-                        chunk.iter().map(|w| w.load(Ordering::Relaxed)).collect();
-                    Expected::from_words(&values)
-                };
-                // p is never 0: a group with a registered device has nodes > 0.
-                ExpectedBreakdown {
-                    by_type: (0..DeviceType::COUNT)
-                        .map(|t| (t as u32, sums(t)))
-                        .filter(|(_, sums)| sums.nodes > 0)
-                        .collect(),
-                    by_country: (0..COUNTRIES)
-                        .map(|c| (country_of_index(c), sums(DeviceType::COUNT + c)))
-                        .filter(|(_, sums)| sums.nodes > 0)
-                        .collect(),
-                    by_model: (0..models)
-                        .map(|m| (m as u32, sums(DeviceType::COUNT + COUNTRIES + m)))
-                        .filter(|(_, sums)| sums.nodes > 0)
-                        .collect(),
-                }
-            });
         fence(Ordering::Acquire);
         if header.seq.load(Ordering::Relaxed) != before {
             continue;
@@ -303,7 +303,49 @@ pub fn read(snapshot: &Snapshot, health_refreshes: Option<u64>) -> Option<Breakd
         return same.then_some(Breakdown {
             by_country,
             by_model,
-            expected,
         });
+    }
+}
+
+/// The expected sums published, if they were counted when the slots' weighed_changes stood at
+/// `weighed_changes` (its value now).
+pub fn read_expected(weighed_changes: u64) -> Option<ExpectedBreakdown> {
+    let (header, words) = region()?;
+    loop {
+        let before = header.seq.load(Ordering::Acquire);
+        if before % 2 == 1 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let current = header.expected_counted_with.load(Ordering::Relaxed) == weighed_changes + 1;
+        let models = header.expected_models.load(Ordering::Relaxed) as usize;
+        let sums = |index: usize| {
+            let at = sums_words() + index * EXPECTED_WORDS;
+            let values: Vec<u64> = words[at..at + EXPECTED_WORDS]
+                .iter()
+                .map(|w| w.load(Ordering::Relaxed))
+                .collect();
+            Expected::from_words(&values)
+        };
+        // p is never 0: a group with a registered device has nodes > 0.
+        let expected = current.then(|| ExpectedBreakdown {
+            by_type: (0..DeviceType::COUNT)
+                .map(|t| (t as u32, sums(t)))
+                .filter(|(_, sums)| sums.nodes > 0)
+                .collect(),
+            by_country: (0..COUNTRIES)
+                .map(|c| (country_of_index(c), sums(DeviceType::COUNT + c)))
+                .filter(|(_, sums)| sums.nodes > 0)
+                .collect(),
+            by_model: (0..models)
+                .map(|m| (m as u32, sums(DeviceType::COUNT + COUNTRIES + m)))
+                .filter(|(_, sums)| sums.nodes > 0)
+                .collect(),
+        });
+        fence(Ordering::Acquire);
+        if header.seq.load(Ordering::Relaxed) != before {
+            continue;
+        }
+        return expected;
     }
 }

@@ -261,9 +261,10 @@ struct Header {
     /// Counts committed registrations, deactivations, deletions and revivals: a snapshot
     /// taken before the latest one is out of date at once, whatever its age.
     changes: AtomicU64,
-    /// Counts the worker's health refreshes (and clears): the expected sums it published
-    /// (breakdown.rs) hold only while this has not moved since they were counted.
-    health_refreshes: AtomicU64,
+    /// Counts changes of what the expected sums weigh (breakdown.rs): a slot's state, spec or
+    /// inventory written, a health refresh begun, a clear. Unlike `changes`, not a revival: the
+    /// sums the worker published hold while this has not moved since it counted them.
+    weighed_changes: AtomicU64,
     snapshot_seq: AtomicU64,
     snapshot_words: [AtomicU64; SNAPSHOT_WORDS],
     /// The worker's PGPROC number, so resync_liveness() can wake it; -1 before it starts.
@@ -442,13 +443,13 @@ impl Shared {
         self.header.changes.load(Ordering::Acquire)
     }
 
-    pub fn health_refreshes(&self) -> u64 {
-        self.header.health_refreshes.load(Ordering::Acquire)
+    pub fn weighed_changes(&self) -> u64 {
+        self.header.weighed_changes.load(Ordering::Acquire)
     }
 
-    /// The worker stored new health words (`set_health`) in some slots.
+    /// The worker is about to store new health words (`set_health`) in some slots.
     pub fn health_refreshed(&self) {
-        self.header.health_refreshes.fetch_add(1, Ordering::AcqRel);
+        self.header.weighed_changes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Writes state and spec (and a beat, if any), whatever the slot held: what a commit does.
@@ -518,6 +519,7 @@ impl Shared {
         spell.after(entry, beat);
         self.header.high_water.fetch_max(slot + 1, Ordering::AcqRel);
         self.header.changes.fetch_add(1, Ordering::AcqRel);
+        self.header.weighed_changes.fetch_add(1, Ordering::AcqRel);
         Some(version)
     }
 
@@ -533,6 +535,7 @@ impl Shared {
             .version
             .store(locked.wrapping_add(1), Ordering::Release);
         self.header.changes.fetch_add(1, Ordering::AcqRel);
+        self.header.weighed_changes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The device's health, as src/health encodes it: the worker's, once a minute. Not a change
@@ -578,7 +581,7 @@ impl Shared {
         }
         self.header.high_water.store(0, Ordering::Release);
         self.header.changes.fetch_add(1, Ordering::AcqRel);
-        self.health_refreshed();
+        self.header.weighed_changes.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn read(&self, slot: u32) -> Option<SlotView> {

@@ -115,6 +115,8 @@ struct Worker {
     table_views: Vec<TableView>,
     /// Each accelerator inventory's split by model, for the breakdown (inventories never change).
     models_of_inventories: ModelsOfInventories,
+    /// The slots' weighed_changes when the expected sums were last counted (breakdown.rs).
+    expected_counted_with: Option<u64>,
     new_rows: NewRows,
     compared_at: Instant,
     flush_cursor: FlushCursor,
@@ -154,6 +156,7 @@ impl Worker {
             served_table: None,
             table_views: Vec::new(),
             models_of_inventories: ModelsOfInventories::default(),
+            expected_counted_with: None,
             new_rows: NewRows::default(),
             compared_at: Instant::now(),
             flush_cursor: FlushCursor::default(),
@@ -341,7 +344,10 @@ impl Worker {
         let changes_counted = self.shared.changes();
         let mut changes = Vec::new();
         let (shared, table_views) = (&self.shared, &mut self.table_views);
-        let mut breakdown = Counting::new(shared.health_refreshes());
+        // The expected sums only when what they weigh changed since they were last counted.
+        let weighed = shared.weighed_changes();
+        let count_expected = self.expected_counted_with != Some(weighed);
+        let mut breakdown = Counting::new(count_expected.then_some(weighed));
         let kept = &mut self.models_of_inventories;
         let spells = &mut self.spells;
         let window = settings::active_window_micros();
@@ -363,6 +369,9 @@ impl Worker {
         };
         self.shared.publish(Some(snapshot));
         breakdown.publish(&snapshot);
+        if count_expected {
+            self.expected_counted_with = Some(weighed);
+        }
         self.spells.record(&self.shared);
         if write_back_due {
             self.last_write_back = Instant::now();

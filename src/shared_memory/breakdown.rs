@@ -273,62 +273,38 @@ pub struct ExpectedBreakdown {
 /// The breakdown counted with exactly this totals snapshot, if it is the one published.
 pub fn read(snapshot: &Snapshot) -> Option<Breakdown> {
     let (header, words) = region()?;
-    loop {
-        let before = header.seq.load(Ordering::Acquire);
-        if before % 2 == 1 {
-            std::hint::spin_loop();
-            continue;
-        }
+    consistent(header, || {
         let same = header.taken_at.load(Ordering::Relaxed) == snapshot.taken_at as u64
             && header.window.load(Ordering::Relaxed) == snapshot.window as u64
             && header.changes.load(Ordering::Relaxed) == snapshot.changes;
         let models = header.models.load(Ordering::Relaxed) as usize;
-        let sums = |index: usize| {
-            let chunk = &words[index * SUMS_WORDS..(index + 1) * SUMS_WORDS];
-            let values: Vec<u64> = chunk.iter().map(|w| w.load(Ordering::Relaxed)).collect();
-            Sums::from_words(&values)
-        };
-        let by_country: Vec<(u16, Sums)> = (0..COUNTRIES)
-            .map(|index| (country_of_index(index), sums(index)))
-            .filter(|(_, sums)| sums.active_nodes > 0)
-            .collect();
-        let by_model: Vec<(u32, Sums)> = (0..models)
-            .map(|model| (model as u32, sums(COUNTRIES + model)))
-            .filter(|(_, sums)| sums.active_nodes > 0)
-            .collect();
-        fence(Ordering::Acquire);
-        if header.seq.load(Ordering::Relaxed) != before {
-            continue;
-        }
-        return same.then_some(Breakdown {
-            by_country,
-            by_model,
-        });
-    }
+        let sums = |index: usize| Sums::from_words(&loaded(words, index * SUMS_WORDS, SUMS_WORDS));
+        same.then(|| Breakdown {
+            by_country: (0..COUNTRIES)
+                .map(|index| (country_of_index(index), sums(index)))
+                .filter(|(_, sums)| sums.active_nodes > 0)
+                .collect(),
+            by_model: (0..models)
+                .map(|model| (model as u32, sums(COUNTRIES + model)))
+                .filter(|(_, sums)| sums.active_nodes > 0)
+                .collect(),
+        })
+    })
 }
 
 /// The expected sums published, if they were counted when the slots' weighed_changes stood at
 /// `weighed_changes` (its value now).
 pub fn read_expected(weighed_changes: u64) -> Option<ExpectedBreakdown> {
     let (header, words) = region()?;
-    loop {
-        let before = header.seq.load(Ordering::Acquire);
-        if before % 2 == 1 {
-            std::hint::spin_loop();
-            continue;
-        }
+    consistent(header, || {
         let current = header.expected_counted_with.load(Ordering::Relaxed) == weighed_changes + 1;
         let models = header.expected_models.load(Ordering::Relaxed) as usize;
         let sums = |index: usize| {
             let at = sums_words() + index * EXPECTED_WORDS;
-            let values: Vec<u64> = words[at..at + EXPECTED_WORDS]
-                .iter()
-                .map(|w| w.load(Ordering::Relaxed))
-                .collect();
-            Expected::from_words(&values)
+            Expected::from_words(&loaded(words, at, EXPECTED_WORDS))
         };
         // p is never 0: a group with a registered device has nodes > 0.
-        let expected = current.then(|| ExpectedBreakdown {
+        current.then(|| ExpectedBreakdown {
             by_type: (0..DeviceType::COUNT)
                 .map(|t| (t as u32, sums(t)))
                 .filter(|(_, sums)| sums.nodes > 0)
@@ -341,11 +317,30 @@ pub fn read_expected(weighed_changes: u64) -> Option<ExpectedBreakdown> {
                 .map(|m| (m as u32, sums(DeviceType::COUNT + COUNTRIES + m)))
                 .filter(|(_, sums)| sums.nodes > 0)
                 .collect(),
-        });
-        fence(Ordering::Acquire);
-        if header.seq.load(Ordering::Relaxed) != before {
+        })
+    })
+}
+
+/// What `read` reads, read again until no publish overlapped it (the sequence lock).
+fn consistent<T>(header: &Header, read: impl Fn() -> T) -> T {
+    loop {
+        let before = header.seq.load(Ordering::Acquire);
+        if before % 2 == 1 {
+            std::hint::spin_loop();
             continue;
         }
-        return expected;
+        let value = read();
+        fence(Ordering::Acquire);
+        if header.seq.load(Ordering::Relaxed) == before {
+            return value;
+        }
     }
+}
+
+/// `count` words from `at`.
+fn loaded(words: &[AtomicU64], at: usize, count: usize) -> Vec<u64> {
+    words[at..at + count]
+        .iter()
+        .map(|word| word.load(Ordering::Relaxed))
+        .collect()
 }
